@@ -1,0 +1,97 @@
+"""The capture commands (`track tool|command`, `commit`, `grade`) without Typer.
+
+These run inside agent tool calls and git hooks, so `entry.main` parses them here with a
+parser that knows exactly their options, and hands anything else (`--help`, a mistake, a
+global option) to the Typer CLI, which has the same commands with full help and errors.
+`tests/test_capture.py` checks that both define the same options.
+"""
+
+from __future__ import annotations
+
+from agent_tracker.attribution import Partial
+
+TYPE_CHECKING = False  # avoids importing typing on the capture hot path
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from agent_tracker.config import Settings
+
+SETUP_OPTIONS = ("--agent", "--model", "--harness", "--repo")
+#: command -> (positional argument names, option names)
+COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "track tool": (("name",), SETUP_OPTIONS),
+    "track command": (("name",), SETUP_OPTIONS),
+    "commit": ((), (*SETUP_OPTIONS, "--rev")),
+    "grade": (("value",), (*SETUP_OPTIONS, "--by", "--commit", "--note")),
+}
+
+
+def parse(argv: Sequence[str]) -> tuple[str, dict[str, str]] | None:
+    """(command, values) when `argv` is a well-formed capture command, else None."""
+    if not argv:
+        return None
+    if argv[0] == "track":
+        if len(argv) < 2:
+            return None
+        command, rest = f"track {argv[1]}", argv[2:]
+    else:
+        command, rest = argv[0], argv[1:]
+    spec = COMMANDS.get(command)
+    if spec is None:
+        return None
+    positional_names, option_names = spec
+    values: dict[str, str] = {}
+    positional: list[str] = []
+    index = 0
+    only_positional = False
+    while index < len(rest):
+        arg = rest[index]
+        index += 1
+        if only_positional or not arg.startswith("--"):
+            positional.append(arg)  # includes a negative grade such as "-1"
+            continue
+        if arg == "--":
+            only_positional = True
+            continue
+        name, eq, inline = arg.partition("=")
+        if name not in option_names or name[2:] in values:
+            return None
+        if eq:
+            values[name[2:]] = inline
+        elif index < len(rest):
+            values[name[2:]] = rest[index]
+            index += 1
+        else:
+            return None
+    if len(positional) != len(positional_names):
+        return None
+    values.update(zip(positional_names, positional, strict=True))
+    if command == "grade" and "by" not in values:
+        return None
+    return command, values
+
+
+def run(command: str, values: Mapping[str, str | None], settings: Settings) -> dict[str, Any]:
+    """Append the event for `command`; returns it."""
+    from agent_tracker.tracking import TrackingService
+
+    service = TrackingService(settings)
+    flags = Partial(values.get("harness"), values.get("agent"), values.get("model"))
+    repo = values.get("repo") or "."
+    if command == "track tool":
+        return service.track_tool_usage(values["name"] or "", flags, repo)
+    if command == "track command":
+        return service.track_command_completion(values["name"] or "", flags, repo)
+    if command == "commit":
+        return service.commit_completed(flags, repo, values.get("rev") or "HEAD")
+    if command == "grade":
+        return service.record_communication_score(
+            values["value"] or "",
+            values.get("by") or "",
+            flags,
+            repo,
+            values.get("commit") or "HEAD",
+            values.get("note"),
+        )
+    raise ValueError(f"not a capture command: {command}")

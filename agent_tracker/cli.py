@@ -1,0 +1,357 @@
+"""The Typer command-line interface: parse, call one core function, render, map errors.
+
+Capture commands are usually served by `entry`'s fast path; they are defined here too so
+that `--help` and mistakes get Typer's full treatment, with the same options.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from agent_tracker import __version__, capture, config, hookscripts, render
+from agent_tracker import report as report_mod
+from agent_tracker import status as status_mod
+from agent_tracker.errors import EXIT_INTERRUPTED, ConfigError, TrackerError
+from agent_tracker.flush import flush as flush_journal
+
+app = typer.Typer(
+    name="agent-tracker",
+    help="Record how AI coding agents perform across your projects, and learn which agent "
+    "setup (agent + model) to use next.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+track_app = typer.Typer(
+    help="Record an agent's tool call or command (appends to the journal).", no_args_is_help=True
+)
+hooks_app = typer.Typer(
+    help="Install, remove or inspect the git hooks of a repository.", no_args_is_help=True
+)
+config_app = typer.Typer(
+    help="Show or change settings (database path, size limit).", no_args_is_help=True
+)
+app.add_typer(track_app, name="track")
+app.add_typer(hooks_app, name="hooks")
+app.add_typer(config_app, name="config")
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class Party(StrEnum):
+    agent = "agent"
+    user = "user"
+
+
+# -- shared options ------------------------------------------------------------------------
+
+AgentOpt = Annotated[
+    str | None,
+    typer.Option("--agent", help="Agent name or mode, e.g. build. Default: $AGENT_TRACKER_AGENT."),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", help="Model, e.g. anthropic/claude-sonnet-4-5. Default: $AGENT_TRACKER_MODEL."
+    ),
+]
+HarnessOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--harness",
+        help="Harness, e.g. opencode, claude-code. Default: $AGENT_TRACKER_HARNESS, else detected.",
+    ),
+]
+RepoOpt = Annotated[
+    str | None, typer.Option("--repo", help="Folder of the project (default: current folder).")
+]
+FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
+
+
+def _settings(ctx: typer.Context) -> config.Settings:
+    obj: dict[str, Any] = ctx.find_root().obj or {}
+    return config.load(config_flag=obj.get("config"), flags=obj.get("flags"))
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"agent-tracker {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config_file: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="Config file (default: $AGENT_TRACKER_CONFIG, else "
+            "~/.config/opencode/agent-tracker.toml).",
+        ),
+    ] = None,
+    database_path: Annotated[
+        str | None,
+        typer.Option("--database-path", help="Database folder (overrides env and config file)."),
+    ] = None,
+    max_database_size: Annotated[
+        str | None,
+        typer.Option(
+            "--max-database-size",
+            help="Database size limit in bytes or with a unit (512MiB); 1 MiB..2 GiB.",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    ctx.obj = {
+        "config": config_file,
+        "flags": {"database_path": database_path, "max_database_size": max_database_size},
+    }
+
+
+# -- capture ---------------------------------------------------------------------------------
+
+
+def _capture(ctx: typer.Context, command: str, **values: str | None) -> None:
+    capture.run(command, values, _settings(ctx))
+
+
+@track_app.command("tool")
+def track_tool(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Tool name, e.g. edit, read, bash.")],
+    agent: AgentOpt = None,
+    model: ModelOpt = None,
+    harness: HarnessOpt = None,
+    repo: RepoOpt = None,
+) -> None:
+    """Record one tool call (+1 XP). Appends to the journal; never touches the database."""
+    _capture(ctx, "track tool", name=name, agent=agent, model=model, harness=harness, repo=repo)
+
+
+@track_app.command("command")
+def track_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Command name, e.g. test, build.")],
+    agent: AgentOpt = None,
+    model: ModelOpt = None,
+    harness: HarnessOpt = None,
+    repo: RepoOpt = None,
+) -> None:
+    """Record one completed command (+2 XP). Appends to the journal only."""
+    _capture(ctx, "track command", name=name, agent=agent, model=model, harness=harness, repo=repo)
+
+
+@app.command("commit")
+def commit(
+    ctx: typer.Context,
+    agent: AgentOpt = None,
+    model: ModelOpt = None,
+    harness: HarnessOpt = None,
+    repo: RepoOpt = None,
+    rev: Annotated[
+        str | None, typer.Option("--rev", help="Commit to record (default: HEAD).")
+    ] = None,
+) -> None:
+    """Record a commit (+5 XP, +1 commit); run by the post-commit hook.
+
+    The setup is decided by, in order: --agent/--model, $AGENT_TRACKER_AGENT/MODEL,
+    Agent:/Model: commit trailers, the setup last active in this project, else unknown.
+    """
+    _capture(ctx, "commit", agent=agent, model=model, harness=harness, repo=repo, rev=rev)
+
+
+@app.command("grade", context_settings={"ignore_unknown_options": True})
+def grade(
+    ctx: typer.Context,
+    value: Annotated[
+        str,
+        typer.Argument(help=f"The grade: {render.GRADE_HELP}; names or numbers.", metavar="GRADE"),
+    ],
+    by: Annotated[Party, typer.Option("--by", help="Who grades: agent or user.")],
+    commit_rev: Annotated[
+        str | None, typer.Option("--commit", help="Commit to grade (default: HEAD).")
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
+    agent: AgentOpt = None,
+    model: ModelOpt = None,
+    harness: HarnessOpt = None,
+    repo: RepoOpt = None,
+) -> None:
+    """Grade a commit. One grade per party per commit: grading again replaces the grade.
+
+    The grade counts for the setup that made the commit. A negative grade is a value:
+    `agent-tracker grade -1 --by user` works as typed.
+    """
+    _capture(
+        ctx,
+        "grade",
+        value=value,
+        by=by.value,
+        commit=commit_rev,
+        note=note,
+        agent=agent,
+        model=model,
+        harness=harness,
+        repo=repo,
+    )
+
+
+# -- flush, status, report ---------------------------------------------------------------------
+
+
+@app.command("flush")
+def flush(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
+    """Apply every pending journal event to the database, in one transaction, exactly once.
+
+    If another flush is running, say so and exit 0 (never hang `git push`).
+    """
+    result = flush_journal(_settings(ctx))
+    out = render.console()
+    if fmt is Format.json:
+        render.json_out(out, vars(result))
+    else:
+        render.flush_summary(out, result)
+
+
+@app.command("status")
+def status(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
+    """Show paths, pending events and database use against its limit. Changes nothing."""
+    st = status_mod.collect(_settings(ctx))
+    out = render.console()
+    if fmt is Format.json:
+        render.json_out(out, st.as_dict())
+    else:
+        render.status_table(out, st)
+
+
+@app.command("report")
+def report(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
+    """Rank agent setups by the quality of their work. Reads only; never flushes."""
+    data = report_mod.build(_settings(ctx))
+    out = render.console()
+    if fmt is Format.json:
+        render.json_out(out, data.as_dict())
+    else:
+        render.report_table(out, data)
+
+
+# -- hooks -----------------------------------------------------------------------------------
+
+RepoArg = Annotated[Path, typer.Option("--repo", help="Repository (default: current folder).")]
+
+
+@hooks_app.command("install")
+def hooks_install(repo: RepoArg = Path()) -> None:
+    """Install post-commit (records commits) and pre-push (flushes) hooks; safe to repeat.
+
+    Honours core.hooksPath and worktrees. An existing hook is kept and still runs first.
+    """
+    render.actions(render.console(), hookscripts.install(repo))
+
+
+@hooks_app.command("uninstall")
+def hooks_uninstall(repo: RepoArg = Path()) -> None:
+    """Remove our hooks only, restoring any hook they had kept."""
+    render.actions(render.console(), hookscripts.uninstall(repo))
+
+
+@hooks_app.command("status")
+def hooks_status(repo: RepoArg = Path()) -> None:
+    """Show whether our hooks are installed in the repository."""
+    render.hook_states(render.console(), hookscripts.status(repo))
+
+
+# -- config ----------------------------------------------------------------------------------
+
+KeyArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(config.KEYS)}.")]
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
+    """Show every setting, its value and where it came from (flag, env, file, default)."""
+    st = _settings(ctx)
+    out = render.console()
+    data = {
+        key: {"value": st.value(key), "source": st.sources.get(key, "default")}
+        for key in config.KEYS
+    }
+    if fmt is Format.json:
+        render.json_out(out, data)
+        return
+    for key, item in data.items():
+        out.print(f"{key} = {item['value']}  ({item['source']})")
+
+
+@config_app.command("get")
+def config_get(ctx: typer.Context, key: KeyArg) -> None:
+    """Print the effective value of one setting."""
+    if key not in config.KEYS:
+        raise ConfigError(f"unknown setting {key!r}; known: {', '.join(config.KEYS)}")
+    typer.echo(str(_settings(ctx).value(key)))
+
+
+@config_app.command("set")
+def config_set(
+    ctx: typer.Context, key: KeyArg, value: Annotated[str, typer.Argument(help="New value.")]
+) -> None:
+    """Validate a value and write it to the config file (atomically)."""
+    path = _settings(ctx).config_path
+    stored = config.set_value(path, key, value)
+    typer.echo(f"{key} = {stored}  (written to {path})")
+
+
+@config_app.command("path")
+def config_path(ctx: typer.Context) -> None:
+    """Print the path of the config file in use."""
+    obj: dict[str, Any] = ctx.find_root().obj or {}
+    typer.echo(str(config.config_path(obj.get("config"))))
+
+
+# -- running ---------------------------------------------------------------------------------
+
+
+class _Interrupted(BaseException):
+    """Ctrl-C, raised past Typer (which would turn KeyboardInterrupt into exit 1)."""
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    raise _Interrupted
+
+
+def run(argv: list[str]) -> int:
+    """Run the CLI on `argv`; returns the exit code (no SystemExit for callers)."""
+    previous = signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        app(args=argv, prog_name="agent-tracker", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except _Interrupted:
+        sys.stderr.write("agent-tracker: interrupted\n")
+        return EXIT_INTERRUPTED
+    except TrackerError as exc:
+        # Plain write, not Rich: an error is one line, never wrapped, for people and scripts.
+        sys.stderr.write(f"agent-tracker: error: {exc}\n")
+        return exc.exit_code
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run(sys.argv[1:]))

@@ -1,0 +1,219 @@
+"""Settings: where the database and journal live and how large the database may grow.
+
+Sources, highest first: command-line flag, environment variable, TOML config file, default.
+The config file is `~/.config/opencode/agent-tracker.toml`, or the file named by
+`AGENT_TRACKER_CONFIG`. It is read with `tomllib` and written atomically with `tomli-w`,
+after validation, so a bad value never reaches the disk.
+
+This module is on the capture hot path: it imports only the standard library, and `tomllib`
+only when a config file exists.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from agent_tracker import paths
+from agent_tracker.errors import ConfigError, FormatError
+
+TYPE_CHECKING = False  # avoids importing typing on the capture hot path
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+CONFIG_FORMAT = 1
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+DEFAULT_MAX_SIZE = 512 * MIB
+MIN_MAX_SIZE = 1 * MIB
+MAX_MAX_SIZE = 2 * GIB
+
+ENV_CONFIG = "AGENT_TRACKER_CONFIG"
+#: Environment variable for each setting.
+ENV_VARS = {
+    "database_path": "AGENT_TRACKER_DATABASE_PATH",
+    "max_database_size": "AGENT_TRACKER_MAX_DATABASE_SIZE",
+    "journal_dir": "AGENT_TRACKER_JOURNAL_DIR",
+}
+KEYS = tuple(ENV_VARS)
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1000,
+    "kib": 1024,
+    "m": MIB,
+    "mb": 1000**2,
+    "mib": MIB,
+    "g": GIB,
+    "gb": 1000**3,
+    "gib": GIB,
+}
+
+
+class Settings:
+    """The effective settings and where each value came from (flag, env, file, default)."""
+
+    __slots__ = ("config_path", "database_path", "journal_dir", "max_database_size", "sources")
+
+    def __init__(
+        self,
+        config_path: Path,
+        database_path: Path,
+        max_database_size: int,
+        journal_dir: Path,
+        sources: dict[str, str],
+    ) -> None:
+        self.config_path = config_path
+        self.database_path = database_path
+        self.max_database_size = max_database_size
+        self.journal_dir = journal_dir
+        self.sources = sources
+
+    def value(self, key: str) -> str | int:
+        if key == "max_database_size":
+            return self.max_database_size
+        return str(getattr(self, key))
+
+
+def parse_size(value: object) -> int:
+    """Bytes from an int or a string such as `536870912`, `512MiB` or `1 GiB`."""
+    if isinstance(value, bool):
+        raise ConfigError(f"max_database_size must be a number of bytes, got {value!r}")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower().replace(" ", "").replace("_", "")
+    digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = text[len(digits) :]
+    if not digits or unit not in _UNITS:
+        raise ConfigError(
+            f"max_database_size must be a number of bytes (e.g. 536870912 or 512MiB), got {value!r}"
+        )
+    try:
+        return int(float(digits) * _UNITS[unit])
+    except ValueError:
+        raise ConfigError(f"max_database_size: cannot read {value!r} as a size") from None
+
+
+def check_size(size: int) -> int:
+    if not MIN_MAX_SIZE <= size <= MAX_MAX_SIZE:
+        raise ConfigError(
+            f"max_database_size {size} is out of range: it must lie in "
+            f"{MIN_MAX_SIZE}..{MAX_MAX_SIZE} bytes (1 MiB..2 GiB)"
+        )
+    return size
+
+
+def config_path(flag: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    chosen = flag or env.get(ENV_CONFIG)
+    return paths.resolve_user_path(chosen) if chosen else paths.default_config_path()
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """The settings table of a config file; {} when it does not exist."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    import tomllib
+
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    fmt = data.get("format", CONFIG_FORMAT)
+    if not isinstance(fmt, int) or fmt > CONFIG_FORMAT:
+        raise FormatError(
+            f"config file {path} has format {fmt!r}; this agent-tracker understands format "
+            f"{CONFIG_FORMAT} or older: upgrade agent-tracker"
+        )
+    unknown = sorted(set(data) - set(KEYS) - {"format"})
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(KEYS)}"
+        )
+    return data
+
+
+def load(
+    *,
+    config_flag: str | None = None,
+    flags: dict[str, str | int | None] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve every setting from flags, environment, config file and defaults."""
+    env = os.environ if environ is None else environ
+    cfg_path = config_path(config_flag, env)
+    file_values = read_file(cfg_path)
+    given = flags or {}
+    raw: dict[str, object] = {}
+    sources: dict[str, str] = {}
+    for key in KEYS:
+        flag_value = given.get(key)
+        if flag_value is not None:
+            raw[key], sources[key] = flag_value, "flag"
+        elif env.get(ENV_VARS[key]):
+            raw[key], sources[key] = env[ENV_VARS[key]], "env"
+        elif key in file_values:
+            raw[key], sources[key] = file_values[key], "file"
+        else:
+            sources[key] = "default"
+    return _build(cfg_path, raw, sources)
+
+
+def _build(cfg_path: Path, raw: dict[str, object], sources: dict[str, str]) -> Settings:
+    db_raw = raw.get("database_path")
+    if db_raw is not None and (not isinstance(db_raw, str) or not db_raw.strip()):
+        raise ConfigError(f"database_path must be a non-empty path, got {db_raw!r}")
+    database_path = (
+        paths.resolve_user_path(db_raw)
+        if isinstance(db_raw, str)
+        else paths.default_database_path()
+    )
+    size = check_size(parse_size(raw.get("max_database_size", DEFAULT_MAX_SIZE)))
+    journal_raw = raw.get("journal_dir")
+    if journal_raw is not None and (not isinstance(journal_raw, str) or not journal_raw.strip()):
+        raise ConfigError(f"journal_dir must be a non-empty path, got {journal_raw!r}")
+    journal_dir = (
+        paths.resolve_user_path(journal_raw)
+        if isinstance(journal_raw, str)
+        else paths.journal_dir_for(database_path)
+    )
+    return Settings(cfg_path, database_path, size, journal_dir, sources)
+
+
+def normalise(key: str, value: str) -> str | int:
+    """Validate one value as `config set` would store it; raises ConfigError."""
+    if key not in KEYS:
+        raise ConfigError(f"unknown setting {key!r}; known: {', '.join(KEYS)}")
+    if key == "max_database_size":
+        return check_size(parse_size(value))
+    if not value.strip():
+        raise ConfigError(f"{key} must be a non-empty path")
+    return value
+
+
+def set_value(cfg_path: Path, key: str, value: str) -> str | int:
+    """Validate, then write the config file atomically (temp file + os.replace)."""
+    stored = normalise(key, value)
+    data = read_file(cfg_path)
+    data[key] = stored
+    data["format"] = CONFIG_FORMAT
+    _build(cfg_path, {k: v for k, v in data.items() if k in KEYS}, {})
+    import tomli_w
+
+    text = tomli_w.dumps(dict(sorted(data.items())))
+    paths.make_private_dir(cfg_path.parent)
+    tmp = cfg_path.with_name(f".{cfg_path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, cfg_path)
+    return stored

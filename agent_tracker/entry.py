@@ -1,0 +1,66 @@
+"""The console-script entry point: a fast path for capture, Typer for everything else.
+
+Capture commands run many times a minute inside agent tool calls and git hooks, so they
+must cost little more than starting Python: when `argv` is a well-formed capture command it
+is run here without importing Typer, Rich or LMDB. Everything else, including `--help` and
+any malformed capture command, goes to `agent_tracker.cli`, which reports errors properly.
+
+Inside a git hook (`AGENT_TRACKER_HOOK_TIMEOUT` set by our hook scripts) the process ends
+itself after that many seconds: a stuck tracker must never hold up git, and a flush killed
+at any instant is safe by design.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False  # avoids importing typing on the capture hot path
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+def _arm_hook_timeout() -> None:
+    raw = os.environ.get("AGENT_TRACKER_HOOK_TIMEOUT")
+    if not raw:
+        return
+    try:
+        seconds = max(1, int(raw))
+    except ValueError:
+        return
+    import signal
+
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(seconds)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    _arm_hook_timeout()
+    if args and args[0] in ("track", "commit", "grade") and not _wants_help(args):
+        from agent_tracker.capture import parse
+
+        parsed = parse(args)
+        if parsed is not None:
+            return _run_capture(*parsed)
+    from agent_tracker.cli import run
+
+    return run(args)
+
+
+def _wants_help(args: Sequence[str]) -> bool:
+    return any(arg in ("--help", "-h") for arg in args)
+
+
+def _run_capture(command: str, values: dict[str, str]) -> int:
+    from agent_tracker import capture, config
+    from agent_tracker.errors import EXIT_INTERRUPTED, TrackerError
+
+    try:
+        capture.run(command, values, config.load())
+    except TrackerError as exc:
+        sys.stderr.write(f"agent-tracker: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return 0

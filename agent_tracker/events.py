@@ -1,0 +1,180 @@
+"""Events: what capture commands append to the journal, and their JSON form.
+
+Every event is one JSON object on one line, at most `MAX_LINE` bytes, with:
+`v` (format version), `id` (unique, random), `type`, `ts` (Unix seconds), the setup
+(`harness`, `agent`, `model`), the `project` identity, and type-specific fields:
+
+- `tool`, `command`: `name`
+- `commit`: `hash`, `subject`, `author_time`, `files`, `insertions`, `deletions`, `exts`
+  (changed files per extension), `source` (how the setup was decided)
+- `grade`: `hash`, `by` (agent|user), `grade` (-1, 1, 2, 5), `note`
+
+Lines with a newer `v` than `EVENT_FORMAT` are refused, never guessed at. This module is on
+the capture hot path and imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+
+from agent_tracker.errors import FormatError, UsageError
+
+TYPE_CHECKING = False  # avoids importing typing on the capture hot path
+if TYPE_CHECKING:
+    from typing import Any
+
+EVENT_FORMAT = 1
+MAX_LINE = 4096
+TYPES = ("tool", "command", "commit", "grade")
+PARTIES = ("agent", "user")
+UNKNOWN = "unknown"
+
+#: Grade names and values (scoring v1). A commit gets at most one grade per party.
+GRADES = {"bad": -1, "neutral": 1, "good": 2, "excellence": 5}
+GRADE_VALUES = tuple(sorted(GRADES.values()))
+GRADE_NAMES = {value: name for name, value in GRADES.items()}
+
+#: Longest kept length of free-text fields; longer values are cut to keep a line <= 4 KiB.
+_LIMITS = {
+    "name": 200,
+    "agent": 200,
+    "model": 200,
+    "harness": 100,
+    "project": 500,
+    "subject": 500,
+    "note": 1000,
+}
+_MAX_EXTS = 24
+
+
+class BadEvent(ValueError):
+    """A journal line that cannot be applied (torn, hand-edited, wrong shape)."""
+
+
+def new_id() -> str:
+    return os.urandom(12).hex()
+
+
+def parse_grade(text: str) -> int:
+    """-1/1/2/5 or bad/neutral/good/excellence (any case) to the grade value."""
+    key = text.strip().lower()
+    if key in GRADES:
+        return GRADES[key]
+    try:
+        value = int(key.lstrip("+"))
+    except ValueError:
+        value = None
+    if value in GRADE_VALUES:
+        return value
+    accepted = ", ".join(f"{name} ({value:+d})" for name, value in GRADES.items())
+    raise UsageError(f"grade {text!r} is not accepted; use one of: {accepted}")
+
+
+def make(kind: str, setup: tuple[str, str, str], project: str, **fields: Any) -> dict[str, Any]:
+    """A new event of `kind` for `setup` = (harness, agent, model) in `project`."""
+    harness, agent, model = setup
+    event: dict[str, Any] = {
+        "v": EVENT_FORMAT,
+        "id": new_id(),
+        "type": kind,
+        "ts": round(time.time(), 3),
+        "harness": harness,
+        "agent": agent,
+        "model": model,
+        "project": project,
+    }
+    event.update(fields)
+    return event
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    """One journal line (with newline), long fields cut so that it fits in MAX_LINE bytes."""
+    for key, limit in _LIMITS.items():
+        value = event.get(key)
+        if isinstance(value, str) and len(value) > limit:
+            event[key] = value[:limit]
+    exts = event.get("exts")
+    if isinstance(exts, dict) and len(exts) > _MAX_EXTS:
+        top = sorted(exts.items(), key=lambda item: -item[1])[:_MAX_EXTS]
+        event["exts"] = dict(top)
+    line = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+    while len(line) > MAX_LINE:  # multi-byte text can still overflow: halve the free text
+        for key in ("note", "subject", "name", "project"):
+            if isinstance(event.get(key), str) and len(event[key]) > 16:
+                event[key] = event[key][: len(event[key]) // 2]
+        event.pop("exts", None)
+        line = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return line
+
+
+def _text(event: dict[str, Any], key: str) -> str:
+    value = event.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadEvent(f"field {key!r} missing or not text")
+    return value
+
+
+def _count(event: dict[str, Any], key: str) -> int:
+    value = event.get(key, 0)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise BadEvent(f"field {key!r} is not a count")
+    return value
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    """Parse and check one journal line. Raises BadEvent, or FormatError for a newer format."""
+    try:
+        event = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadEvent(f"not JSON: {exc}") from None
+    if not isinstance(event, dict):
+        raise BadEvent("not a JSON object")
+    version = event.get("v")
+    if not isinstance(version, int) or version < 1:
+        raise BadEvent("missing format version")
+    if version > EVENT_FORMAT:
+        raise FormatError(
+            f"the journal holds events of format {version}, written by a newer agent-tracker; "
+            f"this one understands format {EVENT_FORMAT}: upgrade agent-tracker to flush them"
+        )
+    kind = event.get("type")
+    if kind not in TYPES:
+        raise BadEvent(f"unknown event type {kind!r}")
+    for key in ("id", "harness", "agent", "model", "project"):
+        _text(event, key)
+    if not isinstance(event.get("ts"), int | float) or isinstance(event.get("ts"), bool):
+        raise BadEvent("field 'ts' is not a time")
+    if kind in ("tool", "command"):
+        _text(event, "name")
+    elif kind == "commit":
+        _text(event, "hash")
+        for key in ("files", "insertions", "deletions"):
+            _count(event, key)
+    else:
+        _text(event, "hash")
+        if event.get("by") not in PARTIES:
+            raise BadEvent("field 'by' must be agent or user")
+        if event.get("grade") not in GRADE_VALUES or isinstance(event.get("grade"), bool):
+            raise BadEvent("field 'grade' is not -1, 1, 2 or 5")
+    return event
+
+
+def short_hash(*parts: str) -> str:
+    """A stable 16-hex-digit id for a setup or project; keeps LMDB keys short and bounded."""
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def setup_id(harness: str, agent: str, model: str) -> str:
+    return short_hash("setup", harness, agent, model)
+
+
+def project_id(project: str) -> str:
+    return short_hash("project", project)
+
+
+def day_of(ts: float) -> str:
+    """The UTC calendar day (YYYY-MM-DD) of a Unix time."""
+    return time.strftime("%Y-%m-%d", time.gmtime(ts))

@@ -1,0 +1,218 @@
+"""What agent-tracker reads from git: the project a folder belongs to, and commits.
+
+`find_project` reads the repository's files directly (no `git` process): it runs in every
+agent tool call, where starting git would cost more than the rest of the work together.
+Only `read_commit` and `resolve_commit`, used by `commit` and `grade`, start git.
+
+A project is identified by its `origin` remote, normalised so that the SSH and HTTPS forms
+of one repository match and credentials are never stored (`github.com/me/app`); a
+repository without `origin` by the path of its main working tree, so that linked worktrees
+count as the same project; a folder outside any repository by its own path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from agent_tracker.errors import GitError
+
+_SCP_LIKE = re.compile(r"^(?:[^@/]+@)?([^:/]+):(?!//)(.+)$")
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://(?:[^@/]*@)?([^/]+)(/.*)?$", re.IGNORECASE)
+
+
+class Project:
+    __slots__ = ("identity", "toplevel")
+
+    def __init__(self, identity: str, toplevel: str | None) -> None:
+        self.identity = identity
+        self.toplevel = toplevel
+
+
+def normalise_url(url: str) -> str:
+    """`git@github.com:Me/app.git` and `https://tok@github.com/Me/app` -> `github.com/Me/app`."""
+    text = url.strip().rstrip("/")
+    text = text.removesuffix(".git").rstrip("/")
+    match = _URL.match(text)
+    if match:
+        host, path = match.group(1), match.group(2) or ""
+        if text.lower().startswith("file://"):
+            return path
+        return f"{host.lower()}{path}"
+    match = _SCP_LIKE.match(text)
+    if match and not os.path.isabs(text):
+        return f"{match.group(1).lower()}/{match.group(2).lstrip('/')}"
+    return text
+
+
+def _git_dirs(start: str) -> tuple[str, str, str] | None:
+    """(worktree top, git dir, common git dir) of the repository containing `start`."""
+    env_dir = os.environ.get("GIT_DIR")
+    if env_dir:
+        git_dir = os.path.abspath(env_dir)
+        top = os.path.abspath(os.environ.get("GIT_WORK_TREE") or start)
+        return top, git_dir, _common_dir(git_dir)
+    current = os.path.abspath(start)
+    while True:
+        dot_git = os.path.join(current, ".git")
+        if os.path.isdir(dot_git):
+            return current, dot_git, _common_dir(dot_git)
+        if os.path.isfile(dot_git):
+            try:
+                with open(dot_git, encoding="utf-8") as handle:
+                    line = handle.readline().strip()
+            except OSError:
+                line = ""
+            if line.startswith("gitdir:"):
+                git_dir = os.path.normpath(os.path.join(current, line[len("gitdir:") :].strip()))
+                return current, git_dir, _common_dir(git_dir)
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _common_dir(git_dir: str) -> str:
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as handle:
+            return os.path.normpath(os.path.join(git_dir, handle.read().strip()))
+    except OSError:
+        return git_dir
+
+
+def _origin_url(common_dir: str) -> str | None:
+    try:
+        with open(os.path.join(common_dir, "config"), encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    in_origin = False
+    for raw in lines:
+        line = raw.strip()
+        if line.startswith("["):
+            in_origin = line.replace(" ", "").lower() in ('[remote"origin"]',)
+        elif in_origin and "=" in line:
+            key, value = line.split("=", 1)
+            if key.strip().lower() == "url":
+                return value.strip().strip('"')
+    return None
+
+
+def find_project(start: str) -> Project:
+    """The project `start` belongs to (see the module docstring for the rules)."""
+    dirs = _git_dirs(start)
+    if dirs is None:
+        return Project(os.path.abspath(start), None)
+    top, _, common = dirs
+    url = _origin_url(common)
+    if url:
+        return Project(normalise_url(url), top)
+    main_tree = os.path.dirname(common) if os.path.basename(common) == ".git" else common
+    return Project(main_tree, top)
+
+
+def _git(repo: str, *args: str) -> str:
+    import subprocess  # not at module level: `track` only reads files and must start fast
+
+    try:
+        done = subprocess.run(
+            ["git", "-C", repo, *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            encoding="utf-8",
+            errors="replace",
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed or not on PATH") from None
+    if done.returncode != 0:
+        message = done.stderr.strip().splitlines()
+        raise GitError(f"git {args[0]} failed in {repo}: {message[-1] if message else 'error'}")
+    return done.stdout
+
+
+def resolve_commit(repo: str, rev: str) -> str:
+    """The full hash of `rev` (a commit) in `repo`."""
+    try:
+        return _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").strip()
+    except GitError:
+        raise GitError(f"{rev!r} is not a commit in {repo}") from None
+
+
+_COMMIT_FORMAT = (
+    "%x00".join(
+        [
+            "%H",
+            "%at",
+            "%an <%ae>",
+            "%(trailers:key=Agent,valueonly,separator=%x1f)",
+            "%(trailers:key=Model,valueonly,separator=%x1f)",
+            "%(trailers:key=Harness,valueonly,separator=%x1f)",
+            "%(trailers:key=Co-authored-by,valueonly,separator=%x1f)",
+            "%s",
+        ]
+    )
+    + "%x00"
+)
+
+
+def read_commit(repo: str, rev: str = "HEAD") -> dict[str, object]:
+    """Hash, subject, author time, trailers and change counts of one commit."""
+    out = _git(
+        repo,
+        "-c",
+        "core.quotepath=false",
+        "log",
+        "-1",
+        "--no-renames",
+        "--numstat",
+        f"--format={_COMMIT_FORMAT}",
+        rev,
+        "--",
+    )
+    fields = out.split("\x00")
+    if len(fields) < 9:
+        raise GitError(f"cannot read commit {rev!r} in {repo}")
+    commit_hash, author_time, author, agent, model, harness, coauthors, subject = fields[:8]
+    files = insertions = deletions = 0
+    exts: dict[str, int] = {}
+    for line in fields[8].splitlines():
+        parts = line.split("\t", 2)
+        if len(parts) != 3:
+            continue
+        added, removed, path = parts
+        files += 1
+        insertions += int(added) if added.isdigit() else 0
+        deletions += int(removed) if removed.isdigit() else 0
+        ext = extension(path)
+        exts[ext] = exts.get(ext, 0) + 1
+    return {
+        "hash": commit_hash,
+        "author_time": int(author_time or 0),
+        "author": author,
+        "subject": subject,
+        "files": files,
+        "insertions": insertions,
+        "deletions": deletions,
+        "exts": exts,
+        "trailers": {
+            "agent": _first(agent),
+            "model": _first(model),
+            "harness": _first(harness),
+            "co_authors": [c for c in coauthors.split("\x1f") if c.strip()],
+        },
+    }
+
+
+def _first(value: str) -> str | None:
+    for part in value.split("\x1f"):
+        if part.strip():
+            return part.strip()
+    return None
+
+
+def extension(path: str) -> str:
+    """`src/app.PY` -> `.py`; a file without one keeps its name (`Makefile`)."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    _, ext = os.path.splitext(name)
+    return ext.lower() if ext else name

@@ -1,0 +1,226 @@
+"""The journal: pending events between capture and flush.
+
+Layout of the journal folder (0700, files 0600):
+
+- `live.jsonl`      capture commands append here, one JSON line per event
+- `journal.lock`    appenders hold a *shared* flock while writing; rotation takes it exclusive
+- `flush.lock`      one flusher at a time (non-blocking: a second flusher is told "busy")
+- `segment-<ns>-<rand>.jsonl`  the live file renamed by a flush, waiting to be applied
+- `quarantine/<segment>.jsonl` lines that could not be applied, with the reason
+
+Invariants:
+- An append is one `os.write` of a whole line (<= 4 KiB) to an `O_APPEND` descriptor, under the
+  shared lock. Rotation renames the live file under the exclusive lock, so no append is in
+  flight into a segment once it exists; appenders then create a fresh live file.
+- A segment's name is its id. The flush records the id in the same LMDB transaction that
+  applies it and deletes the file only after the commit, so a flush killed at any instant
+  applies each segment exactly once (see `flush`).
+- Quarantine files are written atomically and named after their segment, so a repeated
+  flush of the same segment rewrites the same file instead of duplicating lines.
+- No LMDB, Typer or Rich here: this module runs inside every agent tool call.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+from agent_tracker import events
+from agent_tracker.errors import TrackerError
+from agent_tracker.paths import make_private_dir
+
+TYPE_CHECKING = False  # avoids importing typing on the capture hot path
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
+LIVE = "live.jsonl"
+SEGMENT_PREFIX = "segment-"
+#: How far back `last_setup` reads in the live journal.
+TAIL_BYTES = 256 * 1024
+
+
+class BadLine:
+    """A journal line that was not applied, kept for the quarantine file."""
+
+    __slots__ = ("error", "lineno", "text")
+
+    def __init__(self, lineno: int, text: bytes, error: str) -> None:
+        self.lineno = lineno
+        self.text = text
+        self.error = error
+
+
+class Journal:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.live = directory / LIVE
+        self.lock_path = directory / "journal.lock"
+        self.flush_lock_path = directory / "flush.lock"
+        self.quarantine_dir = directory / "quarantine"
+
+    # -- capture side ----------------------------------------------------------------------
+
+    def append(self, line: bytes) -> None:
+        """Append one encoded event; never blocks on a flush for longer than its rename."""
+        try:
+            lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            make_private_dir(self.dir)
+            lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_SH)
+            fd = os.open(self.live, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                written = os.write(fd, line)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(lock_fd)  # closing the descriptor releases the lock
+        if written != len(line):
+            raise TrackerError(f"journal {self.live}: short write ({written} of {len(line)})")
+
+    # -- flush side ------------------------------------------------------------------------
+
+    def try_lock_flush(self) -> int | None:
+        """The flush lock's descriptor, or None when another flush holds it."""
+        make_private_dir(self.dir)
+        fd = os.open(self.flush_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
+
+    def rotate(self) -> Path | None:
+        """Turn the live file into a new pending segment; None when there is nothing live."""
+        if not self.live.exists():
+            return None
+        lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            try:
+                if self.live.stat().st_size == 0:
+                    return None
+            except FileNotFoundError:
+                return None
+            name = f"{SEGMENT_PREFIX}{time.time_ns():020d}-{os.urandom(4).hex()}.jsonl"
+            segment = self.dir / name
+            os.rename(self.live, segment)
+            return segment
+        finally:
+            os.close(lock_fd)
+
+    def segments(self) -> list[Path]:
+        """Pending segments, oldest first (their names start with a nanosecond time)."""
+        if not self.dir.is_dir():
+            return []
+        return sorted(p for p in self.dir.glob(f"{SEGMENT_PREFIX}*.jsonl"))
+
+    @staticmethod
+    def segment_id(segment: Path) -> str:
+        return segment.name[len(SEGMENT_PREFIX) : -len(".jsonl")]
+
+    @staticmethod
+    def read(path: Path) -> tuple[list[dict[str, Any]], list[BadLine]]:
+        """Decoded events of one journal file and the lines that could not be decoded."""
+        good: list[dict[str, Any]] = []
+        bad: list[BadLine] = []
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return good, bad
+        for lineno, text in enumerate(data.split(b"\n"), start=1):
+            if not text.strip():
+                continue
+            try:
+                good.append(events.decode(text))
+            except events.BadEvent as exc:
+                bad.append(BadLine(lineno, text, str(exc)))
+        return good, bad
+
+    def write_quarantine(self, segment_id: str, bad: list[BadLine]) -> Path:
+        make_private_dir(self.quarantine_dir)
+        target = self.quarantine_dir / f"{segment_id}.jsonl"
+        lines = [
+            json.dumps(
+                {"line": b.lineno, "error": b.error, "text": b.text.decode("utf-8", "replace")},
+                ensure_ascii=False,
+            )
+            for b in bad
+        ]
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        tmp.chmod(0o600)
+        os.replace(tmp, target)
+        return target
+
+    # -- read-only views -------------------------------------------------------------------
+
+    def pending_files(self) -> list[Path]:
+        files = self.segments()
+        if self.live.exists():
+            files.append(self.live)
+        return files
+
+    def pending_count(self) -> int:
+        """Events waiting for a flush (lines in segments and the live file)."""
+        total = 0
+        for path in self.pending_files():
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            total += sum(1 for line in data.split(b"\n") if line.strip())
+        return total
+
+    def pending_events(self) -> Iterator[dict[str, Any]]:
+        """Every decodable pending event, oldest first, without changing anything."""
+        for path in self.pending_files():
+            good, _ = self.read(path)
+            yield from good
+
+    def quarantined_count(self) -> int:
+        if not self.quarantine_dir.is_dir():
+            return 0
+        total = 0
+        for path in self.quarantine_dir.glob("*.jsonl"):
+            total += sum(1 for line in path.read_bytes().split(b"\n") if line.strip())
+        return total
+
+    def last_setup(self, project: str, since: float) -> tuple[str, str, str] | None:
+        """The setup of the newest tool/command event of `project` after `since`, if any.
+
+        Reads only the tail of the live file and of the newest segment: this runs inside the
+        post-commit hook and must stay cheap however large the journal is.
+        """
+        candidates = [self.live, *reversed(self.segments()[-1:])]
+        for path in candidates:
+            try:
+                with path.open("rb") as handle:
+                    size = handle.seek(0, os.SEEK_END)
+                    handle.seek(max(0, size - TAIL_BYTES))
+                    tail = handle.read()
+            except FileNotFoundError:
+                continue
+            for text in reversed(tail.split(b"\n")):
+                if b'"project"' not in text:
+                    continue
+                try:
+                    event = json.loads(text)
+                except ValueError:
+                    continue
+                if (
+                    isinstance(event, dict)
+                    and event.get("type") in ("tool", "command")
+                    and event.get("project") == project
+                    and isinstance(event.get("ts"), int | float)
+                    and event["ts"] >= since
+                    and (event.get("agent"), event.get("model")) != (events.UNKNOWN,) * 2
+                ):
+                    return (str(event["harness"]), str(event["agent"]), str(event["model"]))
+        return None

@@ -1,0 +1,124 @@
+"""Turning result data into terminal text or JSON. The only core-side module that uses Rich.
+
+Rich honours `NO_COLOR` and drops colour and box styling when stdout is not a terminal, so
+the same tables serve a person and a script; `--format json` serves a program.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from agent_tracker.flush import FlushResult
+from agent_tracker.hookscripts import HookState
+from agent_tracker.report import Report
+from agent_tracker.status import Status
+
+GRADE_HELP = "bad (-1), neutral (+1), good (+2), excellence (+5)"
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def json_out(out: Console, data: Any) -> None:
+    out.print_json(json.dumps(data)) if out.is_terminal else out.out(
+        json.dumps(data, indent=2, sort_keys=True), highlight=False
+    )
+
+
+def size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def flush_summary(out: Console, result: FlushResult) -> None:
+    if result.busy:
+        out.print("busy: another flush is running; its events will be applied by it")
+        return
+    if result.segments == 0:
+        out.print("nothing to flush")
+        return
+    kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(result.by_type.items()))
+    out.print(
+        f"flushed {result.applied} events ({kinds or 'none'}) in one transaction, "
+        f"{result.puts} keys written"
+    )
+    if result.duplicates:
+        out.print(f"  {result.duplicates} duplicate or superseded events ignored")
+    if result.skipped_segments:
+        out.print(f"  {result.skipped_segments} segments were already applied (cleaned up)")
+    if result.quarantined:
+        out.print(f"  {result.quarantined} bad journal lines moved to the quarantine")
+
+
+def status_table(out: Console, st: Status) -> None:
+    share = st.used_bytes / st.max_database_size * 100 if st.max_database_size else 0
+    rows = [
+        ("config file", st.config_path + ("" if st.config_exists else "  (none)")),
+        ("database", st.database_path + ("" if st.database_exists else "  (not yet)")),
+        ("journal", st.journal_dir),
+        ("pending events", str(st.pending_events)),
+        ("quarantined lines", str(st.quarantined_lines)),
+        ("database use", f"{size(st.used_bytes)} of {size(st.max_database_size)} ({share:.1f}%)"),
+        ("entries", f"{st.entries} ({st.setups} setups)"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        # Paths are never folded: a person copies them, a script greps them.
+        out.print(f"[bold]{label:<{width}}[/bold]  {escape(value)}", soft_wrap=True)
+
+
+def report_table(out: Console, report: Report) -> None:
+    if not report.rows:
+        out.print("No agent activity recorded yet.")
+        out.print(
+            "Start with `agent-tracker hooks install` in a repository, let your agents call "
+            "`agent-tracker track tool NAME`, grade commits with `agent-tracker grade`, "
+            "then `git push` (or `agent-tracker flush`)."
+        )
+        if report.pending_events:
+            out.print(f"{report.pending_events} events are pending: run `agent-tracker flush`.")
+        return
+    table = Table(title="Agent setups, best first", title_justify="left")
+    table.add_column("setup", overflow="fold", min_width=20)
+    table.add_column("harness", overflow="fold")
+    table.add_column("commits", justify="right")
+    table.add_column("graded", justify="right")
+    table.add_column("score/graded", justify="right")
+    table.add_column("XP", justify="right")
+    for row in report.rows:
+        per = row.score_per_graded_commit
+        table.add_row(
+            row.setup,
+            row.harness,
+            str(row.commits),
+            str(row.graded_commits),
+            "-" if per is None else f"{per:+.2f}",
+            str(row.xp),
+        )
+    out.print(table)
+    if report.pending_events:
+        out.print(
+            f"{report.pending_events} events still pending in the journal (not shown); "
+            "run `agent-tracker flush` to include them."
+        )
+
+
+def hook_states(out: Console, states: list[HookState]) -> None:
+    for st in states:
+        chained = " (chains the earlier hook)" if st.chained else ""
+        out.print(f"{st.name}: {st.state}{chained}  {st.path}")
+
+
+def actions(out: Console, done: list[tuple[str, str]]) -> None:
+    for name, what in done:
+        out.print(f"{name}: {what}")

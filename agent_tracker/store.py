@@ -1,0 +1,303 @@
+"""The central LMDB database: keys, records, batch writes and derived totals.
+
+One unnamed LMDB database holds UTF-8 keys and JSON values:
+
+| key | kind | value |
+|---|---|---|
+| `meta:format`, `meta:scoring` | meta | format and scoring versions |
+| `meta:dbid` | meta | this database's random id |
+| `meta:segment:<id>` | meta | a journal segment applied here (exactly-once marker) |
+| `commit:<project>:<hash>` | fact | the commit, its setup and how the setup was decided |
+| `communication:<project>:<hash>:<party>` | fact | a party's (agent/user) grade of it |
+| `usage:<dbid>:<project>:<setup>:<day>` | fact | tool calls and commands counted by `dbid` |
+| `agent:<setup>` | derived | per-setup totals: XP, commits, communication score, grade mix |
+| `project:<project>` | derived | project identity, name, language mix, commit count |
+
+`<project>` and `<setup>` are 16-hex-digit hashes (`events.project_id`, `events.setup_id`), so
+no key comes near LMDB's 511-byte limit whatever the names. Fact keys are unique across
+databases and machines, so merging databases key by key is a lossless union, and the derived
+records can always be recomputed from the facts (`rebuild_totals`).
+
+Writes happen in one transaction per flush through `WriteBatch`: values are read once, changed
+in memory, and written with one `put` per distinct key (`put_batch`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import lmdb
+
+from agent_tracker import totals
+from agent_tracker.errors import DatabaseFullError, FormatError, TrackerError
+from agent_tracker.keys import agent_key, commit_key, communication_key
+from agent_tracker.paths import make_private_dir
+
+DB_FORMAT = 1
+SCORING_VERSION = 1
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+
+
+class Database(Protocol):
+    """The storage interface named in the spec (get/put per record kind, plus put_batch)."""
+
+    def get_agent(self, sid: str) -> dict[str, Any] | None: ...
+    def put_agent(self, sid: str, record: dict[str, Any]) -> None: ...
+    def get_commit(self, pid: str, commit_hash: str) -> dict[str, Any] | None: ...
+    def put_commit(self, pid: str, commit_hash: str, record: dict[str, Any]) -> None: ...
+    def get_communication(
+        self, pid: str, commit_hash: str, party: str
+    ) -> dict[str, Any] | None: ...
+    def put_communication(
+        self, pid: str, commit_hash: str, party: str, record: dict[str, Any]
+    ) -> None: ...
+    def put_batch(self, items: dict[str, Any]) -> int: ...
+
+
+class WriteBatch:
+    """Reads and writes within one LMDB write transaction; writes land on `commit`.
+
+    `get` returns decoded values (cached, including this batch's own changes); `set` only
+    records the new value, so repeated updates of one key cost one put in the end.
+    """
+
+    def __init__(self, txn: lmdb.Transaction) -> None:
+        self.txn = txn
+        self._cache: dict[str, Any] = {}
+        self._dirty: set[str] = set()
+
+    def get(self, key: str) -> Any:
+        if key in self._cache:
+            return self._cache[key]
+        raw = self.txn.get(key.encode())
+        value = None if raw is None else json.loads(bytes(raw))
+        self._cache[key] = value
+        return value
+
+    def has(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    def set(self, key: str, value: Any) -> None:
+        self._cache[key] = value
+        self._dirty.add(key)
+
+    def changes(self) -> dict[str, Any]:
+        return {key: self._cache[key] for key in self._dirty}
+
+
+class LMDBDatabase:
+    """The central database. Open it with `LMDBDatabase.open_write` or `open_read`."""
+
+    def __init__(self, env: lmdb.Environment, path: Path, map_size: int) -> None:
+        self.env = env
+        self.path = path
+        self.map_size = map_size
+        #: Statistics of this handle, for tests and `flush` summaries.
+        self.puts = 0
+        self.write_transactions = 0
+        self._dbid: str | None = None
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open_write(cls, path: Path, map_size: int) -> LMDBDatabase:
+        make_private_dir(path)
+        try:
+            env = lmdb.open(
+                str(path),
+                map_size=map_size,
+                subdir=True,
+                mode=0o600,
+                max_dbs=0,
+                metasync=True,
+                sync=True,
+            )
+        except lmdb.Error as exc:
+            raise TrackerError(f"cannot open database {path}: {exc}") from None
+        db = cls(env, path, map_size)
+        try:
+            db._initialise()
+        except BaseException:
+            env.close()
+            raise
+        return db
+
+    @classmethod
+    def open_read(cls, path: Path, map_size: int) -> LMDBDatabase | None:
+        """A read-only handle, or None when the database does not exist yet."""
+        if not (path / "data.mdb").exists():
+            return None
+        try:
+            env = lmdb.open(str(path), map_size=map_size, subdir=True, readonly=True, max_dbs=0)
+        except lmdb.Error as exc:
+            raise TrackerError(f"cannot open database {path}: {exc}") from None
+        db = cls(env, path, map_size)
+        db._check_format()
+        return db
+
+    def close(self) -> None:
+        self.env.close()
+
+    def __enter__(self) -> LMDBDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_format(self) -> None:
+        with self.env.begin() as txn:
+            raw = txn.get(b"meta:format")
+        found = None if raw is None else json.loads(bytes(raw))
+        if isinstance(found, int) and found > DB_FORMAT:
+            raise FormatError(
+                f"database {self.path} has format {found}; this agent-tracker understands "
+                f"format {DB_FORMAT}: upgrade agent-tracker"
+            )
+
+    def _initialise(self) -> None:
+        self._check_format()
+        with self.env.begin() as txn:
+            if txn.get(b"meta:format") is not None:
+                return
+        with self.env.begin(write=True) as txn:
+            txn.put(b"meta:format", _dump(DB_FORMAT), overwrite=False)
+            txn.put(b"meta:scoring", _dump(SCORING_VERSION), overwrite=False)
+            txn.put(b"meta:dbid", _dump(os.urandom(8).hex()), overwrite=False)
+
+    @property
+    def dbid(self) -> str:
+        if self._dbid is None:
+            with self.env.begin() as txn:
+                raw = txn.get(b"meta:dbid")
+            if raw is None:
+                raise TrackerError(f"database {self.path} has no id (meta:dbid)")
+            self._dbid = str(json.loads(raw))
+        return self._dbid
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[WriteBatch]:
+        """One write transaction: changes made on the batch are written when the block ends."""
+        try:
+            with self.env.begin(write=True) as txn:
+                batch = WriteBatch(txn)
+                yield batch
+                self._put_all(txn, batch.changes())
+                self.write_transactions += 1
+        except lmdb.MapFullError:
+            raise DatabaseFullError(
+                f"database {self.path} is full at max_database_size {self.map_size} bytes; "
+                "nothing was written and every pending event is kept. Raise the limit, e.g. "
+                "`agent-tracker config set max_database_size 1GiB`, then flush again"
+            ) from None
+
+    def _put_all(self, txn: lmdb.Transaction, items: dict[str, Any]) -> int:
+        encoded = sorted((key.encode(), _dump(value)) for key, value in items.items())
+        with txn.cursor() as cursor:
+            _, added = cursor.putmulti(encoded)
+        if added != len(encoded):
+            raise TrackerError(f"database {self.path}: wrote {added} of {len(encoded)} keys")
+        self.puts += len(encoded)
+        return len(encoded)
+
+    def put_batch(self, items: dict[str, Any]) -> int:
+        """Write several records atomically (one transaction); returns the number of puts."""
+        with self.batch() as batch:
+            for key, value in items.items():
+                batch.set(key, value)
+        return len(items)
+
+    # -- single records (the spec's Database interface) --------------------------------------
+
+    def get(self, key: str) -> Any:
+        with self.env.begin() as txn:
+            raw = txn.get(key.encode())
+        return None if raw is None else json.loads(raw)
+
+    def get_agent(self, sid: str) -> dict[str, Any] | None:
+        value: dict[str, Any] | None = self.get(agent_key(sid))
+        return value
+
+    def put_agent(self, sid: str, record: dict[str, Any]) -> None:
+        self.put_batch({agent_key(sid): record})
+
+    def get_commit(self, pid: str, commit_hash: str) -> dict[str, Any] | None:
+        value: dict[str, Any] | None = self.get(commit_key(pid, commit_hash))
+        return value
+
+    def put_commit(self, pid: str, commit_hash: str, record: dict[str, Any]) -> None:
+        self.put_batch({commit_key(pid, commit_hash): record})
+
+    def get_communication(self, pid: str, commit_hash: str, party: str) -> dict[str, Any] | None:
+        value: dict[str, Any] | None = self.get(communication_key(pid, commit_hash, party))
+        return value
+
+    def put_communication(
+        self, pid: str, commit_hash: str, party: str, record: dict[str, Any]
+    ) -> None:
+        self.put_batch({communication_key(pid, commit_hash, party): record})
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, Any]]:
+        """Every (key, value) whose key starts with `prefix`, in key order."""
+        raw_prefix = prefix.encode()
+        with self.env.begin() as txn, txn.cursor() as cursor:
+            if not cursor.set_range(raw_prefix):
+                return
+            for key, value in cursor:
+                if not key.startswith(raw_prefix):
+                    break
+                yield key.decode(), json.loads(value)
+
+    def agents(self) -> list[dict[str, Any]]:
+        return [value for _, value in self.scan("agent:")]
+
+    def stats(self) -> dict[str, int]:
+        info = self.env.info()
+        stat = self.env.stat()
+        used = (info["last_pgno"] + 1) * stat["psize"]
+        return {"entries": stat["entries"], "used_bytes": used, "map_size": info["map_size"]}
+
+    # -- derived totals --------------------------------------------------------------------
+
+    def rebuild_totals(self) -> int:
+        """Recompute every derived record from the facts, in one transaction.
+
+        Returns the number of derived records written. Old derived records that no fact
+        supports any more are deleted.
+        """
+        with self.batch() as batch:
+            derived = totals.from_facts(
+                _iter_txn(batch.txn, "commit:"),
+                _iter_txn(batch.txn, "communication:"),
+                _iter_txn(batch.txn, "usage:"),
+            )
+            for prefix in ("agent:", "project:"):
+                for key, _ in list(_iter_txn(batch.txn, prefix)):
+                    if key not in derived:
+                        batch.txn.delete(key.encode())
+            for key, value in derived.items():
+                if batch.get(key) != value:
+                    batch.set(key, value)
+        return len(derived)
+
+
+def _iter_txn(txn: lmdb.Transaction, prefix: str) -> Iterator[tuple[str, Any]]:
+    raw_prefix = prefix.encode()
+    cursor = txn.cursor()
+    if not cursor.set_range(raw_prefix):
+        return
+    for key, value in cursor:
+        if not bytes(key).startswith(raw_prefix):
+            break
+        yield bytes(key).decode(), json.loads(bytes(value))

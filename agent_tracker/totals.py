@@ -1,0 +1,141 @@
+"""Scoring v1: how facts turn into per-setup and per-project totals.
+
+| event | effect on the setup |
+|---|---|
+| tool call | +1 XP |
+| command completed | +2 XP |
+| commit | +5 XP, +1 commit |
+| grade | communication score += grade (-1, 1, 2, 5); one grade per party per commit |
+
+The same functions serve the incremental update in `flush` and the full recomputation in
+`from_facts`, so the two always agree. Active days come from usage and commits only (a
+grade can be replaced, and a replaced fact must not leave a trace in a derived value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from agent_tracker import events
+from agent_tracker.keys import agent_key, project_key
+
+XP_TOOL = 1
+XP_COMMAND = 2
+XP_COMMIT = 5
+
+Record = dict[str, Any]
+Facts = Iterable[tuple[str, Record]]
+
+
+def setup_record(harness: str, agent: str, model: str) -> Record:
+    return {
+        "harness": harness,
+        "agent": agent,
+        "model": model,
+        "xp": 0,
+        "tool_calls": 0,
+        "commands": 0,
+        "commits": 0,
+        "score": 0,
+        "grades": 0,
+        "graded_commits": 0,
+        "mix": {str(value): 0 for value in events.GRADE_VALUES},
+        "first_day": None,
+        "last_day": None,
+    }
+
+
+def project_record(project: str) -> Record:
+    name = project.rstrip("/").rsplit("/", 1)[-1] or project
+    return {
+        "project": project,
+        "name": name,
+        "commits": 0,
+        "exts": {},
+        "first_day": None,
+        "last_day": None,
+    }
+
+
+def _touch(record: Record, day: str) -> None:
+    if record["first_day"] is None or day < record["first_day"]:
+        record["first_day"] = day
+    if record["last_day"] is None or day > record["last_day"]:
+        record["last_day"] = day
+
+
+def _xp(record: Record) -> None:
+    record["xp"] = (
+        XP_TOOL * record["tool_calls"]
+        + XP_COMMAND * record["commands"]
+        + XP_COMMIT * record["commits"]
+    )
+
+
+def add_usage(record: Record, tool_calls: int, commands: int, day: str) -> None:
+    record["tool_calls"] += tool_calls
+    record["commands"] += commands
+    _touch(record, day)
+    _xp(record)
+
+
+def add_commit(record: Record, day: str) -> None:
+    record["commits"] += 1
+    _touch(record, day)
+    _xp(record)
+
+
+def change_grade(record: Record, grade: int, sign: int, *, counts_commit: bool) -> None:
+    """Add (sign=+1) or remove (sign=-1) one grade; `counts_commit` when it is the setup's
+    first (or last remaining) grade of that commit."""
+    record["score"] += sign * grade
+    record["grades"] += sign
+    record["mix"][str(grade)] += sign
+    if counts_commit:
+        record["graded_commits"] += sign
+
+
+def add_project_usage(record: Record, day: str) -> None:
+    _touch(record, day)
+
+
+def add_project_commit(record: Record, exts: dict[str, int], day: str) -> None:
+    record["commits"] += 1
+    for ext, count in exts.items():
+        record["exts"][ext] = record["exts"].get(ext, 0) + count
+    _touch(record, day)
+
+
+def from_facts(commits: Facts, grades: Facts, usages: Facts) -> dict[str, Record]:
+    """Every derived record (`agent:*`, `project:*`), recomputed from the facts alone."""
+    out: dict[str, Record] = {}
+
+    def setup(fact: Record) -> Record:
+        sid = events.setup_id(fact["harness"], fact["agent"], fact["model"])
+        return out.setdefault(
+            agent_key(sid), setup_record(fact["harness"], fact["agent"], fact["model"])
+        )
+
+    def project(fact: Record) -> Record:
+        pid = events.project_id(fact["project"])
+        return out.setdefault(project_key(pid), project_record(fact["project"]))
+
+    for _, fact in usages:
+        add_usage(setup(fact), fact["tool_calls"], fact["commands"], fact["day"])
+        add_project_usage(project(fact), fact["day"])
+    for _, fact in commits:
+        day = events.day_of(fact["ts"])
+        add_commit(setup(fact), day)
+        add_project_commit(project(fact), fact.get("exts") or {}, day)
+    graded: set[tuple[str, str, str]] = set()
+    for _, fact in grades:
+        record = setup(fact)
+        mark = (
+            agent_key(events.setup_id(fact["harness"], fact["agent"], fact["model"])),
+            fact["project"],
+            fact["hash"],
+        )
+        change_grade(record, fact["grade"], +1, counts_commit=mark not in graded)
+        graded.add(mark)
+    return out

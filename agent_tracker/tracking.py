@@ -1,0 +1,101 @@
+"""TrackingService: the capture side (append to the journal) and the flush trigger.
+
+The method names follow the spec's TypeScript plugin so a reader of the spec finds their
+way: `track_tool_usage`, `track_command_completion`, `commit_completed` and
+`record_communication_score` each append exactly one event to the journal (the write
+buffer) and never open the database; `flush_write_buffer` applies the buffer in one
+transaction. This module is on the hot path: standard library only, `flush` imported lazily.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from agent_tracker import attribution, events, gitinfo
+from agent_tracker.errors import UsageError
+from agent_tracker.journal import Journal
+
+TYPE_CHECKING = False  # avoids importing typing on the capture hot path
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from agent_tracker.config import Settings
+    from agent_tracker.flush import FlushResult
+
+
+class TrackingService:
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.environ = os.environ if environ is None else environ
+        self.journal = Journal(settings.journal_dir)
+
+    def _append(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.journal.append(events.encode(event))
+        return event
+
+    def _usage(self, kind: str, name: str, flags: attribution.Partial, repo: str) -> dict[str, Any]:
+        if not name.strip():
+            raise UsageError(f"{kind} name must not be empty")
+        setup = attribution.for_event(flags, self.environ)
+        project = gitinfo.find_project(repo).identity
+        return self._append(events.make(kind, setup, project, name=name.strip()))
+
+    def track_tool_usage(
+        self, name: str, flags: attribution.Partial, repo: str = "."
+    ) -> dict[str, Any]:
+        """One tool call by an agent (+1 XP)."""
+        return self._usage("tool", name, flags, repo)
+
+    def track_command_completion(
+        self, name: str, flags: attribution.Partial, repo: str = "."
+    ) -> dict[str, Any]:
+        """One completed command (+2 XP)."""
+        return self._usage("command", name, flags, repo)
+
+    def commit_completed(
+        self, flags: attribution.Partial, repo: str = ".", rev: str = "HEAD"
+    ) -> dict[str, Any]:
+        """A commit (+5 XP, +1 commit), read from git and attributed to a setup."""
+        project = gitinfo.find_project(repo)
+        commit = gitinfo.read_commit(project.toplevel or repo, rev)
+        trailers = commit.pop("trailers")
+        if not isinstance(trailers, dict):  # pragma: no cover - read_commit always sets it
+            trailers = {}
+
+        def from_journal() -> attribution.Setup | None:
+            since = time.time() - attribution.JOURNAL_WINDOW
+            return self.journal.last_setup(project.identity, since)
+
+        setup, source = attribution.for_commit(flags, self.environ, trailers, from_journal)
+        commit.pop("author", None)
+        return self._append(events.make("commit", setup, project.identity, source=source, **commit))
+
+    def record_communication_score(
+        self,
+        grade: str,
+        by: str,
+        flags: attribution.Partial,
+        repo: str = ".",
+        rev: str = "HEAD",
+        note: str | None = None,
+    ) -> dict[str, Any]:
+        """A grade (bad -1, neutral +1, good +2, excellence +5) of a commit by agent or user."""
+        value = events.parse_grade(grade)
+        party = by.strip().lower()
+        if party not in events.PARTIES:
+            raise UsageError(f"--by must be 'agent' or 'user', got {by!r}")
+        project = gitinfo.find_project(repo)
+        commit_hash = gitinfo.resolve_commit(project.toplevel or repo, rev)
+        setup = attribution.for_event(flags, self.environ)
+        fields: dict[str, Any] = {"hash": commit_hash, "by": party, "grade": value}
+        if note:
+            fields["note"] = note
+        return self._append(events.make("grade", setup, project.identity, **fields))
+
+    def flush_write_buffer(self) -> FlushResult:
+        """Apply every pending event to the database in one transaction."""
+        from agent_tracker.flush import flush
+
+        return flush(self.settings)

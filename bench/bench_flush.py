@@ -1,0 +1,433 @@
+"""Benchmark: flushing a large journal in one transaction against one transaction per event.
+
+Targets:
+1. `flush` applies 100,000 pending events in at most 1 s.
+2. Per event, it is at least 50x cheaper than applying the same kind of events one LMDB
+   write transaction (one fsync) each.
+
+A realistic journal is generated directly (no 100k processes): ~90% tool calls, ~8%
+commands, ~1.5% commits, ~0.5% grades of earlier commits, across a few setups, projects and
+days. Each flush runs in a fresh child process against a fresh temporary home, so its time
+and peak RSS are its own; the parent then checks the database against what it generated.
+
+The baseline applies events of the same journal with `flush.Applier`, one `db.batch()` (one
+write transaction) per event, on a separate fresh database. With fsync per transaction,
+100k of them would take minutes, so it runs on an evenly spaced sample and the per-event
+cost is extrapolated; the report says so.
+
+Exit status: 0 when both targets are met, 1 when one is missed, 2 when the benchmark could not
+run or the flushed database is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from random import Random
+from typing import Any
+
+from _benchlib import enter, filesystem_of, isolated_env, machine, table
+
+TARGET_SECONDS = 1.0
+TARGET_RATIO = 50.0
+DAY = 86400
+
+SETUPS = [
+    ("opencode", "build", "anthropic/claude-sonnet-4-5"),
+    ("opencode", "plan", "openai/gpt-5"),
+    ("claude-code", "claude", "claude-opus-4-1"),
+    ("codex", "default", "gpt-5-codex"),
+    ("opencode", "reviewer", "google/gemini-2.5-pro"),
+]
+TOOLS = ("read", "edit", "bash", "grep", "glob", "write", "todowrite", "webfetch")
+COMMANDS = ("pytest -q", "npm test", "cargo build", "make lint", "git status", "uv sync")
+EXTS = (".py", ".ts", ".md", ".rs", ".toml")
+
+
+class BenchError(Exception):
+    """The benchmark could not run, or the flushed database is wrong: exit status 2."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(
+            "Time `flush` of a large generated journal (one transaction) against applying "
+            "events one write transaction each. Targets: flush <= "
+            f"{TARGET_SECONDS:g} s and >= {TARGET_RATIO:g}x cheaper per event."
+        ),
+    )
+    parser.add_argument(
+        "--events", type=int, default=100_000, help="pending events to flush (default 100000)"
+    )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=2000,
+        help="events applied one transaction each for the baseline (default 2000)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="bulk flushes, each of the same journal into a fresh database (default 3)",
+    )
+    parser.add_argument("--setups", type=int, default=5, help="agent setups (default 5)")
+    parser.add_argument("--projects", type=int, default=10, help="projects (default 10)")
+    parser.add_argument("--days", type=int, default=30, help="days the events span (default 30)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument(
+        "--target-seconds",
+        type=float,
+        default=TARGET_SECONDS,
+        help=f"longest accepted median flush time (default {TARGET_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--target-ratio",
+        type=float,
+        default=TARGET_RATIO,
+        help=f"lowest accepted per-event speed-up over the baseline (default {TARGET_RATIO:g})",
+    )
+    parser.add_argument(
+        "--tmp-dir",
+        type=Path,
+        default=None,
+        help="where to make the temporary home (default: the system temp folder); fsync "
+        "costs depend on its filesystem, so use one like your real home's",
+    )
+    parser.add_argument("--child-flush", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child_flush:
+        return args
+    if args.events < 100 or args.sample < 10 or args.repeat < 1:
+        parser.error("--events must be >= 100, --sample >= 10 and --repeat >= 1")
+    if not 1 <= args.setups <= len(SETUPS):
+        parser.error(f"--setups must lie in 1..{len(SETUPS)}")
+    if args.projects < 1 or args.days < 1:
+        parser.error("--projects and --days must be at least 1")
+    return args
+
+
+# -- the journal --------------------------------------------------------------------------
+
+
+class Journal:
+    """The generated journal lines and what flushing them must produce."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.counts: Counter[str] = Counter()
+        #: (project, commit hash, party) -> the grade that must remain (the newest).
+        self.final_grades: dict[tuple[str, str, str], int] = {}
+
+
+def generate(args: argparse.Namespace) -> Journal:
+    from agent_tracker import events
+
+    rng = Random(args.seed)
+    setups = SETUPS[: args.setups]
+    projects = [f"github.com/acme/service-{i:02d}" for i in range(args.projects)]
+    out = Journal()
+    commits: list[tuple[str, str]] = []  # (project, hash) of commits generated so far
+    hashes: set[str] = set()
+    start = time.time() - args.days * DAY
+    step = args.days * DAY / args.events
+    for i in range(args.events):
+        ts = round(start + i * step, 3)
+        setup = rng.choice(setups)
+        project = rng.choice(projects)
+        roll = rng.random()
+        if roll < 0.005 and commits:
+            kind = "grade"
+            project, commit_hash = rng.choice(commits)
+            by = rng.choice(("agent", "user"))
+            grade = rng.choice((-1, 1, 2, 5))
+            event = events.make(
+                "grade", setup, project, ts=ts, hash=commit_hash, by=by, grade=grade
+            )
+            out.final_grades[(project, commit_hash, by)] = grade
+        elif roll < 0.02:
+            kind = "commit"
+            commit_hash = f"{rng.getrandbits(160):040x}"
+            while commit_hash in hashes:
+                commit_hash = f"{rng.getrandbits(160):040x}"
+            hashes.add(commit_hash)
+            commits.append((project, commit_hash))
+            event = events.make(
+                "commit",
+                setup,
+                project,
+                ts=ts,
+                hash=commit_hash,
+                subject=f"Fix flaky retry in worker pool (#{i})",
+                author_time=int(ts),
+                files=rng.randint(1, 12),
+                insertions=rng.randint(1, 400),
+                deletions=rng.randint(0, 200),
+                exts={".py": 2},
+                source="flag",
+            )
+        elif roll < 0.10:
+            kind = "command"
+            event = events.make("command", setup, project, ts=ts, name=rng.choice(COMMANDS))
+        else:
+            kind = "tool"
+            event = events.make("tool", setup, project, ts=ts, name=rng.choice(TOOLS))
+        out.counts[kind] += 1
+        out.lines.append(events.encode(event))
+    return out
+
+
+def write_live(journal_dir: Path, lines: list[bytes]) -> None:
+    """Put the whole journal in the live file at once (what many appends would leave)."""
+    from agent_tracker.journal import LIVE
+    from agent_tracker.paths import make_private_dir
+
+    make_private_dir(journal_dir)
+    fd = os.open(journal_dir / LIVE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, b"".join(lines))
+    finally:
+        os.close(fd)
+
+
+# -- the bulk flush, in a child process -----------------------------------------------------
+
+
+def child_flush() -> int:
+    """Run one flush in this (fresh) process; print its time, RSS and result as JSON."""
+    from agent_tracker import config
+    from agent_tracker.flush import flush
+
+    settings = config.load()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    result = flush(settings)
+    seconds = time.perf_counter() - start
+    rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    json.dump(
+        {
+            "seconds": seconds,
+            "rss_before_kib": rss_before,
+            "rss_peak_kib": rss_peak,
+            "result": vars(result),
+        },
+        sys.stdout,
+    )
+    return 0
+
+
+def run_flush(root: Path, journal: Journal) -> dict[str, Any]:
+    env = isolated_env(root)
+    write_live(Path(env["AGENT_TRACKER_JOURNAL_DIR"]), journal.lines)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child-flush"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"the flush child failed:\n{done.stderr}")
+    measured: dict[str, Any] = json.loads(done.stdout)
+    measured["checks"] = verify(env, journal, measured["result"])
+    return measured
+
+
+def verify(env: dict[str, str], journal: Journal, result: dict[str, Any]) -> int:
+    """Check the flushed database against the generated journal; returns checks passed."""
+    from agent_tracker import config
+    from agent_tracker.journal import Journal as TrackerJournal
+    from agent_tracker.store import LMDBDatabase
+
+    enter(env)
+    settings = config.load()
+    counts = journal.counts
+    graded = {(project, commit_hash) for project, commit_hash, _ in journal.final_grades}
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    if db is None:
+        raise BenchError(f"no database at {settings.database_path} after the flush")
+    with db:
+        agents = db.agents()
+
+        def total(field: str) -> int:
+            return sum(record[field] for record in agents)
+
+        usage = [value for _, value in db.scan("usage:")]
+        expected: list[tuple[str, object, object]] = [
+            ("events applied", result["applied"], len(journal.lines)),
+            ("lines quarantined", result["quarantined"], 0),
+            ("duplicates", result["duplicates"], 0),
+            ("segments", result["segments"], 1),
+            ("setups", len(agents), len({line_setup(line) for line in journal.lines})),
+            ("tool_calls over agents", total("tool_calls"), counts["tool"]),
+            ("commands over agents", total("commands"), counts["command"]),
+            ("commits over agents", total("commits"), counts["commit"]),
+            (
+                "xp over agents",
+                total("xp"),
+                counts["tool"] + 2 * counts["command"] + 5 * counts["commit"],
+            ),
+            ("score over agents", total("score"), sum(journal.final_grades.values())),
+            ("grades over agents", total("grades"), len(journal.final_grades)),
+            ("graded commits over agents", total("graded_commits"), len(graded)),
+            ("tool_calls over usage facts", sum(u["tool_calls"] for u in usage), counts["tool"]),
+            ("commands over usage facts", sum(u["commands"] for u in usage), counts["command"]),
+            ("commit facts", sum(1 for _ in db.scan("commit:")), counts["commit"]),
+            ("grade facts", sum(1 for _ in db.scan("communication:")), len(journal.final_grades)),
+            (
+                "commits over projects",
+                sum(p["commits"] for _, p in db.scan("project:")),
+                counts["commit"],
+            ),
+        ]
+    pending = TrackerJournal(settings.journal_dir).pending_count()
+    expected.append(("events still pending", pending, 0))
+    wrong = [f"{name}: got {got}, expected {want}" for name, got, want in expected if got != want]
+    if wrong:
+        raise BenchError("the flushed database is wrong:\n  " + "\n  ".join(wrong))
+    return len(expected)
+
+
+def line_setup(line: bytes) -> tuple[str, str, str]:
+    event = json.loads(line)
+    return (event["harness"], event["agent"], event["model"])
+
+
+# -- the baseline: one write transaction per event -------------------------------------------
+
+
+def run_baseline(root: Path, journal: Journal, sample: int) -> list[float]:
+    """Seconds per event, applying an evenly spaced sample one transaction each."""
+    from agent_tracker import config, events
+    from agent_tracker.flush import Applier
+    from agent_tracker.store import LMDBDatabase
+
+    env = isolated_env(root)
+    enter(env)
+    settings = config.load()
+    stride = max(1, len(journal.lines) // sample)
+    chosen = [events.decode(line) for line in journal.lines[::stride][:sample]]
+    per_event: list[float] = []
+    with LMDBDatabase.open_write(settings.database_path, settings.max_database_size) as db:
+        dbid = db.dbid
+        for event in chosen:
+            start = time.perf_counter()
+            with db.batch() as batch:
+                Applier(batch, dbid).apply([event])
+            per_event.append(time.perf_counter() - start)
+        if db.write_transactions != len(chosen):
+            raise BenchError(
+                f"baseline made {db.write_transactions} transactions for {len(chosen)} events"
+            )
+    return per_event
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child_flush:
+        return child_flush()
+    original_env = dict(os.environ)
+    try:
+        with tempfile.TemporaryDirectory(prefix="agent-tracker-bench-", dir=args.tmp_dir) as tmp:
+            root = Path(tmp)
+            enter(isolated_env(root / "generate"))
+            started = time.perf_counter()
+            journal = generate(args)
+            generated_in = time.perf_counter() - started
+            runs = [run_flush(root / f"flush-{i}", journal) for i in range(args.repeat)]
+            per_event = run_baseline(root / "baseline", journal, args.sample)
+            fs = filesystem_of(root)
+    except BenchError as exc:
+        print(f"bench_flush: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        enter(original_env)
+    return report(args, journal, generated_in, runs, per_event, fs)
+
+
+def report(
+    args: argparse.Namespace,
+    journal: Journal,
+    generated_in: float,
+    runs: list[dict[str, Any]],
+    per_event: list[float],
+    fs: str,
+) -> int:
+    n = len(journal.lines)
+    size_mb = sum(len(line) for line in journal.lines) / 1e6
+    seconds = [run["seconds"] for run in runs]
+    flush_s = statistics.median(seconds)
+    bulk_us = flush_s / n * 1e6
+    base_us = statistics.mean(per_event) * 1e6
+    base_median_us = statistics.median(per_event) * 1e6
+    ratio = base_us / bulk_us
+    peak_mib = max(run["rss_peak_kib"] for run in runs) / 1024
+    before_mib = statistics.median(run["rss_before_kib"] for run in runs) / 1024
+    mix = ", ".join(f"{journal.counts[k]} {k}" for k in ("tool", "command", "commit", "grade"))
+    puts = runs[0]["result"]["puts"]
+
+    print(f"flush benchmark: {machine()}; temp folder on {fs}")
+    print(
+        f"journal: {n} events ({mix}) in {size_mb:.1f} MB, {args.setups} setups, "
+        f"{args.projects} projects, {args.days} days; generated in {generated_in:.1f} s"
+    )
+    print(
+        f"bulk flush: {args.repeat} run(s), each a fresh process and database; "
+        f"{runs[0]['checks']} correctness checks passed after each; {puts} puts"
+    )
+    print()
+    rows = [
+        [
+            "bulk flush (1 transaction)",
+            f"{n}",
+            f"{flush_s:.3f}",
+            f"{bulk_us:.2f}",
+        ],
+        [
+            "baseline (1 transaction/event)",
+            f"{len(per_event)} (sample)",
+            f"{sum(per_event):.3f}",
+            f"{base_us:.2f}",
+        ],
+    ]
+    print(table(["method", "events", "seconds", "us/event"], rows))
+    print(
+        f"bulk flush seconds per run: {', '.join(f'{s:.3f}' for s in seconds)} (median above)"
+    )
+    print(
+        f"baseline: measured on {len(per_event)} evenly spaced events, NOT all {n}; "
+        f"mean {base_us:.0f} us, median {base_median_us:.0f} us per transaction; "
+        f"extrapolated to {n} events: {base_us * n / 1e6:.0f} s"
+    )
+    print(
+        f"peak RSS of the flush process: {peak_mib:.1f} MiB "
+        f"({before_mib:.1f} MiB after imports, before the flush)"
+    )
+    print()
+    time_ok = flush_s <= args.target_seconds
+    ratio_ok = ratio >= args.target_ratio
+    print(
+        f"flush of {n} events: {flush_s:.3f} s  target <= {args.target_seconds:g} s  "
+        f"{'PASS' if time_ok else 'FAIL'}"
+    )
+    print(
+        f"per-event speed-up over the baseline: {ratio:.0f}x  target >= {args.target_ratio:g}x  "
+        f"{'PASS' if ratio_ok else 'FAIL'}"
+    )
+    return 0 if time_ok and ratio_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import typer
+from conftest import Result, commit_file, git, run_tracker
+
+from agent_tracker import capture, cli, config, events
+from agent_tracker.journal import Journal
+
+Cli = Callable[..., Result]
+
+
+def journal_events(settings: config.Settings) -> list[dict[str, object]]:
+    good, bad = Journal(settings.journal_dir).read(settings.journal_dir / "live.jsonl")
+    assert bad == []
+    return good
+
+
+def test_capture_commands_never_create_or_touch_the_database(
+    cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo()
+    monkeypatch.chdir(repo)
+    commit_file(repo, "a.py", "print(1)\n", "first")
+    settings = config.load()
+    assert cli("track", "tool", "edit", "--agent", "build", "--model", "m").code == 0
+    assert cli("track", "command", "test", "--agent", "build").code == 0
+    assert cli("commit").code == 0
+    assert cli("grade", "good", "--by", "agent").code == 0
+    assert cli("grade", "-1", "--by", "user").code == 0
+    assert not settings.database_path.exists()
+    assert [e["type"] for e in journal_events(settings)] == [
+        "tool",
+        "command",
+        "commit",
+        "grade",
+        "grade",
+    ]
+
+
+def test_journal_is_private_and_each_event_has_id_version_and_setup(cli: Cli, home: Path) -> None:
+    assert (
+        cli("track", "tool", "read", "--agent=plan", "--model=x/y", "--harness=opencode").code == 0
+    )
+    settings = config.load()
+    live = settings.journal_dir / "live.jsonl"
+    assert (live.stat().st_mode & 0o777) == 0o600
+    assert (settings.journal_dir.stat().st_mode & 0o777) == 0o700
+    (event,) = journal_events(settings)
+    assert event["v"] == events.EVENT_FORMAT
+    assert len(str(event["id"])) == 24
+    assert (event["harness"], event["agent"], event["model"]) == ("opencode", "plan", "x/y")
+    assert event["name"] == "read"
+
+
+def test_setup_comes_from_environment_when_no_flags(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENT_TRACKER_AGENT", "reviewer")
+    monkeypatch.setenv("AGENT_TRACKER_MODEL", "openai/gpt-5")
+    monkeypatch.setenv("CLAUDECODE", "1")
+    cli("track", "tool", "bash")
+    cli("track", "tool", "bash", "--agent", "flagged")
+    first, second = journal_events(config.load())
+    assert (first["harness"], first["agent"], first["model"]) == (
+        "claude-code",
+        "reviewer",
+        "openai/gpt-5",
+    )
+    assert second["agent"] == "flagged"
+
+
+def test_project_is_the_normalised_origin_url(
+    cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo("app", origin="https://user:secret@GitHub.com/Me/app.git")
+    (repo / "sub").mkdir()
+    monkeypatch.chdir(repo / "sub")
+    cli("track", "tool", "edit")
+    ssh = make_repo("app-ssh", origin="git@github.com:Me/app.git")
+    cli("track", "tool", "edit", "--repo", str(ssh))
+    first, second = journal_events(config.load())
+    assert first["project"] == second["project"] == "github.com/Me/app"
+
+
+def test_project_without_origin_is_the_main_worktree_path(
+    cli: Cli, make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = make_repo("plain")
+    commit_file(repo, "f.txt", "x", "one")
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", str(linked))
+    cli("track", "tool", "edit", "--repo", str(repo))
+    cli("track", "tool", "edit", "--repo", str(linked))
+    outside = tmp_path / "not-a-repo"
+    outside.mkdir()
+    cli("track", "tool", "edit", "--repo", str(outside))
+    a, b, c = journal_events(config.load())
+    assert a["project"] == b["project"] == str(repo)
+    assert c["project"] == str(outside)
+
+
+def test_commit_reads_hash_subject_counts_and_extensions(
+    cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo()
+    monkeypatch.chdir(repo)
+    (repo / "a.py").write_text("1\n2\n3\n")
+    (repo / "b.md").write_text("doc\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add things\n\nbody")
+    commit_file(repo, "a.py", "1\n", "Shrink")
+    assert cli("commit", "--agent", "build", "--model", "m").code == 0
+    assert cli("commit", "--rev", "HEAD~1", "--agent", "build", "--model", "m").code == 0
+    head, first = journal_events(config.load())
+    assert head["hash"] == git(repo, "rev-parse", "HEAD")
+    assert (head["subject"], head["files"], head["insertions"], head["deletions"]) == (
+        "Shrink",
+        1,
+        0,
+        2,
+    )
+    assert first["subject"] == "Add things"
+    assert first["exts"] == {".py": 1, ".md": 1}
+    assert first["insertions"] == 4
+    assert isinstance(first["author_time"], int)
+    assert first["source"] == "flag"
+
+
+def test_commit_attribution_chain_records_its_source(
+    cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo()
+    monkeypatch.chdir(repo)
+    commit_file(repo, "a", "1", "plain commit")
+    cli("commit")
+    git(
+        repo, "commit", "-q", "--allow-empty", "-m", "trailered\n\nAgent: build\nModel: anthropic/x"
+    )
+    cli("commit")
+    cli("track", "tool", "edit", "--agent", "plan", "--model", "m2", "--harness", "opencode")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "after a tool call")
+    cli("commit")
+    monkeypatch.setenv("AGENT_TRACKER_AGENT", "envagent")
+    cli("commit")
+    cli("commit", "--agent", "flagagent")
+    commits = [e for e in journal_events(config.load()) if e["type"] == "commit"]
+    assert [(c["source"], c["agent"], c["model"]) for c in commits] == [
+        ("unknown", "unknown", "unknown"),
+        ("trailer", "build", "anthropic/x"),
+        ("journal", "plan", "m2"),
+        ("env", "envagent", "unknown"),
+        ("flag", "flagagent", "unknown"),
+    ]
+    assert commits[2]["harness"] == "opencode"
+
+
+def test_claude_code_co_author_marker_counts_as_trailer(
+    cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo()
+    monkeypatch.chdir(repo)
+    message = "feat\n\nCo-Authored-By: Claude <noreply@anthropic.com>"
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    cli("commit")
+    (event,) = journal_events(config.load())
+    assert (event["source"], event["harness"], event["agent"]) == (
+        "trailer",
+        "claude-code",
+        "claude-code",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("-1", -1),
+        ("1", 1),
+        ("2", 2),
+        ("5", 5),
+        ("bad", -1),
+        ("NEUTRAL", 1),
+        ("Good", 2),
+        ("excellence", 5),
+        ("+2", 2),
+    ],
+)
+def test_all_grade_forms_are_accepted(
+    cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, text: str, value: int
+) -> None:
+    repo = make_repo()
+    monkeypatch.chdir(repo)
+    sha = commit_file(repo, "a", "1", "c")
+    assert cli("grade", text, "--by", "user", "--note", "why").code == 0
+    (event,) = journal_events(config.load())
+    assert (event["grade"], event["by"], event["hash"], event["note"]) == (
+        value,
+        "user",
+        sha,
+        "why",
+    )
+
+
+@pytest.mark.parametrize("text", ["0", "3", "-2", "great", "", "1.5"])
+def test_other_grades_are_rejected_listing_the_accepted_values(
+    cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    repo = make_repo()
+    monkeypatch.chdir(repo)
+    commit_file(repo, "a", "1", "c")
+    result = cli("grade", text, "--by", "user")
+    assert result.code == 2
+    assert "bad (-1), neutral (+1), good (+2), excellence (+5)" in result.err
+    assert not (config.load().journal_dir / "live.jsonl").exists()
+
+
+def test_grade_negative_value_works_as_typed_in_a_real_process(
+    make_repo: Callable[..., Path],
+) -> None:
+    repo = make_repo()
+    commit_file(repo, "a", "1", "c")
+    done = run_tracker("grade", "-1", "--by", "user", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    line = (config.load().journal_dir / "live.jsonl").read_text()
+    assert json.loads(line)["grade"] == -1
+
+
+def test_grade_needs_by_and_a_commit(
+    cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    repo = make_repo()
+    monkeypatch.chdir(repo)
+    commit_file(repo, "a", "1", "c")
+    missing_by = cli("grade", "good")
+    assert missing_by.code == 2
+    assert "--by" in missing_by.err
+    bad_rev = cli("grade", "good", "--by", "user", "--commit", "nope")
+    assert bad_rev.code == 1
+    assert "'nope' is not a commit" in bad_rev.err
+    assert "Traceback" not in bad_rev.err
+
+
+def test_fast_parser_and_typer_commands_define_the_same_options() -> None:
+    group = typer.main.get_command(cli.app)
+    for name, (positional, options) in capture.COMMANDS.items():
+        command = group
+        for part in name.split():
+            command = command.commands[part]  # type: ignore[attr-defined]
+        typer_options = sorted(
+            opt for p in command.params if p.param_type_name == "option" for opt in p.opts
+        )
+        typer_args = [p.name for p in command.params if p.param_type_name == "argument"]
+        assert typer_options == sorted((*options, "--help")) or typer_options == sorted(options)
+        assert typer_args == list(positional)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["track", "tool"],
+        ["track", "tool", "a", "b"],
+        ["track", "tool", "a", "--unknown", "x"],
+        ["track", "tool", "a", "--agent"],
+        ["track", "tool", "a", "--agent", "x", "--agent", "y"],
+        ["grade", "good"],
+        ["track", "nothing"],
+        ["commit", "--help"],
+    ],
+)
+def test_fast_parser_hands_anything_unusual_to_typer(argv: list[str]) -> None:
+    assert capture.parse(argv) is None or "--help" in argv
+
+
+def test_unusual_capture_input_gets_typer_errors(cli: Cli) -> None:
+    result = cli("track", "tool", "edit", "--bogus", "1")
+    assert result.code == 2
+    assert "--bogus" in result.err
+    helped = cli("track", "tool", "--help")
+    assert helped.code == 0
+    assert "+1 XP" in helped.out
+
+
+def test_global_options_before_a_capture_command_are_honoured(cli: Cli, tmp_path: Path) -> None:
+    target = tmp_path / "other.lmdb"
+    assert cli("--database-path", str(target), "track", "tool", "edit").code == 0
+    assert (tmp_path / "other.journal" / "live.jsonl").exists()
+
+
+def test_very_long_fields_are_cut_to_keep_lines_within_4_kib(cli: Cli) -> None:
+    assert cli("track", "tool", "x" * 10000, "--model", "é" * 5000).code == 0
+    raw = (config.load().journal_dir / "live.jsonl").read_bytes()
+    assert len(raw) <= events.MAX_LINE
+    assert json.loads(raw)["name"] == "x" * 200
+
+
+def test_capture_outside_git_still_records_a_tool_call(cli: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    assert cli("track", "command", "pytest", "--repo", str(folder)).code == 0
+    (event,) = journal_events(config.load())
+    assert event["project"] == str(folder)

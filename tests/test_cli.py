@@ -1,0 +1,191 @@
+"""Every non-capture subcommand through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import Result, commit_file, run_tracker
+
+from agent_tracker import __version__, config, events
+from agent_tracker.journal import Journal
+
+Cli = Callable[..., Result]
+
+
+def seed(settings: config.Settings, tools: int = 3, commits: int = 1) -> None:
+    journal = Journal(settings.journal_dir)
+    setup = ("opencode", "build", "m")
+    for _ in range(tools):
+        journal.append(events.encode(events.make("tool", setup, "proj", name="edit")))
+    for index in range(commits):
+        sha = f"{index:040x}"
+        journal.append(
+            events.encode(
+                events.make(
+                    "commit",
+                    setup,
+                    "proj",
+                    hash=sha,
+                    subject="s",
+                    author_time=1,
+                    files=1,
+                    insertions=1,
+                    deletions=0,
+                    exts={},
+                    source="flag",
+                )
+            )
+        )
+        journal.append(
+            events.encode(events.make("grade", setup, "proj", hash=sha, by="user", grade=5))
+        )
+
+
+def test_version_and_help(cli: Cli) -> None:
+    assert cli("--version").out.strip() == f"agent-tracker {__version__}"
+    helped = cli("--help")
+    assert helped.code == 0
+    for command in ("track", "commit", "grade", "flush", "status", "report", "hooks", "config"):
+        assert command in helped.out
+    for group in (["hooks", "--help"], ["config", "--help"], ["track", "--help"]):
+        assert cli(*group).code == 0
+
+
+def test_flush_prints_a_summary_and_json(cli: Cli) -> None:
+    settings = config.load()
+    seed(settings)
+    text = cli("flush")
+    assert text.code == 0
+    assert "flushed 5 events" in text.out
+    assert "one transaction" in text.out
+    again = cli("flush", "--format", "json")
+    data = json.loads(again.out)
+    assert (data["applied"], data["segments"], data["busy"]) == (0, 0, False)
+    assert cli("flush").out.strip() == "nothing to flush"
+
+
+def test_status_shows_paths_pending_and_database_use(cli: Cli, home: Path) -> None:
+    settings = config.load()
+    seed(settings, tools=4, commits=0)
+    before = json.loads(cli("status", "--format", "json").out)
+    assert before["pending_events"] == 4
+    assert before["database_exists"] is False
+    assert before["database_path"] == str(home / ".config/opencode/agent-tracker.lmdb")
+    cli("flush")
+    after = json.loads(cli("status", "--format", "json").out)
+    assert after["pending_events"] == 0
+    assert after["database_exists"] is True
+    assert after["setups"] == 1
+    assert 0 < after["used_bytes"] < after["max_database_size"] == 536870912
+    text = cli("status")
+    assert "database use" in text.out
+    assert "512.0 MiB" in text.out
+
+
+def test_report_lists_setups_and_counts_pending_events(cli: Cli) -> None:
+    settings = config.load()
+    seed(settings, tools=2, commits=2)
+    cli("flush")
+    seed(settings, tools=1, commits=0)
+    data = json.loads(cli("report", "--format", "json").out)
+    assert data["pending_events"] == 1
+    (row,) = data["setups"]
+    assert (row["setup"], row["commits"], row["score"], row["xp"]) == ("build@m", 2, 10, 12)
+    assert row["score_per_graded_commit"] == 5.0
+    text = cli("report")
+    assert "build@m" in text.out
+    assert "1 events still pending" in text.out
+
+
+def test_config_set_get_show_and_path(cli: Cli, home: Path) -> None:
+    path = home / ".config" / "opencode" / "agent-tracker.toml"
+    assert cli("config", "path").out.strip() == str(path)
+    assert cli("config", "get", "max_database_size").out.strip() == "536870912"
+    assert cli("config", "set", "max_database_size", "1GiB").code == 0
+    assert cli("config", "get", "max_database_size").out.strip() == "1073741824"
+    shown = json.loads(cli("config", "show", "--format", "json").out)
+    assert shown["max_database_size"] == {"value": 1073741824, "source": "file"}
+    assert "(file)" in cli("config", "show").out
+
+
+def test_config_set_rejects_bad_values_with_one_line_and_writes_nothing(
+    cli: Cli, home: Path
+) -> None:
+    result = cli("config", "set", "max_database_size", "2147483649")
+    assert result.code == 2
+    assert "2147483649" in result.err
+    assert "1048576..2147483648" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert not (home / ".config" / "opencode" / "agent-tracker.toml").exists()
+    assert cli("config", "set", "colour", "blue").code == 2
+    assert cli("config", "get", "colour").code == 2
+
+
+def test_global_flag_overrides_environment(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENT_TRACKER_MAX_DATABASE_SIZE", "8MiB")
+    assert cli("config", "get", "max_database_size").out.strip() == str(8 * 1048576)
+    flagged = cli("--max-database-size", "16MiB", "config", "get", "max_database_size")
+    assert flagged.out.strip() == str(16 * 1048576)
+    bad = cli("--max-database-size", "1", "status")
+    assert bad.code == 2
+    assert "out of range" in bad.err
+
+
+def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    done = run_tracker("hooks", "install", "--repo", str(tmp_path))
+    assert done.returncode == 1
+    assert "not a git repository" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_exits_130(tmp_path: Path, make_repo: Callable[..., Path]) -> None:
+    # A flush waiting on nothing returns at once, so interrupt a command that blocks: a
+    # `grade` whose git call we stall with a fake git that sleeps.
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    fake_git = fake_bin / "git"
+    fake_git.write_text("#!/bin/sh\nsleep 30\n")
+    fake_git.chmod(0o755)
+    repo = make_repo()
+    commit_file(repo, "a", "1", "c")
+    env = {"PATH": f"{fake_bin}:/usr/bin:/bin", "HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agent_tracker",
+            "grade",
+            "good",
+            "--by",
+            "user",
+            "--note",
+            "x",
+            "--agent",
+            "a",
+            "--model",
+            "m",
+            "--harness",
+            "h",
+            "--repo",
+            str(repo),
+            "--",
+        ],
+        cwd=repo,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert "Traceback" not in err

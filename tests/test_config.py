@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from agent_tracker import config, paths
+from agent_tracker.errors import ConfigError, FormatError
+
+
+def test_default_database_is_under_home_config_opencode(home: Path) -> None:
+    settings = config.load()
+    assert settings.database_path == home / ".config" / "opencode" / "agent-tracker.lmdb"
+    assert "~" not in str(settings.database_path)
+    assert settings.journal_dir == home / ".config" / "opencode" / "agent-tracker.journal"
+    assert settings.sources["database_path"] == "default"
+
+
+def test_absolute_path_is_used_as_is(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere" / "db.lmdb"
+    settings = config.load(flags={"database_path": str(target)})
+    assert settings.database_path == target
+    assert settings.journal_dir == tmp_path / "elsewhere" / "db.journal"
+
+
+def test_tilde_path_is_expanded_against_home(home: Path) -> None:
+    settings = config.load(flags={"database_path": "~/data/t.lmdb"})
+    assert settings.database_path == home / "data" / "t.lmdb"
+
+
+def test_relative_path_resolves_against_home_not_working_folder(home: Path) -> None:
+    settings = config.load(flags={"database_path": "stats/t.lmdb"})
+    assert settings.database_path == home / "stats" / "t.lmdb"
+    assert not Path("stats").exists()
+
+
+def test_map_size_defaults_to_512_mib() -> None:
+    assert config.load().max_database_size == 536870912
+
+
+@pytest.mark.parametrize("value", [1048576, 2147483648, "1MiB", "2GiB", "512 MiB"])
+def test_size_bounds_are_accepted(value: int | str) -> None:
+    size = config.load(flags={"max_database_size": value}).max_database_size  # type: ignore[dict-item]
+    assert 1048576 <= size <= 2147483648
+
+
+@pytest.mark.parametrize("value", [1048575, 2147483649, 0, -5])
+def test_sizes_outside_the_range_are_rejected_naming_value_and_range(value: int) -> None:
+    with pytest.raises(ConfigError) as err:
+        config.load(flags={"max_database_size": value})
+    assert str(value) in str(err.value)
+    assert "1048576..2147483648" in str(err.value)
+
+
+def test_size_that_is_not_a_number_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="number of bytes"):
+        config.load(flags={"max_database_size": "lots"})
+
+
+def write_config(home: Path, text: str) -> Path:
+    path = home / ".config" / "opencode" / "agent-tracker.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_precedence_is_flag_then_env_then_file_then_default(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(home, 'database_path = "/from/file"\nmax_database_size = 2097152\n')
+    from_file = config.load()
+    assert from_file.database_path == Path("/from/file")
+    assert from_file.max_database_size == 2097152
+    assert from_file.sources == {
+        "database_path": "file",
+        "max_database_size": "file",
+        "journal_dir": "default",
+    }
+
+    monkeypatch.setenv("AGENT_TRACKER_DATABASE_PATH", "/from/env")
+    monkeypatch.setenv("AGENT_TRACKER_MAX_DATABASE_SIZE", "3MiB")
+    from_env = config.load()
+    assert from_env.database_path == Path("/from/env")
+    assert from_env.max_database_size == 3 * 1048576
+
+    from_flag = config.load(flags={"database_path": "/from/flag", "max_database_size": "4MiB"})
+    assert from_flag.database_path == Path("/from/flag")
+    assert from_flag.max_database_size == 4 * 1048576
+    assert from_flag.sources["database_path"] == "flag"
+
+
+def test_config_file_location_can_be_overridden_by_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    custom = tmp_path / "custom.toml"
+    custom.write_text('database_path = "/custom"\n')
+    monkeypatch.setenv("AGENT_TRACKER_CONFIG", str(custom))
+    assert config.load().database_path == Path("/custom")
+    assert config.load().config_path == custom
+
+
+def test_invalid_value_in_file_is_reported_with_the_value(home: Path) -> None:
+    write_config(home, "max_database_size = 5\n")
+    with pytest.raises(ConfigError, match="max_database_size 5 is out of range"):
+        config.load()
+
+
+def test_unknown_setting_and_bad_toml_are_clear_errors(home: Path) -> None:
+    write_config(home, "colour = 1\n")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        config.load()
+    write_config(home, "this is = = not toml\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        config.load()
+
+
+def test_newer_config_format_is_refused(home: Path) -> None:
+    write_config(home, "format = 99\n")
+    with pytest.raises(FormatError, match="format 99"):
+        config.load()
+
+
+def test_set_value_validates_before_writing(home: Path) -> None:
+    path = paths.default_config_path()
+    with pytest.raises(ConfigError):
+        config.set_value(path, "max_database_size", "1048575")
+    assert not path.exists()
+    config.set_value(path, "max_database_size", "1GiB")
+    config.set_value(path, "database_path", "tracker/db.lmdb")
+    data = tomllib.loads(path.read_text())
+    assert data == {
+        "format": 1,
+        "max_database_size": 1073741824,
+        "database_path": "tracker/db.lmdb",
+    }
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert config.load().database_path == home / "tracker" / "db.lmdb"
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_private_folders_are_created_mode_0700(home: Path) -> None:
+    target = home / "a" / "b" / "c"
+    paths.make_private_dir(target)
+    for folder in (home / "a", home / "a" / "b", target):
+        assert (folder.stat().st_mode & 0o777) == 0o700
+    assert target.is_dir()

@@ -1,0 +1,351 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from agent_tracker import config, events, store
+from agent_tracker.errors import DatabaseFullError, FormatError
+from agent_tracker.flush import flush
+from agent_tracker.journal import Journal
+from agent_tracker.keys import agent_key
+from agent_tracker.store import LMDBDatabase
+
+SETUP = ("opencode", "build", "anthropic/claude-sonnet-4-5")
+OTHER = ("claude-code", "plan", "openai/gpt-5")
+PROJECT = "github.com/me/app"
+
+
+def append(
+    settings: config.Settings,
+    kind: str,
+    setup: tuple[str, str, str] = SETUP,
+    project: str = PROJECT,
+    **fields: object,
+) -> dict[str, object]:
+    event = events.make(kind, setup, project, **fields)
+    Journal(settings.journal_dir).append(events.encode(dict(event)))
+    return event
+
+
+def commit_event(
+    settings: config.Settings, sha: str, setup: tuple[str, str, str] = SETUP, project: str = PROJECT
+) -> dict[str, object]:
+    return append(
+        settings,
+        "commit",
+        setup,
+        project,
+        hash=sha,
+        subject="s",
+        author_time=1,
+        files=1,
+        insertions=3,
+        deletions=1,
+        exts={".py": 1},
+        source="flag",
+    )
+
+
+def grade_event(
+    settings: config.Settings, sha: str, by: str, grade: int, project: str = PROJECT
+) -> dict[str, object]:
+    return append(settings, "grade", ("unknown",) * 3, project, hash=sha, by=by, grade=grade)
+
+
+def setup_record(settings: config.Settings, setup: tuple[str, str, str] = SETUP) -> dict:
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    assert db is not None
+    with db:
+        record = db.get_agent(events.setup_id(*setup))
+    assert record is not None
+    return record
+
+
+def all_entries(settings: config.Settings) -> dict[bytes, bytes]:
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    assert db is not None
+    with db, db.env.begin() as txn:
+        return {bytes(k): bytes(v) for k, v in txn.cursor()}
+
+
+def test_flush_applies_everything_in_one_transaction_with_one_put_per_key(
+    settings: config.Settings,
+) -> None:
+    for _ in range(500):
+        append(settings, "tool", name="edit")
+    for _ in range(50):
+        append(settings, "command", name="test")
+    result = flush(settings)
+    # 500 tool calls and 50 commands of one setup in one project on one day collapse into:
+    # agent record, project record, usage fact, segment marker.
+    assert result.puts == 4
+    assert result.applied == 550
+    assert result.by_type == {"tool": 500, "command": 50}
+    record = setup_record(settings)
+    assert (record["tool_calls"], record["commands"], record["xp"]) == (500, 50, 600)
+
+
+def test_flush_uses_exactly_one_write_transaction(
+    settings: config.Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[LMDBDatabase] = []
+    original = LMDBDatabase.open_write.__func__  # type: ignore[attr-defined]
+
+    def spy(cls: type[LMDBDatabase], path: Path, size: int) -> LMDBDatabase:
+        db = original(cls, path, size)
+        opened.append(db)
+        return db
+
+    monkeypatch.setattr(LMDBDatabase, "open_write", classmethod(spy))
+    for index in range(20):
+        commit_event(settings, f"{index:040x}")
+        append(settings, "tool", name="edit")
+    flush(settings)
+    assert [db.write_transactions for db in opened] == [1]
+
+
+def test_second_flush_with_nothing_pending_changes_nothing(settings: config.Settings) -> None:
+    append(settings, "tool", name="edit")
+    commit_event(settings, "a" * 40)
+    flush(settings)
+    before = all_entries(settings)
+    result = flush(settings)
+    assert (result.segments, result.applied, result.puts) == (0, 0, 0)
+    assert all_entries(settings) == before
+    assert Journal(settings.journal_dir).pending_count() == 0
+
+
+def test_commit_scores_five_xp_once_even_if_recorded_twice(settings: config.Settings) -> None:
+    commit_event(settings, "b" * 40)
+    commit_event(settings, "b" * 40)
+    result = flush(settings)
+    assert result.duplicates == 1
+    record = setup_record(settings)
+    assert (record["commits"], record["xp"]) == (1, 5)
+
+
+def test_grades_count_for_the_setup_that_made_the_commit_and_regrading_replaces(
+    settings: config.Settings,
+) -> None:
+    commit_event(settings, "c" * 40, setup=OTHER)
+    grade_event(settings, "c" * 40, "agent", 5)
+    grade_event(settings, "c" * 40, "user", 2)
+    flush(settings)
+    record = setup_record(settings, OTHER)
+    assert (record["score"], record["grades"], record["graded_commits"]) == (7, 2, 1)
+    grade_event(settings, "c" * 40, "user", -1)  # the user changes their mind
+    flush(settings)
+    record = setup_record(settings, OTHER)
+    assert (record["score"], record["grades"], record["graded_commits"]) == (4, 2, 1)
+    assert record["mix"] == {"-1": 1, "1": 0, "2": 0, "5": 1}
+
+
+@pytest.mark.parametrize(
+    ("agent_grade", "user_grade", "expected"), [(-1, -1, -2), (5, 5, 10), (1, 2, 3)]
+)
+def test_one_commit_moves_the_score_by_minus_2_to_plus_10(
+    settings: config.Settings, agent_grade: int, user_grade: int, expected: int
+) -> None:
+    commit_event(settings, "d" * 40)
+    for grade in (5, 2, agent_grade):
+        grade_event(settings, "d" * 40, "agent", grade)
+    for grade in (-1, 5, user_grade):
+        grade_event(settings, "d" * 40, "user", grade)
+    flush(settings)
+    assert setup_record(settings)["score"] == expected
+
+
+def test_an_older_grade_arriving_late_does_not_replace_a_newer_one(
+    settings: config.Settings,
+) -> None:
+    commit_event(settings, "e" * 40)
+    newer = events.make("grade", SETUP, PROJECT, hash="e" * 40, by="user", grade=5)
+    older = dict(newer, id=events.new_id(), ts=float(newer["ts"]) - 100, grade=-1)
+    journal = Journal(settings.journal_dir)
+    journal.append(events.encode(dict(newer)))
+    journal.append(events.encode(dict(older)))
+    flush(settings)
+    assert setup_record(settings)["score"] == 5
+
+
+def test_incremental_totals_equal_totals_rebuilt_from_facts(settings: config.Settings) -> None:
+    for index in range(12):
+        setup = SETUP if index % 3 else OTHER
+        project = f"proj{index % 4}"
+        sha = f"{index:040x}"
+        append(settings, "tool", setup, project, name="edit")
+        append(settings, "command", setup, project, name="test")
+        commit_event(settings, sha, setup, project)
+        grade_event(settings, sha, "agent", (-1, 1, 2, 5)[index % 4], project)
+        if index % 2:
+            grade_event(settings, sha, "user", 2, project)
+            grade_event(settings, sha, "user", (5, -1)[index % 4 // 2], project)
+        if index % 5 == 0:
+            flush(settings)
+    flush(settings)
+    incremental = all_entries(settings)
+    db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
+    with db:
+        db.rebuild_totals()
+    rebuilt = all_entries(settings)
+    derived = [k for k in incremental if k.startswith((b"agent:", b"project:"))]
+    assert len(derived) == 2 + 4
+    for key in derived:
+        assert json.loads(incremental[key]) == json.loads(rebuilt[key]), key
+
+
+def test_bad_lines_are_quarantined_and_counted_and_the_rest_applied(
+    settings: config.Settings,
+) -> None:
+    append(settings, "tool", name="edit")
+    live = settings.journal_dir / "live.jsonl"
+    with live.open("ab") as handle:
+        handle.write(b'{"v":1,"type":"tool","trunc\n')
+        handle.write(b"not json at all\n")
+        handle.write(
+            b'{"v":1,"id":"x","type":"grade","ts":1,"harness":"h","agent":"a",'
+            b'"model":"m","project":"p","hash":"h","by":"boss","grade":2}\n'
+        )
+    append(settings, "tool", name="read")
+    result = flush(settings)
+    assert (result.applied, result.quarantined) == (2, 3)
+    journal = Journal(settings.journal_dir)
+    assert journal.quarantined_count() == 3
+    (qfile,) = journal.quarantine_dir.iterdir()
+    reasons = [json.loads(line)["error"] for line in qfile.read_text().splitlines()]
+    assert any("'by'" in reason for reason in reasons)
+    assert setup_record(settings)["tool_calls"] == 2
+
+
+def test_events_of_a_newer_format_are_refused_and_kept(settings: config.Settings) -> None:
+    append(settings, "tool", name="edit")
+    with (settings.journal_dir / "live.jsonl").open("ab") as handle:
+        handle.write(b'{"v":2,"type":"tool"}\n')
+    with pytest.raises(FormatError, match="newer agent-tracker"):
+        flush(settings)
+    assert Journal(settings.journal_dir).pending_count() == 2
+    assert not settings.database_path.exists() or setup_record_missing(settings)
+
+
+def setup_record_missing(settings: config.Settings) -> bool:
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    return db is None or not db.agents()
+
+
+def test_database_of_a_newer_format_is_refused(settings: config.Settings) -> None:
+    append(settings, "tool", name="edit")
+    flush(settings)
+    db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
+    with db, db.env.begin(write=True) as txn:
+        txn.put(b"meta:format", b"99")
+    append(settings, "tool", name="edit")
+    with pytest.raises(FormatError, match="format 99"):
+        flush(settings)
+    assert Journal(settings.journal_dir).pending_count() == 1
+
+
+def test_full_database_keeps_events_pending_and_says_how_to_raise_the_limit(
+    home: Path,
+) -> None:
+    small = config.load(flags={"max_database_size": 1048576})
+    journal = Journal(small.journal_dir)
+    for index in range(3000):  # distinct commits: far more than 1 MiB of records
+        event = events.make(
+            "commit",
+            SETUP,
+            f"p{index}",
+            hash=f"{index:040x}",
+            subject="s" * 300,
+            author_time=1,
+            files=1,
+            insertions=1,
+            deletions=0,
+            exts={},
+            source="flag",
+        )
+        journal.append(events.encode(event))
+    with pytest.raises(DatabaseFullError, match="max_database_size"):
+        flush(small)
+    assert journal.pending_count() == 3000
+    bigger = config.load(flags={"max_database_size": 64 * 1048576})
+    result = flush(bigger)
+    assert result.applied == 3000
+    assert journal.pending_count() == 0
+
+
+def test_a_second_flush_while_one_runs_reports_busy_and_applies_nothing(
+    settings: config.Settings,
+) -> None:
+    append(settings, "tool", name="edit")
+    journal = Journal(settings.journal_dir)
+    held = journal.try_lock_flush()
+    assert held is not None
+    try:
+        result = flush(settings)
+    finally:
+        os.close(held)
+    assert result.busy
+    assert journal.pending_count() == 1
+    assert flush(settings).applied == 1
+
+
+def test_segment_already_recorded_is_skipped_and_deleted(settings: config.Settings) -> None:
+    append(settings, "tool", name="edit")
+    journal = Journal(settings.journal_dir)
+    segment = journal.rotate()
+    assert segment is not None
+    copy = segment.read_bytes()
+    flush(settings)
+    segment.write_bytes(copy)  # as if the flush died after its commit, before the delete
+    result = flush(settings)
+    assert (result.skipped_segments, result.applied) == (1, 0)
+    assert not segment.exists()
+    assert setup_record(settings)["tool_calls"] == 1
+
+
+def test_database_files_are_private(settings: config.Settings) -> None:
+    append(settings, "tool", name="edit")
+    flush(settings)
+    assert (settings.database_path.stat().st_mode & 0o777) == 0o700
+    for name in ("data.mdb", "lock.mdb"):
+        assert ((settings.database_path / name).stat().st_mode & 0o777) == 0o600
+
+
+def test_long_names_never_make_keys_longer_than_lmdb_allows(settings: config.Settings) -> None:
+    long_setup = ("h" * 100, "a" * 200, "m" * 200)
+    journal = Journal(settings.journal_dir)
+    event = events.make(
+        "commit",
+        long_setup,
+        "p" * 500,
+        hash="f" * 40,
+        subject="s",
+        author_time=1,
+        files=0,
+        insertions=0,
+        deletions=0,
+        exts={},
+        source="flag",
+    )
+    journal.append(events.encode(event))
+    flush(settings)
+    keys = all_entries(settings)
+    assert max(len(k) for k in keys) < 100
+    assert agent_key(events.setup_id(*long_setup)).encode() in keys
+
+
+def test_spec_database_interface_round_trips(settings: config.Settings) -> None:
+    db = store.LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
+    with db:
+        db.put_agent("s1", {"xp": 3})
+        db.put_commit("p1", "abc", {"subject": "x"})
+        db.put_communication("p1", "abc", "user", {"grade": 2})
+        assert db.put_batch({"agent:s2": {"xp": 1}, "agent:s3": {"xp": 2}}) == 2
+        assert db.get_agent("s1") == {"xp": 3}
+        assert db.get_commit("p1", "abc") == {"subject": "x"}
+        assert db.get_communication("p1", "abc", "user") == {"grade": 2}
+        assert db.get_agent("missing") is None
+        assert db.write_transactions == 4
