@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_wheel_ships_the_hook_scripts_and_the_console_script(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+         "-q", "-w", str(tmp_path)],
+        check=True, capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("agent_tracker-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        for hook in ("post-commit", "pre-push"):
+            shipped = archive.read(f"agent_tracker/hooks/{hook}")
+            assert shipped == (ROOT / "hooks" / hook).read_bytes()
+        entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+        assert "agent-tracker = agent_tracker.entry:main" in archive.read(entry_points).decode()
