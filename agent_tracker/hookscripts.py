@@ -50,12 +50,39 @@ def template(name: str) -> str:
 
 
 def render(name: str, python: str | None = None) -> str:
-    return template(name).replace(PYTHON_PLACEHOLDER, python or sys.executable)
+    # The template quotes the path in '...'; a quote inside it must not end the string.
+    quoted = (python or sys.executable).replace("'", "'\\''")
+    return template(name).replace(PYTHON_PLACEHOLDER, quoted)
+
+
+#: `git rev-parse --local-env-vars`: what ties git to one repository. Git sets some of these
+#: for hooks, so they are dropped when we may be running inside another repository's hook;
+#: global settings such as GIT_CONFIG_GLOBAL (which may set core.hooksPath) are kept.
+_REPO_LOCAL_GIT_VARS = frozenset(
+    {
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_CONFIG",
+        "GIT_CONFIG_PARAMETERS",
+        "GIT_CONFIG_COUNT",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_IMPLICIT_WORK_TREE",
+        "GIT_GRAFT_FILE",
+        "GIT_INDEX_FILE",
+        "GIT_NO_REPLACE_OBJECTS",
+        "GIT_REPLACE_REF_BASE",
+        "GIT_PREFIX",
+        "GIT_INTERNAL_SUPER_PREFIX",
+        "GIT_SHALLOW_FILE",
+        "GIT_COMMON_DIR",
+    }
+)
 
 
 def clean_git_env() -> dict[str, str]:
-    """The environment without inherited GIT_* variables (we may run inside another hook)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    """The environment without the variables that tie git to one repository."""
+    return {k: v for k, v in os.environ.items() if k not in _REPO_LOCAL_GIT_VARS}
 
 
 def hooks_dir(repo: Path) -> Path:
