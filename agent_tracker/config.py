@@ -12,7 +12,6 @@ only when a config file exists.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from agent_tracker import paths
 from agent_tracker.errors import ConfigError, FormatError
@@ -20,6 +19,7 @@ from agent_tracker.errors import ConfigError, FormatError
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
     from typing import Any
 
 CONFIG_FORMAT = 1
@@ -53,28 +53,50 @@ _UNITS = {
 
 
 class Settings:
-    """The effective settings and where each value came from (flag, env, file, default)."""
+    """The effective settings and where each value came from (flag, env, file, default).
 
-    __slots__ = ("config_path", "database_path", "journal_dir", "max_database_size", "sources")
+    Paths are kept as strings (the capture hot path never imports pathlib) and offered as
+    `Path` objects through properties for everything else.
+    """
+
+    __slots__ = ("config_file", "database_file", "journal_folder", "max_database_size", "sources")
 
     def __init__(
         self,
-        config_path: Path,
-        database_path: Path,
+        config_file: str,
+        database_file: str,
         max_database_size: int,
-        journal_dir: Path,
+        journal_folder: str,
         sources: dict[str, str],
     ) -> None:
-        self.config_path = config_path
-        self.database_path = database_path
+        self.config_file = config_file
+        self.database_file = database_file
         self.max_database_size = max_database_size
-        self.journal_dir = journal_dir
+        self.journal_folder = journal_folder
         self.sources = sources
+
+    @property
+    def config_path(self) -> Path:
+        from pathlib import Path
+
+        return Path(self.config_file)
+
+    @property
+    def database_path(self) -> Path:
+        from pathlib import Path
+
+        return Path(self.database_file)
+
+    @property
+    def journal_dir(self) -> Path:
+        from pathlib import Path
+
+        return Path(self.journal_folder)
 
     def value(self, key: str) -> str | int:
         if key == "max_database_size":
             return self.max_database_size
-        return str(getattr(self, key))
+        return {"database_path": self.database_file, "journal_dir": self.journal_folder}[key]
 
 
 def parse_size(value: object) -> int:
@@ -105,16 +127,17 @@ def check_size(size: int) -> int:
     return size
 
 
-def config_path(flag: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
+def config_path(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     chosen = flag or env.get(ENV_CONFIG)
     return paths.resolve_user_path(chosen) if chosen else paths.default_config_path()
 
 
-def read_file(path: Path) -> dict[str, Any]:
+def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The settings table of a config file; {} when it does not exist."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except FileNotFoundError:
         return {}
     except OSError as exc:
@@ -165,7 +188,7 @@ def load(
     return _build(cfg_path, raw, sources)
 
 
-def _build(cfg_path: Path, raw: dict[str, object], sources: dict[str, str]) -> Settings:
+def _build(cfg_path: str, raw: dict[str, object], sources: dict[str, str]) -> Settings:
     db_raw = raw.get("database_path")
     if db_raw is not None and (not isinstance(db_raw, str) or not db_raw.strip()):
         raise ConfigError(f"database_path must be a non-empty path, got {db_raw!r}")
@@ -197,23 +220,25 @@ def normalise(key: str, value: str) -> str | int:
     return value
 
 
-def set_value(cfg_path: Path, key: str, value: str) -> str | int:
+def set_value(cfg_path: str | os.PathLike[str], key: str, value: str) -> str | int:
     """Validate, then write the config file atomically (temp file + os.replace)."""
     stored = normalise(key, value)
     data = read_file(cfg_path)
     data[key] = stored
     data["format"] = CONFIG_FORMAT
-    _build(cfg_path, {k: v for k, v in data.items() if k in KEYS}, {})
+    target = os.fspath(cfg_path)
+    _build(target, {k: v for k, v in data.items() if k in KEYS}, {})
     import tomli_w
 
     text = tomli_w.dumps(dict(sorted(data.items())))
-    paths.make_private_dir(cfg_path.parent)
-    tmp = cfg_path.with_name(f".{cfg_path.name}.{os.getpid()}.tmp")
+    folder, name = os.path.split(target)
+    paths.make_private_dir(folder)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, text.encode("utf-8"))
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, cfg_path)
+    os.replace(tmp, target)
     return stored

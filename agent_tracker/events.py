@@ -15,7 +15,6 @@ the capture hot path and imports only the standard library.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -164,6 +163,8 @@ def decode(line: bytes) -> dict[str, Any]:
 
 def short_hash(*parts: str) -> str:
     """A stable 16-hex-digit id for a setup or project; keeps LMDB keys short and bounded."""
+    import hashlib  # only flush and report need it; capture must not pay for OpenSSL
+
     return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:16]
 
 

@@ -13,12 +13,8 @@ count as the same project; a folder outside any repository by its own path.
 from __future__ import annotations
 
 import os
-import re
 
 from agent_tracker.errors import GitError
-
-_SCP_LIKE = re.compile(r"^(?:[^@/]+@)?([^:/]+):(?!//)(.+)$")
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://(?:[^@/]*@)?([^/]+)(/.*)?$", re.IGNORECASE)
 
 
 class Project:
@@ -30,18 +26,24 @@ class Project:
 
 
 def normalise_url(url: str) -> str:
-    """`git@github.com:Me/app.git` and `https://tok@github.com/Me/app` -> `github.com/Me/app`."""
-    text = url.strip().rstrip("/")
-    text = text.removesuffix(".git").rstrip("/")
-    match = _URL.match(text)
-    if match:
-        host, path = match.group(1), match.group(2) or ""
-        if text.lower().startswith("file://"):
-            return path
-        return f"{host.lower()}{path}"
-    match = _SCP_LIKE.match(text)
-    if match and not os.path.isabs(text):
-        return f"{match.group(1).lower()}/{match.group(2).lstrip('/')}"
+    """`git@github.com:Me/app.git` and `https://tok@github.com/Me/app` -> `github.com/Me/app`.
+
+    String operations rather than regular expressions: compiling those at import would cost
+    more than the rest of this module in every tool call.
+    """
+    text = url.strip().rstrip("/").removesuffix(".git").rstrip("/")
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme[:1].isalpha() and scheme.replace("+", "").replace("-", "").isalnum():
+        if scheme.lower() == "file":
+            return rest
+        authority, slash, path = rest.partition("/")
+        host = authority.rpartition("@")[2]  # drop user and password
+        return f"{host.lower()}{slash}{path}"
+    if os.path.isabs(text) or text.startswith("."):
+        return text
+    head, colon, path = text.partition(":")  # scp-like: [user@]host:path
+    if colon and head and "/" not in head:
+        return f"{head.rpartition('@')[2].lower()}/{path.lstrip('/')}"
     return text
 
 

@@ -26,7 +26,6 @@ import fcntl
 import json
 import os
 import time
-from pathlib import Path
 
 from agent_tracker import events
 from agent_tracker.errors import TrackerError
@@ -35,6 +34,7 @@ from agent_tracker.paths import make_private_dir
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
     from typing import Any
 
 LIVE = "live.jsonl"
@@ -54,26 +54,44 @@ class BadLine:
         self.error = error
 
 
+def _path(text: str) -> Path:
+    from pathlib import Path  # not at module level: appends must not pay for pathlib
+
+    return Path(text)
+
+
 class Journal:
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
-        self.live = directory / LIVE
-        self.lock_path = directory / "journal.lock"
-        self.flush_lock_path = directory / "flush.lock"
-        self.quarantine_dir = directory / "quarantine"
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        # Plain strings for what an append touches; Path views below for everything else.
+        self.folder = os.fspath(directory)
+        self.live_file = os.path.join(self.folder, LIVE)
+        self.lock_file = os.path.join(self.folder, "journal.lock")
+        self.flush_lock_file = os.path.join(self.folder, "flush.lock")
+
+    @property
+    def dir(self) -> Path:
+        return _path(self.folder)
+
+    @property
+    def live(self) -> Path:
+        return _path(self.live_file)
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.dir / "quarantine"
 
     # -- capture side ----------------------------------------------------------------------
 
     def append(self, line: bytes) -> None:
         """Append one encoded event; never blocks on a flush for longer than its rename."""
         try:
-            lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            lock_fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
         except FileNotFoundError:
-            make_private_dir(self.dir)
-            lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            make_private_dir(self.folder)
+            lock_fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_SH)
-            fd = os.open(self.live, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.live_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 written = os.write(fd, line)
             finally:
@@ -81,14 +99,14 @@ class Journal:
         finally:
             os.close(lock_fd)  # closing the descriptor releases the lock
         if written != len(line):
-            raise TrackerError(f"journal {self.live}: short write ({written} of {len(line)})")
+            raise TrackerError(f"journal {self.live_file}: short write ({written} of {len(line)})")
 
     # -- flush side ------------------------------------------------------------------------
 
     def try_lock_flush(self) -> int | None:
         """The flush lock's descriptor, or None when another flush holds it."""
-        make_private_dir(self.dir)
-        fd = os.open(self.flush_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        make_private_dir(self.folder)
+        fd = os.open(self.flush_lock_file, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -100,7 +118,7 @@ class Journal:
         """Turn the live file into a new pending segment; None when there is nothing live."""
         if not self.live.exists():
             return None
-        lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        lock_fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
             try:
@@ -198,10 +216,14 @@ class Journal:
         Reads only the tail of the live file and of the newest segment: this runs inside the
         post-commit hook and must stay cheap however large the journal is.
         """
-        candidates = [self.live, *reversed(self.segments()[-1:])]
+        try:
+            names = sorted(n for n in os.listdir(self.folder) if n.startswith(SEGMENT_PREFIX))
+        except FileNotFoundError:
+            return None
+        candidates = [self.live_file, *(os.path.join(self.folder, n) for n in names[-1:])]
         for path in candidates:
             try:
-                with path.open("rb") as handle:
+                with open(path, "rb") as handle:
                     size = handle.seek(0, os.SEEK_END)
                     handle.seek(max(0, size - TAIL_BYTES))
                     tail = handle.read()

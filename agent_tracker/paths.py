@@ -1,70 +1,74 @@
 """Where agent-tracker keeps things. Every path the program uses is derived here.
 
 Invariants:
-- Paths are built from `Path.home()`, never from a literal `~` (older tools created a folder
-  named `~` inside projects by passing "~/..." straight to LMDB).
+- Paths are built from the home folder (`Path.home()`'s rule: `$HOME`, else the password
+  database), never from a literal `~` handed to LMDB: older tools did that and created a
+  folder named `~` inside projects.
 - A relative configured path resolves against the home folder, not the working directory, so
   the result does not depend on where a hook happens to run.
 - The journal lives beside the database, in the tracker's own folder, never in a work tree.
+
+The functions work on `str` paths with `os.path`: they run in every agent tool call, where
+importing `pathlib` alone would cost a noticeable share of the command's time.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 DB_NAME = "agent-tracker.lmdb"
 CONFIG_NAME = "agent-tracker.toml"
-#: Folder that older tools used when they passed "~/.config/opencode" without expanding it.
-LEGACY_RELATIVE = Path("~") / ".config" / "opencode" / DB_NAME
 
 
-def home() -> Path:
-    return Path.home()
+def home() -> str:
+    # The same rule as pathlib.Path.home(), without importing pathlib.
+    return os.path.expanduser("~")
 
 
-def tracker_dir() -> Path:
+def tracker_dir() -> str:
     """The folder that holds the default database, journal and config file."""
-    return home() / ".config" / "opencode"
+    return os.path.join(home(), ".config", "opencode")
 
 
-def default_database_path() -> Path:
-    return tracker_dir() / DB_NAME
+def default_database_path() -> str:
+    return os.path.join(tracker_dir(), DB_NAME)
 
 
-def default_config_path() -> Path:
-    return tracker_dir() / CONFIG_NAME
+def default_config_path() -> str:
+    return os.path.join(tracker_dir(), CONFIG_NAME)
 
 
-def resolve_user_path(value: str | os.PathLike[str]) -> Path:
+def resolve_user_path(value: str | os.PathLike[str]) -> str:
     """Absolute paths are kept, `~/x` is expanded, anything else is relative to home."""
     text = os.fspath(value)
-    if text == "~" or text.startswith("~/"):
-        return home() / text[2:] if text != "~" else home()
-    path = Path(text)
-    if path.is_absolute():
-        return path
-    return home() / path
+    if text == "~":
+        return home()
+    if text.startswith("~/"):
+        return os.path.join(home(), text[2:])
+    if os.path.isabs(text):
+        return os.path.normpath(text)
+    return os.path.join(home(), text)
 
 
-def journal_dir_for(database_path: Path) -> Path:
+def journal_dir_for(database_path: str) -> str:
     """The journal folder that goes with a database: `foo.lmdb` -> `foo.journal`."""
-    stem = database_path.name
-    if stem.endswith(".lmdb"):
-        stem = stem[: -len(".lmdb")]
-    return database_path.parent / f"{stem}.journal"
+    parent, name = os.path.split(os.path.normpath(database_path))
+    return os.path.join(parent, f"{name.removesuffix('.lmdb')}.journal")
 
 
-def make_private_dir(path: Path) -> Path:
+def make_private_dir(path: str | os.PathLike[str]) -> None:
     """Create `path` and missing parents with mode 0700 (the data holds project paths)."""
     missing = []
-    cursor = path
-    while not cursor.is_dir():
+    cursor = os.path.abspath(path)
+    while not os.path.isdir(cursor):
         missing.append(cursor)
-        if cursor.parent == cursor:
+        parent = os.path.dirname(cursor)
+        if parent == cursor:
             break
-        cursor = cursor.parent
+        cursor = parent
     # Each folder we create is private, not only the last one (mkdir -p would use the umask).
     for folder in reversed(missing):
-        folder.mkdir(mode=0o700, exist_ok=True)
-    return path
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            continue  # created meanwhile by a concurrent process: fine

@@ -22,7 +22,8 @@ GRADE_HELP = "bad (-1), neutral (+1), good (+2), excellence (+5)"
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    # soft_wrap: long lines (paths) are never folded; tables still fit the terminal width.
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def json_out(out: Console, data: Any) -> None:

@@ -29,7 +29,7 @@ class TrackingService:
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.environ = os.environ if environ is None else environ
-        self.journal = Journal(settings.journal_dir)
+        self.journal = Journal(settings.journal_folder)
 
     def _append(self, event: dict[str, Any]) -> dict[str, Any]:
         self.journal.append(events.encode(event))

@@ -122,7 +122,7 @@ def test_newer_config_format_is_refused(home: Path) -> None:
 
 
 def test_set_value_validates_before_writing(home: Path) -> None:
-    path = paths.default_config_path()
+    path = Path(paths.default_config_path())
     with pytest.raises(ConfigError):
         config.set_value(path, "max_database_size", "1048575")
     assert not path.exists()

@@ -10,9 +10,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_wheel_ships_the_hook_scripts_and_the_console_script(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
-         "-q", "-w", str(tmp_path)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
     )
     (wheel,) = tmp_path.glob("agent_tracker-*.whl")
     with zipfile.ZipFile(wheel) as archive:
