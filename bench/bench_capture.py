@@ -189,6 +189,8 @@ def import_report(
         f"(median of {runs} `-X importtime` runs; times nest, so cumulative includes children):"
     )
     print(table(["module", "cumulative ms", "self ms"], rows))
+    by_self = sorted(med.items(), key=lambda item: -item[1][0])[:TOP_IMPORTS]
+    print("largest self times: " + ", ".join(f"{n} {own / 1000:.2f}" for n, (own, _) in by_self))
     print(f"{len(names)} extra modules, {extra:.2f} ms of import time in total (sum of self)")
 
 
@@ -206,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     "warning: PYTHONDONTWRITEBYTECODE is set and agent-tracker is installed "
                     "editable: without --write-bytecode its modules are compiled from source "
-                    "on every run, which a pip-installed wheel never does",
+                    "on every run (unless a current __pycache__ happens to exist), which a "
+                    "pip-installed wheel never does",
                     file=sys.stderr,
                 )
             if args.write_bytecode:

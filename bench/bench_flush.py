@@ -77,8 +77,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat",
         type=int,
-        default=3,
-        help="bulk flushes, each of the same journal into a fresh database (default 3)",
+        default=5,
+        help="bulk flushes, each of the same journal into a fresh database (default 5)",
     )
     parser.add_argument("--setups", type=int, default=5, help="agent setups (default 5)")
     parser.add_argument("--projects", type=int, default=10, help="projects (default 10)")
@@ -102,6 +102,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="where to make the temporary home (default: the system temp folder); fsync "
         "costs depend on its filesystem, so use one like your real home's",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run one flush under cProfile and print where its time goes (not timed)",
     )
     parser.add_argument("--child-flush", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -202,22 +207,50 @@ def write_live(journal_dir: Path, lines: list[bytes]) -> None:
 # -- the bulk flush, in a child process -----------------------------------------------------
 
 
-def child_flush() -> int:
+def peak_rss_kib() -> tuple[int, int | None]:
+    """(getrusage ru_maxrss, /proc VmHWM) of this process in KiB; VmHWM None off Linux.
+
+    On Linux a child's ru_maxrss starts at the RSS its parent had when it was spawned (the
+    kernel carries the old high-water mark across exec), so with a parent holding the whole
+    journal it overstates the child's own peak; VmHWM belongs to the new address space only.
+    """
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if sys.platform == "darwin":
+        maxrss //= 1024  # bytes there, KiB on Linux
+    try:
+        status = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return maxrss, None
+    hwm = next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), None)
+    return maxrss, hwm
+
+
+def child_flush(profile: bool) -> int:
     """Run one flush in this (fresh) process; print its time, RSS and result as JSON."""
     from agent_tracker import config
     from agent_tracker.flush import flush
 
     settings = config.load()
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_kib()
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     start = time.perf_counter()
     result = flush(settings)
     seconds = time.perf_counter() - start
-    rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(15)
     json.dump(
         {
             "seconds": seconds,
-            "rss_before_kib": rss_before,
-            "rss_peak_kib": rss_peak,
+            "rss_before_kib": before,
+            "rss_peak_kib": peak_rss_kib(),
             "result": vars(result),
         },
         sys.stdout,
@@ -225,11 +258,11 @@ def child_flush() -> int:
     return 0
 
 
-def run_flush(root: Path, journal: Journal) -> dict[str, Any]:
+def run_flush(root: Path, journal: Journal, *, profile: bool = False) -> dict[str, Any]:
     env = isolated_env(root)
     write_live(Path(env["AGENT_TRACKER_JOURNAL_DIR"]), journal.lines)
     done = subprocess.run(
-        [sys.executable, __file__, "--child-flush"],
+        [sys.executable, __file__, "--child-flush", *(["--profile"] if profile else [])],
         env=env,
         capture_output=True,
         text=True,
@@ -238,6 +271,7 @@ def run_flush(root: Path, journal: Journal) -> dict[str, Any]:
     if done.returncode != 0:
         raise BenchError(f"the flush child failed:\n{done.stderr}")
     measured: dict[str, Any] = json.loads(done.stdout)
+    measured["stderr"] = done.stderr
     measured["checks"] = verify(env, journal, measured["result"])
     return measured
 
@@ -331,13 +365,30 @@ def run_baseline(root: Path, journal: Journal, sample: int) -> list[float]:
     return per_event
 
 
+def fsync_cost(root: Path, rounds: int = 50) -> float:
+    """Median microseconds of a 4 KiB write + fdatasync where the databases live."""
+    path = root / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    sync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
+    costs = []
+    try:
+        for _ in range(rounds):
+            start = time.perf_counter()
+            os.pwrite(fd, os.urandom(4096), 0)
+            sync(fd)
+            costs.append(time.perf_counter() - start)
+    finally:
+        os.close(fd)
+    return statistics.median(costs) * 1e6
+
+
 # -- report -----------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child_flush:
-        return child_flush()
+        return child_flush(args.profile)
     original_env = dict(os.environ)
     try:
         with tempfile.TemporaryDirectory(prefix="agent-tracker-bench-", dir=args.tmp_dir) as tmp:
@@ -349,12 +400,19 @@ def main(argv: list[str] | None = None) -> int:
             runs = [run_flush(root / f"flush-{i}", journal) for i in range(args.repeat)]
             per_event = run_baseline(root / "baseline", journal, args.sample)
             fs = filesystem_of(root)
+            sync_us = fsync_cost(root)
+            profile = run_flush(root / "profile", journal, profile=True) if args.profile else None
     except BenchError as exc:
         print(f"bench_flush: error: {exc}", file=sys.stderr)
         return 2
     finally:
         enter(original_env)
-    return report(args, journal, generated_in, runs, per_event, fs)
+    code = report(args, journal, generated_in, runs, per_event, f"{fs}, fdatasync {sync_us:.0f} us")
+    if profile is not None:
+        print()
+        print(f"cProfile of one more flush ({profile['seconds']:.3f} s with profiling on):")
+        print(profile["stderr"].rstrip())
+    return code
 
 
 def report(
@@ -373,8 +431,11 @@ def report(
     base_us = statistics.mean(per_event) * 1e6
     base_median_us = statistics.median(per_event) * 1e6
     ratio = base_us / bulk_us
-    peak_mib = max(run["rss_peak_kib"] for run in runs) / 1024
-    before_mib = statistics.median(run["rss_before_kib"] for run in runs) / 1024
+    hwm = [run["rss_peak_kib"][1] for run in runs]
+    maxrss_mib = max(run["rss_peak_kib"][0] for run in runs) / 1024
+    own = None not in hwm
+    peak_mib = max(hwm) / 1024 if own else maxrss_mib
+    before_mib = statistics.median(run["rss_before_kib"][1 if own else 0] for run in runs) / 1024
     mix = ", ".join(f"{journal.counts[k]} {k}" for k in ("tool", "command", "commit", "grade"))
     puts = runs[0]["result"]["puts"]
 
@@ -403,9 +464,7 @@ def report(
         ],
     ]
     print(table(["method", "events", "seconds", "us/event"], rows))
-    print(
-        f"bulk flush seconds per run: {', '.join(f'{s:.3f}' for s in seconds)} (median above)"
-    )
+    print(f"bulk flush seconds per run: {', '.join(f'{s:.3f}' for s in seconds)} (median above)")
     print(
         f"baseline: measured on {len(per_event)} evenly spaced events, NOT all {n}; "
         f"mean {base_us:.0f} us, median {base_median_us:.0f} us per transaction; "
@@ -413,7 +472,13 @@ def report(
     )
     print(
         f"peak RSS of the flush process: {peak_mib:.1f} MiB "
-        f"({before_mib:.1f} MiB after imports, before the flush)"
+        f"({before_mib:.1f} MiB after imports, before the flush; "
+        + (
+            f"VmHWM of the child; its getrusage ru_maxrss, {maxrss_mib:.1f} MiB, is not used "
+            "because on Linux it starts at the parent's RSS at spawn)"
+            if own
+            else "getrusage ru_maxrss)"
+        )
     )
     print()
     time_ok = flush_s <= args.target_seconds
