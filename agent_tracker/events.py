@@ -109,54 +109,64 @@ def encode(event: dict[str, Any]) -> bytes:
     return line
 
 
-def _text(event: dict[str, Any], key: str) -> str:
-    value = event.get(key)
-    if not isinstance(value, str) or not value:
-        raise BadEvent(f"field {key!r} missing or not text")
-    return value
+_REQUIRED_TEXT = ("id", "harness", "agent", "model", "project")
+#: The text fields each event type must carry.
+_FIELDS = {
+    "tool": (*_REQUIRED_TEXT, "name"),
+    "command": (*_REQUIRED_TEXT, "name"),
+    "commit": (*_REQUIRED_TEXT, "hash"),
+    "grade": (*_REQUIRED_TEXT, "hash"),
+}
 
 
-def _count(event: dict[str, Any], key: str) -> int:
-    value = event.get(key, 0)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise BadEvent(f"field {key!r} is not a count")
-    return value
-
-
-def decode(line: bytes) -> dict[str, Any]:
+def decode(line: str | bytes) -> dict[str, Any]:
     """Parse and check one journal line. Raises BadEvent, or FormatError for a newer format."""
+    from orjson import loads  # flush and report only; capture never decodes
+
     try:
-        event = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as exc:
+        event = loads(line)
+    except ValueError as exc:
         raise BadEvent(f"not JSON: {exc}") from None
-    if not isinstance(event, dict):
+    return check(event)
+
+
+def check(event: object) -> dict[str, Any]:
+    """Check a parsed journal line; returns it as an event. Raises BadEvent or FormatError.
+
+    Written for speed (a flush checks 100,000 events in a fraction of a second): exact type
+    checks (`type(x) is int` also rules out bools) and no helper calls on the happy path.
+    """
+    if type(event) is not dict:
         raise BadEvent("not a JSON object")
-    version = event.get("v")
-    if not isinstance(version, int) or version < 1:
+    get = event.get
+    version = get("v")
+    if type(version) is not int or version < 1:
         raise BadEvent("missing format version")
     if version > EVENT_FORMAT:
         raise FormatError(
             f"the journal holds events of format {version}, written by a newer agent-tracker; "
             f"this one understands format {EVENT_FORMAT}: upgrade agent-tracker to flush them"
         )
-    kind = event.get("type")
-    if kind not in TYPES:
+    kind = get("type")
+    fields = _FIELDS.get(kind)  # type: ignore[arg-type]
+    if fields is None:
         raise BadEvent(f"unknown event type {kind!r}")
-    for key in ("id", "harness", "agent", "model", "project"):
-        _text(event, key)
-    if not isinstance(event.get("ts"), int | float) or isinstance(event.get("ts"), bool):
+    for key in fields:
+        value = get(key)
+        if type(value) is not str or not value:
+            raise BadEvent(f"field {key!r} missing or not text")
+    ts = get("ts")
+    if type(ts) is not float and type(ts) is not int:
         raise BadEvent("field 'ts' is not a time")
-    if kind in ("tool", "command"):
-        _text(event, "name")
-    elif kind == "commit":
-        _text(event, "hash")
+    if kind == "commit":
         for key in ("files", "insertions", "deletions"):
-            _count(event, key)
-    else:
-        _text(event, "hash")
-        if event.get("by") not in PARTIES:
+            value = get(key, 0)
+            if type(value) is not int or value < 0:
+                raise BadEvent(f"field {key!r} is not a count")
+    elif kind == "grade":
+        if get("by") not in PARTIES:
             raise BadEvent("field 'by' must be agent or user")
-        if event.get("grade") not in GRADE_VALUES or isinstance(event.get("grade"), bool):
+        if type(get("grade")) is not int or event["grade"] not in GRADE_VALUES:
             raise BadEvent("field 'grade' is not -1, 1, 2 or 5")
     return event
 

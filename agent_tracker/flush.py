@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent_tracker import events, totals
 from agent_tracker.config import Settings
-from agent_tracker.journal import Journal
+from agent_tracker.journal import BadLine, Journal
 from agent_tracker.keys import (
     agent_key,
     commit_key,
@@ -62,17 +63,18 @@ def flush(settings: Settings) -> FlushResult:
         result = FlushResult(segments=len(segments))
         if not segments:
             return result
-        parsed = [(segment, *journal.read(segment)) for segment in segments]
         with LMDBDatabase.open_write(settings.database_path, settings.max_database_size) as db:
             dbid = db.dbid
             with db.batch() as batch:
-                for segment, good, bad in parsed:
+                for segment in segments:
                     sid = journal.segment_id(segment)
                     if batch.has(segment_key(sid)):
                         result.skipped_segments += 1
                         continue
+                    # One segment in memory at a time; all of them in one transaction.
+                    bad: list[BadLine] = []
                     applier = Applier(batch, dbid)
-                    applier.apply(good)
+                    applier.apply(journal.scan(segment, bad))
                     result.applied += applier.applied
                     result.duplicates += applier.duplicates
                     for kind, count in applier.by_type.items():
@@ -84,7 +86,7 @@ def flush(settings: Settings) -> FlushResult:
                         segment_key(sid),
                         {
                             "applied_at": round(time.time(), 3),
-                            "events": len(good),
+                            "events": applier.applied + applier.duplicates,
                             "quarantined": len(bad),
                         },
                     )
@@ -106,34 +108,48 @@ class Applier:
         self.duplicates = 0
         self.by_type: dict[str, int] = {}
 
-    def apply(self, evts: list[dict[str, Any]]) -> None:
-        usage: dict[tuple[str, str, str], dict[str, Any]] = {}
+    def apply(self, evts: Iterable[dict[str, Any]]) -> None:
+        # Tool calls and commands (nearly all events) are only counted here, keyed by their
+        # raw strings; ids, days and records are worked out once per distinct key below.
+        counts: dict[tuple[str, str, str, str, int], list[int]] = {}
         for event in evts:
             kind = event["type"]
-            self.by_type[kind] = self.by_type.get(kind, 0) + 1
-            if kind in ("tool", "command"):
-                day = events.day_of(event["ts"])
-                pid = events.project_id(event["project"])
-                sid = events.setup_id(event["harness"], event["agent"], event["model"])
-                slot = usage.get((pid, sid, day))
+            if kind == "tool" or kind == "command":  # noqa: PLR1714 - faster than `in` here
+                key = (
+                    event["project"],
+                    event["harness"],
+                    event["agent"],
+                    event["model"],
+                    int(event["ts"] // 86400),
+                )
+                slot = counts.get(key)
                 if slot is None:
-                    slot = usage[(pid, sid, day)] = {
-                        "project": event["project"],
-                        "harness": event["harness"],
-                        "agent": event["agent"],
-                        "model": event["model"],
-                        "day": day,
-                        "tool_calls": 0,
-                        "commands": 0,
-                    }
-                slot["tool_calls" if kind == "tool" else "commands"] += 1
-                self.applied += 1
+                    slot = counts[key] = [0, 0]
+                slot[kind == "command"] += 1
             elif kind == "commit":
+                self._count("commit")
                 self._commit(event)
             else:
+                self._count("grade")
                 self._grade(event)
-        for (pid, sid, day), slot in usage.items():
-            self._usage(pid, sid, day, slot)
+        for (project, harness, agent, model, day_number), (tools, commands) in counts.items():
+            usage = {
+                "project": project,
+                "harness": harness,
+                "agent": agent,
+                "model": model,
+                "day": events.day_of(day_number * 86400),
+                "tool_calls": tools,
+                "commands": commands,
+            }
+            self._usage(usage)
+            self.applied += tools + commands
+            for kind, count in (("tool", tools), ("command", commands)):
+                if count:
+                    self._count(kind, count)
+
+    def _count(self, kind: str, count: int = 1) -> None:
+        self.by_type[kind] = self.by_type.get(kind, 0) + count
 
     # -- records ---------------------------------------------------------------------------
 
@@ -153,7 +169,10 @@ class Applier:
         self.batch.set(key, record)
         return record  # type: ignore[no-any-return]
 
-    def _usage(self, pid: str, sid: str, day: str, slot: dict[str, Any]) -> None:
+    def _usage(self, slot: dict[str, Any]) -> None:
+        pid = events.project_id(slot["project"])
+        sid = events.setup_id(slot["harness"], slot["agent"], slot["model"])
+        day = slot["day"]
         key = usage_key(self.dbid, pid, sid, day)
         fact = self.batch.get(key)
         if fact is None:

@@ -146,20 +146,30 @@ class Journal:
     @staticmethod
     def read(path: Path) -> tuple[list[dict[str, Any]], list[BadLine]]:
         """Decoded events of one journal file and the lines that could not be decoded."""
-        good: list[dict[str, Any]] = []
         bad: list[BadLine] = []
+        return list(Journal.scan(path, bad)), bad
+
+    @staticmethod
+    def scan(path: Path, bad: list[BadLine]) -> Iterator[dict[str, Any]]:
+        """Yield the decoded events of one journal file; append undecodable lines to `bad`.
+
+        A generator, so a flush holds one file's text but not all its events at once.
+        """
+        from orjson import loads  # about 3x faster than json here (bench/bench_flush.py)
+
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            return good, bad
-        for lineno, text in enumerate(data.split(b"\n"), start=1):
-            if not text.strip():
+            return
+        check = events.check
+        for lineno, line in enumerate(data.split(b"\n"), start=1):
+            if not line or line.isspace():
                 continue
             try:
-                good.append(events.decode(text))
-            except events.BadEvent as exc:
-                bad.append(BadLine(lineno, text, str(exc)))
-        return good, bad
+                yield check(loads(line))
+            except ValueError as exc:  # orjson's decode error, or BadEvent
+                reason = str(exc) if isinstance(exc, events.BadEvent) else f"not JSON: {exc}"
+                bad.append(BadLine(lineno, line, reason))
 
     def write_quarantine(self, segment_id: str, bad: list[BadLine]) -> Path:
         make_private_dir(self.quarantine_dir)
