@@ -77,21 +77,15 @@ class Settings:
 
     @property
     def config_path(self) -> Path:
-        from pathlib import Path
-
-        return Path(self.config_file)
+        return paths.as_path(self.config_file)
 
     @property
     def database_path(self) -> Path:
-        from pathlib import Path
-
-        return Path(self.database_file)
+        return paths.as_path(self.database_file)
 
     @property
     def journal_dir(self) -> Path:
-        from pathlib import Path
-
-        return Path(self.journal_folder)
+        return paths.as_path(self.journal_folder)
 
     def value(self, key: str) -> str | int:
         if key == "max_database_size":

@@ -29,7 +29,7 @@ import time
 
 from agent_tracker import events
 from agent_tracker.errors import TrackerError
-from agent_tracker.paths import make_private_dir
+from agent_tracker.paths import as_path, make_private_dir
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
@@ -54,12 +54,6 @@ class BadLine:
         self.error = error
 
 
-def _path(text: str) -> Path:
-    from pathlib import Path  # not at module level: appends must not pay for pathlib
-
-    return Path(text)
-
-
 class Journal:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         # Plain strings for what an append touches; Path views below for everything else.
@@ -70,11 +64,11 @@ class Journal:
 
     @property
     def dir(self) -> Path:
-        return _path(self.folder)
+        return as_path(self.folder)
 
     @property
     def live(self) -> Path:
-        return _path(self.live_file)
+        return as_path(self.live_file)
 
     @property
     def quarantine_dir(self) -> Path:

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import os
 
+TYPE_CHECKING = False  # avoids importing typing and pathlib on the capture hot path
+if TYPE_CHECKING:
+    from pathlib import Path
+
 DB_NAME = "agent-tracker.lmdb"
 CONFIG_NAME = "agent-tracker.toml"
 
@@ -72,3 +76,10 @@ def make_private_dir(path: str | os.PathLike[str]) -> None:
             os.mkdir(folder, 0o700)
         except FileExistsError:
             continue  # created meanwhile by a concurrent process: fine
+
+
+def as_path(text: str) -> Path:
+    """`Path(text)`, importing pathlib only when something off the hot path asks for it."""
+    from pathlib import Path
+
+    return Path(text)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_tracker import config
+from agent_tracker import config, events
 from agent_tracker.entry import main
 
 _STRIP_PREFIXES = ("AGENT_TRACKER_", "GIT_")
@@ -130,3 +130,21 @@ def run_tracker(*args: str, cwd: Path | None = None, env: dict[str, str] | None 
         text=True,
         check=False,
     )
+
+
+def commit_event(
+    setup: tuple[str, str, str], project: str, sha: str, **fields: object
+) -> dict[str, object]:
+    """A `commit` journal event with plausible defaults for the fields tests do not vary."""
+    values: dict[str, object] = {
+        "hash": sha,
+        "subject": "s",
+        "author_time": 1,
+        "files": 1,
+        "insertions": 1,
+        "deletions": 0,
+        "exts": {},
+        "source": "flag",
+    }
+    values.update(fields)
+    return events.make("commit", setup, project, **values)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Result, commit_file, run_tracker
+from conftest import Result, commit_event, commit_file, run_tracker
 
 from agent_tracker import __version__, config, events
 from agent_tracker.journal import Journal
@@ -26,23 +26,7 @@ def seed(settings: config.Settings, tools: int = 3, commits: int = 1) -> None:
         journal.append(events.encode(events.make("tool", setup, "proj", name="edit")))
     for index in range(commits):
         sha = f"{index:040x}"
-        journal.append(
-            events.encode(
-                events.make(
-                    "commit",
-                    setup,
-                    "proj",
-                    hash=sha,
-                    subject="s",
-                    author_time=1,
-                    files=1,
-                    insertions=1,
-                    deletions=0,
-                    exts={},
-                    source="flag",
-                )
-            )
-        )
+        journal.append(events.encode(commit_event(setup, "proj", sha)))
         journal.append(
             events.encode(events.make("grade", setup, "proj", hash=sha, by="user", grade=5))
         )

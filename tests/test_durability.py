@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_tracker
+from conftest import commit_event, run_tracker
 
 from agent_tracker import config, events
 from agent_tracker.flush import flush
@@ -130,21 +130,7 @@ def write_history(
         elif roll < 0.93 or commit_index == 0:
             sha = f"{commit_index:040x}"
             commit_index += 1
-            lines.append(
-                events.make(
-                    "commit",
-                    setup,
-                    "proj",
-                    hash=sha,
-                    subject="s",
-                    author_time=1,
-                    files=1,
-                    insertions=1,
-                    deletions=0,
-                    exts={},
-                    source="flag",
-                )
-            )
+            lines.append(commit_event(setup, "proj", sha))
             expected["commits"] += 1
         else:
             sha = f"{rng.randrange(commit_index):040x}"

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import commit_event
 
 from agent_tracker import config, events, store
 from agent_tracker.errors import DatabaseFullError, FormatError
@@ -30,23 +31,11 @@ def append(
     return event
 
 
-def commit_event(
+def append_commit(
     settings: config.Settings, sha: str, setup: tuple[str, str, str] = SETUP, project: str = PROJECT
-) -> dict[str, object]:
-    return append(
-        settings,
-        "commit",
-        setup,
-        project,
-        hash=sha,
-        subject="s",
-        author_time=1,
-        files=1,
-        insertions=3,
-        deletions=1,
-        exts={".py": 1},
-        source="flag",
-    )
+) -> None:
+    event = commit_event(setup, project, sha, insertions=3, deletions=1, exts={".py": 1})
+    Journal(settings.journal_dir).append(events.encode(event))
 
 
 def grade_event(
@@ -101,7 +90,7 @@ def test_flush_uses_exactly_one_write_transaction(
 
     monkeypatch.setattr(LMDBDatabase, "open_write", classmethod(spy))
     for index in range(20):
-        commit_event(settings, f"{index:040x}")
+        append_commit(settings, f"{index:040x}")
         append(settings, "tool", name="edit")
     flush(settings)
     assert [db.write_transactions for db in opened] == [1]
@@ -109,7 +98,7 @@ def test_flush_uses_exactly_one_write_transaction(
 
 def test_second_flush_with_nothing_pending_changes_nothing(settings: config.Settings) -> None:
     append(settings, "tool", name="edit")
-    commit_event(settings, "a" * 40)
+    append_commit(settings, "a" * 40)
     flush(settings)
     before = all_entries(settings)
     result = flush(settings)
@@ -119,8 +108,8 @@ def test_second_flush_with_nothing_pending_changes_nothing(settings: config.Sett
 
 
 def test_commit_scores_five_xp_once_even_if_recorded_twice(settings: config.Settings) -> None:
-    commit_event(settings, "b" * 40)
-    commit_event(settings, "b" * 40)
+    append_commit(settings, "b" * 40)
+    append_commit(settings, "b" * 40)
     result = flush(settings)
     assert result.duplicates == 1
     record = setup_record(settings)
@@ -130,7 +119,7 @@ def test_commit_scores_five_xp_once_even_if_recorded_twice(settings: config.Sett
 def test_grades_count_for_the_setup_that_made_the_commit_and_regrading_replaces(
     settings: config.Settings,
 ) -> None:
-    commit_event(settings, "c" * 40, setup=OTHER)
+    append_commit(settings, "c" * 40, setup=OTHER)
     grade_event(settings, "c" * 40, "agent", 5)
     grade_event(settings, "c" * 40, "user", 2)
     flush(settings)
@@ -149,7 +138,7 @@ def test_grades_count_for_the_setup_that_made_the_commit_and_regrading_replaces(
 def test_one_commit_moves_the_score_by_minus_2_to_plus_10(
     settings: config.Settings, agent_grade: int, user_grade: int, expected: int
 ) -> None:
-    commit_event(settings, "d" * 40)
+    append_commit(settings, "d" * 40)
     for grade in (5, 2, agent_grade):
         grade_event(settings, "d" * 40, "agent", grade)
     for grade in (-1, 5, user_grade):
@@ -161,7 +150,7 @@ def test_one_commit_moves_the_score_by_minus_2_to_plus_10(
 def test_an_older_grade_arriving_late_does_not_replace_a_newer_one(
     settings: config.Settings,
 ) -> None:
-    commit_event(settings, "e" * 40)
+    append_commit(settings, "e" * 40)
     newer = events.make("grade", SETUP, PROJECT, hash="e" * 40, by="user", grade=5)
     older = dict(newer, id=events.new_id(), ts=float(newer["ts"]) - 100, grade=-1)
     journal = Journal(settings.journal_dir)
@@ -178,7 +167,7 @@ def test_incremental_totals_equal_totals_rebuilt_from_facts(settings: config.Set
         sha = f"{index:040x}"
         append(settings, "tool", setup, project, name="edit")
         append(settings, "command", setup, project, name="test")
-        commit_event(settings, sha, setup, project)
+        append_commit(settings, sha, setup, project)
         grade_event(settings, sha, "agent", (-1, 1, 2, 5)[index % 4], project)
         if index % 2:
             grade_event(settings, sha, "user", 2, project)
@@ -253,19 +242,7 @@ def test_full_database_keeps_events_pending_and_says_how_to_raise_the_limit(
     small = config.load(flags={"max_database_size": 1048576})
     journal = Journal(small.journal_dir)
     for index in range(3000):  # distinct commits: far more than 1 MiB of records
-        event = events.make(
-            "commit",
-            SETUP,
-            f"p{index}",
-            hash=f"{index:040x}",
-            subject="s" * 300,
-            author_time=1,
-            files=1,
-            insertions=1,
-            deletions=0,
-            exts={},
-            source="flag",
-        )
+        event = commit_event(SETUP, f"p{index}", f"{index:040x}", subject="s" * 300)
         journal.append(events.encode(event))
     with pytest.raises(DatabaseFullError, match="max_database_size"):
         flush(small)
@@ -317,19 +294,7 @@ def test_database_files_are_private(settings: config.Settings) -> None:
 def test_long_names_never_make_keys_longer_than_lmdb_allows(settings: config.Settings) -> None:
     long_setup = ("h" * 100, "a" * 200, "m" * 200)
     journal = Journal(settings.journal_dir)
-    event = events.make(
-        "commit",
-        long_setup,
-        "p" * 500,
-        hash="f" * 40,
-        subject="s",
-        author_time=1,
-        files=0,
-        insertions=0,
-        deletions=0,
-        exts={},
-        source="flag",
-    )
+    event = commit_event(long_setup, "p" * 500, "f" * 40)
     journal.append(events.encode(event))
     flush(settings)
     keys = all_entries(settings)
