@@ -72,19 +72,29 @@ def parse(argv: Sequence[str]) -> tuple[str, dict[str, str]] | None:
     return command, values
 
 
-def run(command: str, values: Mapping[str, str | None], settings: Settings) -> dict[str, Any]:
-    """Append the event for `command`; returns it."""
+def run(
+    command: str, values: Mapping[str, str | None], settings: Settings
+) -> dict[str, Any] | None:
+    """Append the event for `command`; returns it (None when there was nothing to record)."""
     from agent_tracker.tracking import TrackingService
 
     service = TrackingService(settings)
     flags = Partial(values.get("harness"), values.get("agent"), values.get("model"))
-    repo = values.get("repo") or "."
+    repo = values.get("repo") or None
     if command == "track tool":
         return service.track_tool_usage(values["name"] or "", flags, repo)
     if command == "track command":
         return service.track_command_completion(values["name"] or "", flags, repo)
     if command == "commit":
-        return service.commit_completed(flags, repo, values.get("rev") or "HEAD")
+        event = service.commit_completed(flags, repo, values.get("rev") or "HEAD")
+        if event is None:
+            import sys
+
+            sys.stderr.write(
+                "agent-tracker: this commit re-applies earlier work (rebase or cherry-pick); "
+                "it is not counted again\n"
+            )
+        return event
     if command == "grade":
         return service.record_communication_score(
             values["value"] or "",

@@ -82,6 +82,11 @@ def _settings(ctx: typer.Context) -> config.Settings:
     return config.load(config_flag=obj.get("config"), flags=obj.get("flags"))
 
 
+def _config_file(ctx: typer.Context) -> str:
+    obj: dict[str, Any] = ctx.find_root().obj or {}
+    return config.config_path(obj.get("config"))
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"agent-tracker {__version__}")
@@ -182,7 +187,9 @@ def grade(
         str,
         typer.Argument(help=f"The grade: {render.GRADE_HELP}; names or numbers.", metavar="GRADE"),
     ],
-    by: Annotated[Party, typer.Option("--by", help="Who grades: agent or user.")],
+    by: Annotated[
+        Party, typer.Option("--by", help="Who grades: agent or user.", case_sensitive=False)
+    ],
     commit_rev: Annotated[
         str | None, typer.Option("--commit", help="Commit to grade (default: HEAD).")
     ] = None,
@@ -309,8 +316,11 @@ def config_get(ctx: typer.Context, key: KeyArg) -> None:
 def config_set(
     ctx: typer.Context, key: KeyArg, value: Annotated[str, typer.Argument(help="New value.")]
 ) -> None:
-    """Validate a value and write it to the config file (atomically)."""
-    path = _settings(ctx).config_path
+    """Validate a value and write it to the config file (atomically).
+
+    Works even when the current settings are invalid, so that a bad value can be repaired.
+    """
+    path = _config_file(ctx)
     stored = config.set_value(path, key, value)
     typer.echo(f"{key} = {stored}  (written to {path})")
 
@@ -318,8 +328,7 @@ def config_set(
 @config_app.command("path")
 def config_path(ctx: typer.Context) -> None:
     """Print the path of the config file in use."""
-    obj: dict[str, Any] = ctx.find_root().obj or {}
-    typer.echo(str(config.config_path(obj.get("config"))))
+    typer.echo(_config_file(ctx))
 
 
 # -- running ---------------------------------------------------------------------------------

@@ -112,10 +112,11 @@ def parse_size(value: object) -> int:
         raise ConfigError(f"max_database_size: cannot read {value!r} as a size") from None
 
 
-def check_size(size: int) -> int:
+def check_size(size: int, given: object = None) -> int:
     if not MIN_MAX_SIZE <= size <= MAX_MAX_SIZE:
+        shown = f"{given} ({size} bytes)" if given is not None and str(given) != str(size) else size
         raise ConfigError(
-            f"max_database_size {size} is out of range: it must lie in "
+            f"max_database_size {shown} is out of range: it must lie in "
             f"{MIN_MAX_SIZE}..{MAX_MAX_SIZE} bytes (1 MiB..2 GiB)"
         )
     return size
@@ -191,14 +192,17 @@ def _build(cfg_path: str, raw: dict[str, object], sources: dict[str, str]) -> Se
         if isinstance(db_raw, str)
         else paths.default_database_path()
     )
-    size = check_size(parse_size(raw.get("max_database_size", DEFAULT_MAX_SIZE)))
+    raw_size = raw.get("max_database_size", DEFAULT_MAX_SIZE)
+    size = check_size(parse_size(raw_size), raw_size)
     journal_raw = raw.get("journal_dir")
     if journal_raw is not None and (not isinstance(journal_raw, str) or not journal_raw.strip()):
         raise ConfigError(f"journal_dir must be a non-empty path, got {journal_raw!r}")
     journal_dir = (
         paths.resolve_user_path(journal_raw)
         if isinstance(journal_raw, str)
-        else paths.journal_dir_for(database_path)
+        # The tracker's own folder, whichever database is configured: events captured before
+        # a change of database_path are still flushed (into the new database).
+        else paths.journal_dir_for(paths.default_database_path())
     )
     return Settings(cfg_path, database_path, size, journal_dir, sources)
 
@@ -208,20 +212,22 @@ def normalise(key: str, value: str) -> str | int:
     if key not in KEYS:
         raise ConfigError(f"unknown setting {key!r}; known: {', '.join(KEYS)}")
     if key == "max_database_size":
-        return check_size(parse_size(value))
+        return check_size(parse_size(value), value)
     if not value.strip():
         raise ConfigError(f"{key} must be a non-empty path")
     return value
 
 
 def set_value(cfg_path: str | os.PathLike[str], key: str, value: str) -> str | int:
-    """Validate, then write the config file atomically (temp file + os.replace)."""
+    """Validate the value, then write the config file atomically (temp file + os.replace).
+
+    Only the value being set is checked, so that one bad value can be repaired at a time.
+    """
     stored = normalise(key, value)
     data = read_file(cfg_path)
     data[key] = stored
     data["format"] = CONFIG_FORMAT
     target = os.fspath(cfg_path)
-    _build(target, {k: v for k, v in data.items() if k in KEYS}, {})
     import tomli_w
 
     text = tomli_w.dumps(dict(sorted(data.items())))

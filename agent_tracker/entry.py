@@ -61,6 +61,9 @@ def _run_capture(command: str, values: dict[str, str]) -> int:
     except TrackerError as exc:
         sys.stderr.write(f"agent-tracker: error: {exc}\n")
         return exc.exit_code
+    except OSError as exc:  # e.g. an unwritable journal: one line, not a traceback
+        sys.stderr.write(f"agent-tracker: error: {exc}\n")
+        return 1
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return 0

@@ -110,6 +110,8 @@ def encode(event: dict[str, Any]) -> bytes:
 
 
 _REQUIRED_TEXT = ("id", "harness", "agent", "model", "project")
+_HEX = "0123456789abcdef"
+_OPTIONAL_TEXT = ("subject", "note", "source", "replaces")
 #: The text fields each event type must carry.
 _FIELDS = {
     "tool": (*_REQUIRED_TEXT, "name"),
@@ -158,12 +160,29 @@ def check(event: object) -> dict[str, Any]:
     ts = get("ts")
     if type(ts) is not float and type(ts) is not int:
         raise BadEvent("field 'ts' is not a time")
+    if kind == "tool" or kind == "command":  # noqa: PLR1714 - the common case, kept cheap
+        return event
+    # Commits and grades name a commit: its hash becomes part of LMDB keys, so bound it.
+    commit_hash = event["hash"]
+    if not 4 <= len(commit_hash) <= 64 or commit_hash.strip(_HEX):
+        raise BadEvent("field 'hash' is not a commit hash (4-64 hex digits)")
+    for key in _OPTIONAL_TEXT:
+        value = get(key)
+        if value is not None and type(value) is not str:
+            raise BadEvent(f"field {key!r} is not text")
     if kind == "commit":
-        for key in ("files", "insertions", "deletions"):
+        for key in ("files", "insertions", "deletions", "author_time"):
             value = get(key, 0)
             if type(value) is not int or value < 0:
                 raise BadEvent(f"field {key!r} is not a count")
-    elif kind == "grade":
+        exts = get("exts", {})
+        if (
+            type(exts) is not dict
+            or len(exts) > _MAX_EXTS
+            or not all(type(n) is int and n >= 0 and len(e) <= 200 for e, n in exts.items())
+        ):
+            raise BadEvent("field 'exts' is not a map of extensions to counts")
+    else:
         if get("by") not in PARTIES:
             raise BadEvent("field 'by' must be agent or user")
         if type(get("grade")) is not int or event["grade"] not in GRADE_VALUES:

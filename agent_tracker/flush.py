@@ -23,11 +23,12 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from agent_tracker import events, totals
 from agent_tracker.config import Settings
-from agent_tracker.journal import BadLine, Journal
+from agent_tracker.journal import SEGMENT_PREFIX, BadLine, Journal
 from agent_tracker.keys import (
     agent_key,
     commit_key,
@@ -63,47 +64,79 @@ def flush(settings: Settings) -> FlushResult:
         result = FlushResult(segments=len(segments))
         if not segments:
             return result
+        latest: dict[str, list[Any]] = {}
         with LMDBDatabase.open_write(settings.database_path, settings.max_database_size) as db:
             dbid = db.dbid
             with db.batch() as batch:
+                _forget_deleted_segments(batch, journal)
                 for segment in segments:
-                    sid = journal.segment_id(segment)
-                    if batch.has(segment_key(sid)):
-                        result.skipped_segments += 1
-                        continue
-                    # One segment in memory at a time; all of them in one transaction.
-                    bad: list[BadLine] = []
-                    applier = Applier(batch, dbid)
-                    applier.apply(journal.scan(segment, bad))
-                    result.applied += applier.applied
-                    result.duplicates += applier.duplicates
-                    for kind, count in applier.by_type.items():
-                        result.by_type[kind] = result.by_type.get(kind, 0) + count
-                    if bad:
-                        journal.write_quarantine(sid, bad)
-                        result.quarantined += len(bad)
-                    batch.set(
-                        segment_key(sid),
-                        {
-                            "applied_at": round(time.time(), 3),
-                            "events": applier.applied + applier.duplicates,
-                            "quarantined": len(bad),
-                        },
-                    )
+                    _apply_segment(batch, journal, segment, dbid, result, latest)
             result.puts = db.puts
         for segment in segments:
             segment.unlink(missing_ok=True)
+        journal.remember_setups(latest)
         return result
     finally:
         os.close(lock_fd)
 
 
+def _apply_segment(
+    batch: WriteBatch,
+    journal: Journal,
+    segment: Path,
+    dbid: str,
+    result: FlushResult,
+    latest: dict[str, list[Any]],
+) -> None:
+    sid = journal.segment_id(segment)
+    if batch.has(segment_key(sid)):
+        result.skipped_segments += 1  # applied by a flush that died before deleting it
+        return
+    # One segment in memory at a time; all of them in one transaction.
+    bad: list[BadLine] = []
+    applier = Applier(batch, dbid, latest)
+    applier.apply(journal.scan(segment, bad))
+    result.applied += applier.applied
+    result.duplicates += applier.duplicates
+    for kind, count in applier.by_type.items():
+        result.by_type[kind] = result.by_type.get(kind, 0) + count
+    if bad:
+        journal.write_quarantine(sid, bad)
+        result.quarantined += len(bad)
+    batch.set(
+        segment_key(sid),
+        {
+            "applied_at": round(time.time(), 3),
+            "journal": journal.folder,
+            "events": applier.applied + applier.duplicates,
+            "quarantined": len(bad),
+        },
+    )
+
+
+def _forget_deleted_segments(batch: WriteBatch, journal: Journal) -> None:
+    """Drop the markers of this journal's segments whose files are gone.
+
+    A marker only guards a segment file that still exists (a flush died between its commit
+    and the delete); once the file is gone, nothing can apply it again. Without this, the
+    database would keep one key per flush forever.
+    """
+    for key, marker in batch.scan("meta:segment:"):
+        name = f"{SEGMENT_PREFIX}{key.removeprefix('meta:segment:')}.jsonl"
+        if marker.get("journal") == journal.folder and not (journal.dir / name).exists():
+            batch.delete(key)
+
+
 class Applier:
     """Applies decoded events to a `WriteBatch`: facts and derived totals together."""
 
-    def __init__(self, batch: WriteBatch, dbid: str) -> None:
+    def __init__(
+        self, batch: WriteBatch, dbid: str, latest: dict[str, list[Any]] | None = None
+    ) -> None:
         self.batch = batch
         self.dbid = dbid
+        #: project -> [ts, harness, agent, model] of its newest tool call or command
+        self.latest: dict[str, list[Any]] = {} if latest is None else latest
         self.applied = 0
         self.duplicates = 0
         self.by_type: dict[str, int] = {}
@@ -111,7 +144,7 @@ class Applier:
     def apply(self, evts: Iterable[dict[str, Any]]) -> None:
         # Tool calls and commands (nearly all events) are only counted here, keyed by their
         # raw strings; ids, days and records are worked out once per distinct key below.
-        counts: dict[tuple[str, str, str, str, int], list[int]] = {}
+        counts: dict[tuple[str, str, str, str, int], list[Any]] = {}
         for event in evts:
             kind = event["type"]
             if kind == "tool" or kind == "command":  # noqa: PLR1714 - faster than `in` here
@@ -124,15 +157,21 @@ class Applier:
                 )
                 slot = counts.get(key)
                 if slot is None:
-                    slot = counts[key] = [0, 0]
+                    slot = counts[key] = [0, 0, 0.0]
                 slot[kind == "command"] += 1
+                if event["ts"] > slot[2]:  # noqa: PLR1730 - cheaper than max() per event
+                    slot[2] = event["ts"]
             elif kind == "commit":
                 self._count("commit")
                 self._commit(event)
             else:
                 self._count("grade")
                 self._grade(event)
-        for (project, harness, agent, model, day_number), (tools, commands) in counts.items():
+        for (project, harness, agent, model, day_number), slot in counts.items():
+            tools, commands, newest = slot
+            seen = self.latest.get(project)
+            if events.UNKNOWN not in (agent, model) and (seen is None or newest > seen[0]):
+                self.latest[project] = [newest, harness, agent, model]
             usage = {
                 "project": project,
                 "harness": harness,
@@ -184,35 +223,50 @@ class Applier:
         totals.add_project_usage(self._project(slot["project"]), day)
 
     def _commit(self, event: dict[str, Any]) -> None:
-        key = commit_key(events.project_id(event["project"]), event["hash"])
+        pid = events.project_id(event["project"])
+        key = commit_key(pid, event["hash"])
         if self.batch.has(key):
             self.duplicates += 1  # the same commit recorded twice (hook and by hand)
             return
-        fact = {
-            k: event.get(k)
-            for k in (
-                "id",
-                "ts",
-                "project",
-                "hash",
-                "harness",
-                "agent",
-                "model",
-                "source",
-                "subject",
-                "author_time",
-                "files",
-                "insertions",
-                "deletions",
-            )
-        }
-        exts: dict[str, int] = event["exts"] if isinstance(event.get("exts"), dict) else {}
+        fact = {k: event.get(k) for k in _COMMIT_FIELDS}
+        exts: dict[str, int] = event.get("exts") or {}
         fact["exts"] = exts
+        replaced = event.get("replaces")
+        if replaced and self.batch.has(commit_key(pid, replaced)):
+            self._drop_commit(pid, replaced, event["hash"])  # leaves its grades uncounted
+        else:
+            self._account_grades(pid, event["hash"], -1)
         self.batch.set(key, fact)
         day = events.day_of(event["ts"])
         totals.add_commit(self._setup(fact), day)
         totals.add_project_commit(self._project(event["project"]), exts, day)
+        # Grades applied before their commit was known count for the setup that made it.
+        for party in events.PARTIES:
+            grade_key = communication_key(pid, event["hash"], party)
+            grade = self.batch.get(grade_key)
+            if grade is not None and not _same_setup(grade, fact):
+                self.batch.set(grade_key, dict(grade, **{k: fact[k] for k in _SETUP_FIELDS}))
+        self._account_grades(pid, event["hash"], +1)
         self.applied += 1
+
+    def _drop_commit(self, pid: str, old_hash: str, new_hash: str) -> None:
+        """An amended commit replaces the one it amends: one commit, grades carried over."""
+        old_key = commit_key(pid, old_hash)
+        old = self.batch.get(old_key)
+        day = events.day_of(old["ts"])
+        self._account_grades(pid, old_hash, -1)
+        self._account_grades(pid, new_hash, -1)
+        for party in events.PARTIES:
+            grade_key = communication_key(pid, old_hash, party)
+            grade = self.batch.get(grade_key)
+            if grade is not None:
+                self.batch.delete(grade_key)
+                new_key = communication_key(pid, new_hash, party)
+                if self.batch.get(new_key) is None:
+                    self.batch.set(new_key, dict(grade, hash=new_hash))
+        totals.add_commit(self._setup(old), day, sign=-1)
+        totals.add_project_commit(self._project(old["project"]), old["exts"], day, sign=-1)
+        self.batch.delete(old_key)
 
     def _grade(self, event: dict[str, Any]) -> None:
         pid = events.project_id(event["project"])
@@ -223,30 +277,42 @@ class Applier:
             return
         # The grade counts for the setup that made the commit, when the commit is known.
         made_by = self.batch.get(commit_key(pid, event["hash"])) or event
-        fact = {
-            "id": event["id"],
-            "ts": event["ts"],
-            "project": event["project"],
-            "hash": event["hash"],
-            "by": event["by"],
-            "grade": event["grade"],
-            "note": event.get("note"),
-            "harness": made_by["harness"],
-            "agent": made_by["agent"],
-            "model": made_by["model"],
-        }
-        other_party = "user" if event["by"] == "agent" else "agent"
-        other = self.batch.get(communication_key(pid, event["hash"], other_party))
-        if old is not None:
-            totals.change_grade(
-                self._setup(old), old["grade"], -1, counts_commit=not _same_setup(other, old)
-            )
-        totals.change_grade(
-            self._setup(fact), fact["grade"], +1, counts_commit=not _same_setup(other, fact)
-        )
+        fact = {k: event.get(k) for k in _GRADE_FIELDS}
+        fact.update({k: made_by[k] for k in _SETUP_FIELDS})
+        self._account_grades(pid, event["hash"], -1)
         self.batch.set(key, fact)
+        self._account_grades(pid, event["hash"], +1)
         self.applied += 1
 
+    def _account_grades(self, pid: str, commit_hash: str, sign: int) -> None:
+        """Add (+1) or remove (-1) all grades of one commit from the setups they count for."""
+        by_setup: dict[tuple[str, str, str], list[int]] = {}
+        for party in events.PARTIES:
+            grade = self.batch.get(communication_key(pid, commit_hash, party))
+            if grade is not None:
+                setup = (grade["harness"], grade["agent"], grade["model"])
+                by_setup.setdefault(setup, []).append(grade["grade"])
+        for (harness, agent, model), values in by_setup.items():
+            record = self._setup({"harness": harness, "agent": agent, "model": model})
+            totals.add_commit_grades(record, values, sign)
 
-def _same_setup(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
-    return a is not None and all(a[k] == b[k] for k in ("harness", "agent", "model"))
+
+_SETUP_FIELDS = ("harness", "agent", "model")
+_COMMIT_FIELDS = (
+    "id",
+    "ts",
+    "project",
+    "hash",
+    *_SETUP_FIELDS,
+    "source",
+    "subject",
+    "author_time",
+    "files",
+    "insertions",
+    "deletions",
+)
+_GRADE_FIELDS = ("id", "ts", "project", "hash", "by", "grade", "note")
+
+
+def _same_setup(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(a[k] == b[k] for k in _SETUP_FIELDS)

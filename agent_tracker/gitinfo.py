@@ -18,11 +18,36 @@ from agent_tracker.errors import GitError
 
 
 class Project:
-    __slots__ = ("identity", "toplevel")
+    __slots__ = ("git_dir", "identity", "toplevel")
 
-    def __init__(self, identity: str, toplevel: str | None) -> None:
+    def __init__(
+        self, identity: str, toplevel: str | None = None, git_dir: str | None = None
+    ) -> None:
         self.identity = identity
         self.toplevel = toplevel
+        self.git_dir = git_dir
+
+    def last_head_move(self) -> tuple[str, str, str] | None:
+        """(old hash, new hash, message) of the newest HEAD reflog entry, if there is one.
+
+        Read from the file rather than by running git: it tells the post-commit hook
+        whether the commit came from `commit --amend`, a rebase or a cherry-pick.
+        """
+        if self.git_dir is None:
+            return None
+        try:
+            with open(os.path.join(self.git_dir, "logs", "HEAD"), "rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, size - 8192))
+                tail = handle.read().decode("utf-8", errors="replace")
+        except OSError:
+            return None
+        lines = tail.rstrip("\n").rsplit("\n", 1)
+        head, _, message = lines[-1].partition("\t")
+        parts = head.split(" ", 2)
+        if len(parts) < 3:
+            return None
+        return parts[0], parts[1], message
 
 
 def normalise_url(url: str) -> str:
@@ -47,9 +72,13 @@ def normalise_url(url: str) -> str:
     return text
 
 
-def _git_dirs(start: str) -> tuple[str, str, str] | None:
-    """(worktree top, git dir, common git dir) of the repository containing `start`."""
-    env_dir = os.environ.get("GIT_DIR")
+def _git_dirs(start: str, honour_env: bool) -> tuple[str, str, str] | None:
+    """(worktree top, git dir, common git dir) of the repository containing `start`.
+
+    Inside a git hook, git may set GIT_DIR; that is honoured only for the hook's own
+    repository (`honour_env`), never when the user named another folder.
+    """
+    env_dir = os.environ.get("GIT_DIR") if honour_env else None
     if env_dir:
         git_dir = os.path.abspath(env_dir)
         top = os.path.abspath(os.environ.get("GIT_WORK_TREE") or start)
@@ -100,25 +129,55 @@ def _origin_url(common_dir: str) -> str | None:
     return None
 
 
-def find_project(start: str) -> Project:
+def find_project(start: str, honour_env: bool = True) -> Project:
     """The project `start` belongs to (see the module docstring for the rules)."""
-    dirs = _git_dirs(start)
+    dirs = _git_dirs(start, honour_env)
     if dirs is None:
-        return Project(os.path.abspath(start), None)
-    top, _, common = dirs
+        return Project(os.path.abspath(start))
+    top, git_dir, common = dirs
     url = _origin_url(common)
     if url:
-        return Project(normalise_url(url), top)
+        return Project(normalise_url(url), top, git_dir)
     main_tree = os.path.dirname(common) if os.path.basename(common) == ".git" else common
-    return Project(main_tree, top)
+    return Project(main_tree, top, git_dir)
 
 
-def _git(repo: str, *args: str) -> str:
+#: `git rev-parse --local-env-vars`: what ties git to one repository. Git sets some of these
+#: for hooks; they are dropped whenever git runs on a repository named by the user.
+REPO_LOCAL_GIT_VARS = frozenset(
+    {
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_CONFIG",
+        "GIT_CONFIG_PARAMETERS",
+        "GIT_CONFIG_COUNT",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_IMPLICIT_WORK_TREE",
+        "GIT_GRAFT_FILE",
+        "GIT_INDEX_FILE",
+        "GIT_NO_REPLACE_OBJECTS",
+        "GIT_REPLACE_REF_BASE",
+        "GIT_PREFIX",
+        "GIT_INTERNAL_SUPER_PREFIX",
+        "GIT_SHALLOW_FILE",
+        "GIT_COMMON_DIR",
+    }
+)
+
+
+def clean_git_env() -> dict[str, str]:
+    """The environment without the variables that tie git to one repository."""
+    return {k: v for k, v in os.environ.items() if k not in REPO_LOCAL_GIT_VARS}
+
+
+def _git(repo: str, *args: str, honour_env: bool = True) -> str:
     import subprocess  # not at module level: `track` only reads files and must start fast
 
     try:
         done = subprocess.run(
             ["git", "-C", repo, *args],
+            env=None if honour_env else clean_git_env(),
             capture_output=True,
             text=True,
             check=False,
@@ -133,10 +192,12 @@ def _git(repo: str, *args: str) -> str:
     return done.stdout
 
 
-def resolve_commit(repo: str, rev: str) -> str:
+def resolve_commit(repo: str, rev: str, honour_env: bool = True) -> str:
     """The full hash of `rev` (a commit) in `repo`."""
     try:
-        return _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").strip()
+        return _git(
+            repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", honour_env=honour_env
+        ).strip()
     except GitError:
         raise GitError(f"{rev!r} is not a commit in {repo}") from None
 
@@ -158,7 +219,7 @@ _COMMIT_FORMAT = (
 )
 
 
-def read_commit(repo: str, rev: str = "HEAD") -> dict[str, object]:
+def read_commit(repo: str, rev: str = "HEAD", honour_env: bool = True) -> dict[str, object]:
     """Hash, subject, author time, trailers and change counts of one commit."""
     out = _git(
         repo,
@@ -171,6 +232,7 @@ def read_commit(repo: str, rev: str = "HEAD") -> dict[str, object]:
         f"--format={_COMMIT_FORMAT}",
         rev,
         "--",
+        honour_env=honour_env,
     )
     fields = out.split("\x00")
     if len(fields) < 9:

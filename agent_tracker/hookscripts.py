@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from agent_tracker import gitinfo
 from agent_tracker.errors import GitError, TrackerError
 
 HOOKS = ("post-commit", "pre-push")
@@ -55,36 +56,6 @@ def render(name: str, python: str | None = None) -> str:
     return template(name).replace(PYTHON_PLACEHOLDER, quoted)
 
 
-#: `git rev-parse --local-env-vars`: what ties git to one repository. Git sets some of these
-#: for hooks, so they are dropped when we may be running inside another repository's hook;
-#: global settings such as GIT_CONFIG_GLOBAL (which may set core.hooksPath) are kept.
-_REPO_LOCAL_GIT_VARS = frozenset(
-    {
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_CONFIG",
-        "GIT_CONFIG_PARAMETERS",
-        "GIT_CONFIG_COUNT",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_IMPLICIT_WORK_TREE",
-        "GIT_GRAFT_FILE",
-        "GIT_INDEX_FILE",
-        "GIT_NO_REPLACE_OBJECTS",
-        "GIT_REPLACE_REF_BASE",
-        "GIT_PREFIX",
-        "GIT_INTERNAL_SUPER_PREFIX",
-        "GIT_SHALLOW_FILE",
-        "GIT_COMMON_DIR",
-    }
-)
-
-
-def clean_git_env() -> dict[str, str]:
-    """The environment without the variables that tie git to one repository."""
-    return {k: v for k, v in os.environ.items() if k not in _REPO_LOCAL_GIT_VARS}
-
-
 def hooks_dir(repo: Path) -> Path:
     """The folder git runs this repository's hooks from."""
     try:
@@ -93,7 +64,7 @@ def hooks_dir(repo: Path) -> Path:
             capture_output=True,
             text=True,
             check=False,
-            env=clean_git_env(),
+            env=gitinfo.clean_git_env(),
         )
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH") from None

@@ -43,6 +43,17 @@ SEGMENT_PREFIX = "segment-"
 TAIL_BYTES = 256 * 1024
 
 
+LAST_SETUPS = "last-setups.json"
+
+
+def _sync_folder(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class BadLine:
     """A journal line that was not applied, kept for the quarantine file."""
 
@@ -77,7 +88,12 @@ class Journal:
     # -- capture side ----------------------------------------------------------------------
 
     def append(self, line: bytes) -> None:
-        """Append one encoded event; never blocks on a flush for longer than its rename."""
+        """Append one encoded event; never blocks on a flush for longer than its rename.
+
+        Each record starts with its newline rather than ending with one: a line torn by a
+        crash or a full disk then stays on its own line (quarantined alone) instead of
+        swallowing the next event.
+        """
         try:
             lock_fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
         except FileNotFoundError:
@@ -86,14 +102,17 @@ class Journal:
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_SH)
             fd = os.open(self.live_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            record = b"\n" + line.rstrip(b"\n")
             try:
-                written = os.write(fd, line)
+                written = os.write(fd, record)
             finally:
                 os.close(fd)
         finally:
             os.close(lock_fd)  # closing the descriptor releases the lock
-        if written != len(line):
-            raise TrackerError(f"journal {self.live_file}: short write ({written} of {len(line)})")
+        if written != len(record):
+            raise TrackerError(
+                f"journal {self.live_file}: short write ({written} of {len(record)} bytes)"
+            )
 
     # -- flush side ------------------------------------------------------------------------
 
@@ -123,6 +142,7 @@ class Journal:
             name = f"{SEGMENT_PREFIX}{time.time_ns():020d}-{os.urandom(4).hex()}.jsonl"
             segment = self.dir / name
             os.rename(self.live, segment)
+            _sync_folder(self.folder)  # the rename must be durable before its id is recorded
             return segment
         finally:
             os.close(lock_fd)
@@ -217,7 +237,8 @@ class Journal:
     def last_setup(self, project: str, since: float) -> tuple[str, str, str] | None:
         """The setup of the newest tool/command event of `project` after `since`, if any.
 
-        Reads only the tail of the live file and of the newest segment: this runs inside the
+        Reads only the tail of the live file and of the newest segment, then the small
+        record of what earlier flushes saw (`remember_setups`): this runs inside the
         post-commit hook and must stay cheap however large the journal is.
         """
         try:
@@ -246,7 +267,37 @@ class Journal:
                     and event.get("project") == project
                     and isinstance(event.get("ts"), int | float)
                     and event["ts"] >= since
-                    and (event.get("agent"), event.get("model")) != (events.UNKNOWN,) * 2
+                    and events.UNKNOWN not in (event.get("agent"), event.get("model"))
                 ):
                     return (str(event["harness"]), str(event["agent"]), str(event["model"]))
+        seen = self._last_setups().get(project)
+        if isinstance(seen, list) and len(seen) == 4 and seen[0] >= since:
+            return (str(seen[1]), str(seen[2]), str(seen[3]))
         return None
+
+    def _last_setups(self) -> dict[str, Any]:
+        try:
+            with open(os.path.join(self.folder, LAST_SETUPS), "rb") as handle:
+                data = json.loads(handle.read())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def remember_setups(self, latest: dict[str, list[Any]], keep: float = 8 * 3600) -> None:
+        """Record, per project, the newest setup a flush saw, so that attribution from the
+        journal still works for a commit made after a flush emptied the journal."""
+        if not latest:
+            return
+        merged = self._last_setups()
+        for project, seen in latest.items():
+            old = merged.get(project)
+            if not isinstance(old, list) or not old or old[0] <= seen[0]:
+                merged[project] = seen
+        horizon = time.time() - keep
+        merged = {p: v for p, v in merged.items() if isinstance(v, list) and v[0] >= horizon}
+        target = os.path.join(self.folder, LAST_SETUPS)
+        tmp = f"{target}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(merged, handle)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)

@@ -48,10 +48,15 @@ def resolve_user_path(value: str | os.PathLike[str]) -> str:
     if text == "~":
         return home()
     if text.startswith("~/"):
-        return os.path.join(home(), text[2:])
+        return os.path.normpath(os.path.join(home(), text[2:]))
+    if text.startswith("~"):
+        # `~user/...` would otherwise become a folder literally named "~user" in home.
+        from agent_tracker.errors import ConfigError
+
+        raise ConfigError(f"path {text!r}: only ~/ (your home folder) is understood, not ~user")
     if os.path.isabs(text):
         return os.path.normpath(text)
-    return os.path.join(home(), text)
+    return os.path.normpath(os.path.join(home(), text))
 
 
 def journal_dir_for(database_path: str) -> str:

@@ -94,6 +94,7 @@ def report_table(out: Console, report: Report) -> None:
     table.add_column("harness", overflow="fold")
     table.add_column("commits", justify="right")
     table.add_column("graded", justify="right")
+    table.add_column("score", justify="right")
     table.add_column("score/graded", justify="right")
     table.add_column("XP", justify="right")
     for row in report.rows:
@@ -103,6 +104,7 @@ def report_table(out: Console, report: Report) -> None:
             row.harness,
             str(row.commits),
             str(row.graded_commits),
+            f"{row.score:+d}",
             "-" if per is None else f"{per:+.2f}",
             str(row.xp),
         )

@@ -19,7 +19,7 @@ databases and machines, so merging databases key by key is a lossless union, and
 records can always be recomputed from the facts (`rebuild_totals`).
 
 Writes happen in one transaction per flush through `WriteBatch`: values are read once, changed
-in memory, and written with one `put` per distinct key (`put_batch`).
+in memory, and written with one `put` per distinct key by `put_batch`.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Database(Protocol):
     def put_communication(
         self, pid: str, commit_hash: str, party: str, record: dict[str, Any]
     ) -> None: ...
-    def put_batch(self, items: dict[str, Any]) -> int: ...
+    def put_batch(self, items: dict[str, Any]) -> int: ...  # None deletes
 
 
 class WriteBatch:
@@ -88,6 +88,14 @@ class WriteBatch:
     def set(self, key: str, value: Any) -> None:
         self._cache[key] = value
         self._dirty.add(key)
+
+    def delete(self, key: str) -> None:
+        """Remove `key` when the batch is written (a `None` value in `changes`)."""
+        self.set(key, None)
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, Any]]:
+        """Stored (key, value) pairs under `prefix`, as committed before this batch."""
+        return _iter_txn(self.txn, prefix)
 
     def changes(self) -> dict[str, Any]:
         return {key: self._cache[key] for key in self._dirty}
@@ -155,12 +163,17 @@ class LMDBDatabase:
     def _check_format(self) -> None:
         with self.env.begin() as txn:
             raw = txn.get(b"meta:format")
-        found = None if raw is None else json.loads(bytes(raw))
-        if isinstance(found, int) and found > DB_FORMAT:
-            raise FormatError(
-                f"database {self.path} has format {found}; this agent-tracker understands "
-                f"format {DB_FORMAT}: upgrade agent-tracker"
-            )
+            scoring = txn.get(b"meta:scoring")
+        for what, raw_value, known in (
+            ("format", raw, DB_FORMAT),
+            ("scoring version", scoring, SCORING_VERSION),
+        ):
+            found = None if raw_value is None else json.loads(bytes(raw_value))
+            if isinstance(found, int) and found > known:
+                raise FormatError(
+                    f"database {self.path} has {what} {found}; this agent-tracker understands "
+                    f"{what} {known} or older: upgrade agent-tracker"
+                )
 
     def _initialise(self) -> None:
         self._check_format()
@@ -191,7 +204,7 @@ class LMDBDatabase:
             with self.env.begin(write=True) as txn:
                 batch = WriteBatch(txn)
                 yield batch
-                self._put_all(txn, batch.changes())
+                self.put_batch(batch.changes(), txn)
                 self.write_transactions += 1
         except lmdb.MapFullError:
             raise DatabaseFullError(
@@ -200,20 +213,26 @@ class LMDBDatabase:
                 "`agent-tracker config set max_database_size 1GiB`, then flush again"
             ) from None
 
-    def _put_all(self, txn: lmdb.Transaction, items: dict[str, Any]) -> int:
-        encoded = sorted((key.encode(), _dump(value)) for key, value in items.items())
-        with txn.cursor() as cursor:
-            _, added = cursor.putmulti(encoded)
-        if added != len(encoded):
-            raise TrackerError(f"database {self.path}: wrote {added} of {len(encoded)} keys")
-        self.puts += len(encoded)
-        return len(encoded)
+    def put_batch(self, items: dict[str, Any], txn: lmdb.Transaction | None = None) -> int:
+        """Write several records atomically; a `None` value deletes its key.
 
-    def put_batch(self, items: dict[str, Any]) -> int:
-        """Write several records atomically (one transaction); returns the number of puts."""
-        with self.batch() as batch:
-            for key, value in items.items():
-                batch.set(key, value)
+        Within `txn` when given (how `batch` and so `flush` write), else in a transaction of
+        its own. Returns the number of keys written or deleted.
+        """
+        if txn is None:
+            with self.batch() as batch:
+                for key, value in items.items():
+                    batch.set(key, value)
+            return len(items)
+        puts = sorted((k.encode(), _dump(v)) for k, v in items.items() if v is not None)
+        with txn.cursor() as cursor:
+            _, added = cursor.putmulti(puts)
+        if added != len(puts):
+            raise TrackerError(f"database {self.path}: wrote {added} of {len(puts)} keys")
+        for key, value in items.items():
+            if value is None:
+                txn.delete(key.encode())
+        self.puts += len(items)
         return len(items)
 
     # -- single records (the spec's Database interface) --------------------------------------

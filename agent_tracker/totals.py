@@ -80,31 +80,35 @@ def add_usage(record: Record, tool_calls: int, commands: int, day: str) -> None:
     _xp(record)
 
 
-def add_commit(record: Record, day: str) -> None:
-    record["commits"] += 1
-    _touch(record, day)
+def add_commit(record: Record, day: str, sign: int = 1) -> None:
+    """Count (sign=+1) or, for a commit replaced by its amendment, uncount (-1) a commit."""
+    record["commits"] += sign
+    if sign > 0:
+        _touch(record, day)
     _xp(record)
 
 
-def change_grade(record: Record, grade: int, sign: int, *, counts_commit: bool) -> None:
-    """Add (sign=+1) or remove (sign=-1) one grade; `counts_commit` when it is the setup's
-    first (or last remaining) grade of that commit."""
-    record["score"] += sign * grade
-    record["grades"] += sign
-    record["mix"][str(grade)] += sign
-    if counts_commit:
-        record["graded_commits"] += sign
+def add_commit_grades(record: Record, grades: list[int], sign: int) -> None:
+    """Add (sign=+1) or remove (sign=-1) the grades one commit got (one per party)."""
+    record["score"] += sign * sum(grades)
+    record["grades"] += sign * len(grades)
+    record["graded_commits"] += sign
+    for grade in grades:
+        record["mix"][str(grade)] += sign
 
 
 def add_project_usage(record: Record, day: str) -> None:
     _touch(record, day)
 
 
-def add_project_commit(record: Record, exts: dict[str, int], day: str) -> None:
-    record["commits"] += 1
+def add_project_commit(record: Record, exts: dict[str, int], day: str, sign: int = 1) -> None:
+    record["commits"] += sign
     for ext, count in exts.items():
-        record["exts"][ext] = record["exts"].get(ext, 0) + count
-    _touch(record, day)
+        record["exts"][ext] = record["exts"].get(ext, 0) + sign * count
+        if not record["exts"][ext]:
+            del record["exts"][ext]
+    if sign > 0:
+        _touch(record, day)
 
 
 def from_facts(commits: Facts, grades: Facts, usages: Facts) -> dict[str, Record]:
@@ -124,18 +128,23 @@ def from_facts(commits: Facts, grades: Facts, usages: Facts) -> dict[str, Record
     for _, fact in usages:
         add_usage(setup(fact), fact["tool_calls"], fact["commands"], fact["day"])
         add_project_usage(project(fact), fact["day"])
-    for _, fact in commits:
+    commit_facts = {(fact["project"], fact["hash"]): fact for _, fact in commits}
+    for fact in commit_facts.values():
         day = events.day_of(fact["ts"])
         add_commit(setup(fact), day)
         add_project_commit(project(fact), fact.get("exts") or {}, day)
-    graded: set[tuple[str, str, str]] = set()
+    # A commit's grades count for the setup that made it (when the commit is known), as one
+    # graded commit per setup however many parties graded it.
+    per_commit: dict[tuple[str, str, tuple[str, str, str]], list[int]] = {}
     for _, fact in grades:
-        record = setup(fact)
-        mark = (
-            agent_key(events.setup_id(fact["harness"], fact["agent"], fact["model"])),
+        made_by = commit_facts.get((fact["project"], fact["hash"]), fact)
+        key = (
             fact["project"],
             fact["hash"],
+            (made_by["harness"], made_by["agent"], made_by["model"]),
         )
-        change_grade(record, fact["grade"], +1, counts_commit=mark not in graded)
-        graded.add(mark)
+        per_commit.setdefault(key, []).append(fact["grade"])
+    for (_, _, (harness, agent, model)), values in per_commit.items():
+        made = {"harness": harness, "agent": agent, "model": model}
+        add_commit_grades(setup(made), values, +1)
     return out

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from agent_tracker.flush import FlushResult
 
 
+#: HEAD reflog messages of commits that re-apply earlier work (not counted again).
+REWRITES = ("rebase", "cherry-pick", "pull --rebase")
+
+
 class TrackingService:
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings
@@ -35,34 +39,55 @@ class TrackingService:
         self.journal.append(events.encode(event))
         return event
 
-    def _usage(self, kind: str, name: str, flags: attribution.Partial, repo: str) -> dict[str, Any]:
+    def _project(self, repo: str | None) -> tuple[gitinfo.Project, str, bool]:
+        """The project, the folder to run git in, and whether git's own GIT_* variables
+        apply (only for the current folder, as in a hook; never for a named --repo)."""
+        honour_env = repo is None
+        project = gitinfo.find_project(repo or ".", honour_env)
+        return project, project.toplevel or repo or ".", honour_env
+
+    def _usage(
+        self, kind: str, name: str, flags: attribution.Partial, repo: str | None
+    ) -> dict[str, Any]:
         if not name.strip():
             raise UsageError(f"{kind} name must not be empty")
         setup = attribution.for_event(flags, self.environ)
-        project = gitinfo.find_project(repo).identity
-        return self._append(events.make(kind, setup, project, name=name.strip()))
+        project, _, _ = self._project(repo)
+        return self._append(events.make(kind, setup, project.identity, name=name.strip()))
 
     def track_tool_usage(
-        self, name: str, flags: attribution.Partial, repo: str = "."
+        self, name: str, flags: attribution.Partial, repo: str | None = None
     ) -> dict[str, Any]:
         """One tool call by an agent (+1 XP)."""
         return self._usage("tool", name, flags, repo)
 
     def track_command_completion(
-        self, name: str, flags: attribution.Partial, repo: str = "."
+        self, name: str, flags: attribution.Partial, repo: str | None = None
     ) -> dict[str, Any]:
         """One completed command (+2 XP)."""
         return self._usage("command", name, flags, repo)
 
     def commit_completed(
-        self, flags: attribution.Partial, repo: str = ".", rev: str = "HEAD"
-    ) -> dict[str, Any]:
-        """A commit (+5 XP, +1 commit), read from git and attributed to a setup."""
-        project = gitinfo.find_project(repo)
-        commit = gitinfo.read_commit(project.toplevel or repo, rev)
+        self, flags: attribution.Partial, repo: str | None = None, rev: str = "HEAD"
+    ) -> dict[str, Any] | None:
+        """A commit (+5 XP, +1 commit), read from git and attributed to a setup.
+
+        Returns None, recording nothing, for a commit that a rebase or cherry-pick rewrote
+        from an earlier one: that work was counted when it was first committed. A commit
+        made by `commit --amend` is recorded as replacing the commit it amends.
+        """
+        project, where, honour_env = self._project(repo)
+        commit = gitinfo.read_commit(where, rev, honour_env)
         trailers = commit.pop("trailers")
         if not isinstance(trailers, dict):  # pragma: no cover - read_commit always sets it
             trailers = {}
+        move = project.last_head_move()
+        if move is not None and move[1] == commit["hash"]:
+            old_hash, _, message = move
+            if message.startswith(REWRITES):
+                return None
+            if message.startswith("commit (amend)"):
+                commit["replaces"] = old_hash
 
         def from_journal() -> attribution.Setup | None:
             since = time.time() - attribution.JOURNAL_WINDOW
@@ -77,7 +102,7 @@ class TrackingService:
         grade: str,
         by: str,
         flags: attribution.Partial,
-        repo: str = ".",
+        repo: str | None = None,
         rev: str = "HEAD",
         note: str | None = None,
     ) -> dict[str, Any]:
@@ -86,8 +111,8 @@ class TrackingService:
         party = by.strip().lower()
         if party not in events.PARTIES:
             raise UsageError(f"--by must be 'agent' or 'user', got {by!r}")
-        project = gitinfo.find_project(repo)
-        commit_hash = gitinfo.resolve_commit(project.toplevel or repo, rev)
+        project, where, honour_env = self._project(repo)
+        commit_hash = gitinfo.resolve_commit(where, rev, honour_env)
         setup = attribution.for_event(flags, self.environ)
         fields: dict[str, Any] = {"hash": commit_hash, "by": party, "grade": value}
         if note:

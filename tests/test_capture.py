@@ -268,11 +268,18 @@ def test_fast_parser_and_typer_commands_define_the_same_options() -> None:
         ["track", "tool", "a", "--agent", "x", "--agent", "y"],
         ["grade", "good"],
         ["track", "nothing"],
-        ["commit", "--help"],
+        ["commit", "extra"],
     ],
 )
 def test_fast_parser_hands_anything_unusual_to_typer(argv: list[str]) -> None:
-    assert capture.parse(argv) is None or "--help" in argv
+    assert capture.parse(argv) is None
+
+
+def test_help_is_never_taken_by_the_fast_path(cli: Cli) -> None:
+    result = cli("commit", "--help")
+    assert result.code == 0
+    assert "post-commit" in result.out
+    assert not config.load().journal_dir.exists()
 
 
 def test_unusual_capture_input_gets_typer_errors(cli: Cli) -> None:
@@ -287,7 +294,9 @@ def test_unusual_capture_input_gets_typer_errors(cli: Cli) -> None:
 def test_global_options_before_a_capture_command_are_honoured(cli: Cli, tmp_path: Path) -> None:
     target = tmp_path / "other.lmdb"
     assert cli("--database-path", str(target), "track", "tool", "edit").code == 0
-    assert (tmp_path / "other.journal" / "live.jsonl").exists()
+    assert cli("--database-path", str(target), "flush").code == 0
+    assert (target / "data.mdb").exists()
+    assert not config.load().database_path.exists()
 
 
 def test_very_long_fields_are_cut_to_keep_lines_within_4_kib(cli: Cli) -> None:
@@ -303,3 +312,69 @@ def test_capture_outside_git_still_records_a_tool_call(cli: Cli, tmp_path: Path)
     assert cli("track", "command", "pytest", "--repo", str(folder)).code == 0
     (event,) = journal_events(config.load())
     assert event["project"] == str(folder)
+
+
+def test_journal_attribution_survives_a_flush_in_between(
+    cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo()
+    monkeypatch.chdir(repo)
+    cli("track", "tool", "edit", "--agent", "build", "--model", "m1", "--harness", "opencode")
+    assert cli("flush").code == 0  # e.g. a push in another repository
+    commit_file(repo, "a.py", "1", "after the flush")
+    cli("commit")
+    (event,) = journal_events(config.load())
+    assert (event["source"], event["harness"], event["agent"], event["model"]) == (
+        "journal",
+        "opencode",
+        "build",
+        "m1",
+    )
+
+
+def test_amend_is_recorded_as_replacing_and_rebase_is_not_counted_again(
+    cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo()
+    monkeypatch.chdir(repo)
+    first = commit_file(repo, "a.py", "1", "one")
+    git(repo, "commit", "-q", "--amend", "-m", "one, amended")
+    amended = git(repo, "rev-parse", "HEAD")
+    cli("commit", "--agent", "a")
+    git(repo, "checkout", "-q", "-b", "side", first + "~0")
+    commit_file(repo, "b.py", "2", "two")
+    git(repo, "checkout", "-q", "main")
+    commit_file(repo, "c.py", "3", "three")
+    git(repo, "checkout", "-q", "side")
+    git(repo, "rebase", "-q", "main")
+    skipped = cli("commit", "--agent", "a")
+    assert skipped.code == 0
+    assert "not counted again" in skipped.err
+    (amend,) = journal_events(config.load())
+    assert amend["replaces"] == first
+    assert amend["hash"] == amended
+
+
+def test_a_named_repo_wins_over_an_inherited_git_dir(
+    cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = make_repo("one", origin="git@example.com:me/one.git")
+    two = make_repo("two", origin="git@example.com:me/two.git")
+    commit_file(one, "a", "1", "in one")
+    sha_two = commit_file(two, "b", "2", "in two")
+    monkeypatch.setenv("GIT_DIR", str(one / ".git"))  # as inside one's hook
+    assert cli("grade", "good", "--by", "user", "--repo", str(two)).code == 0
+    (event,) = journal_events(config.load())
+    assert (event["project"], event["hash"]) == ("example.com/me/two", sha_two)
+
+
+def test_by_is_case_insensitive_on_both_paths(
+    cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo()
+    monkeypatch.chdir(repo)
+    commit_file(repo, "a", "1", "c")
+    assert cli("grade", "good", "--by", "User").code == 0  # fast path
+    assert cli("grade", "good", "--by", "AGENT", "--unknown-to-fast-path").code == 2
+    assert cli("--config", "/nonexistent.toml", "grade", "good", "--by", "AGENT").code == 0
+    assert [e["by"] for e in journal_events(config.load())] == ["user", "agent"]

@@ -173,3 +173,24 @@ def test_ctrl_c_exits_130(tmp_path: Path, make_repo: Callable[..., Path]) -> Non
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
     assert "Traceback" not in err
+
+
+def test_config_set_repairs_an_invalid_config_file(cli: Cli, home: Path) -> None:
+    path = home / ".config" / "opencode" / "agent-tracker.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text("max_database_size = 5\n")
+    assert cli("status").code == 2
+    assert cli("config", "set", "max_database_size", "1GiB").code == 0
+    assert cli("status").code == 0
+
+
+def test_capture_reports_an_unwritable_journal_in_one_line(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("AGENT_TRACKER_JOURNAL_DIR", str(blocker / "journal"))
+    result = cli("track", "tool", "edit")
+    assert result.code == 1
+    assert result.err.startswith("agent-tracker: error:")
+    assert "Traceback" not in result.err

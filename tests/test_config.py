@@ -21,7 +21,9 @@ def test_absolute_path_is_used_as_is(tmp_path: Path) -> None:
     target = tmp_path / "elsewhere" / "db.lmdb"
     settings = config.load(flags={"database_path": str(target)})
     assert settings.database_path == target
-    assert settings.journal_dir == tmp_path / "elsewhere" / "db.journal"
+    # The journal stays in the tracker's own folder: events captured before a change of
+    # database are not stranded.
+    assert settings.journal_dir == Path(paths.journal_dir_for(paths.default_database_path()))
 
 
 def test_tilde_path_is_expanded_against_home(home: Path) -> None:
@@ -39,10 +41,24 @@ def test_map_size_defaults_to_512_mib() -> None:
     assert config.load().max_database_size == 536870912
 
 
-@pytest.mark.parametrize("value", [1048576, 2147483648, "1MiB", "2GiB", "512 MiB"])
-def test_size_bounds_are_accepted(value: int | str) -> None:
-    size = config.load(flags={"max_database_size": value}).max_database_size  # type: ignore[dict-item]
-    assert 1048576 <= size <= 2147483648
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1048576, 1048576),
+        (2147483648, 2147483648),
+        ("1MiB", 1048576),
+        ("2GiB", 2147483648),
+        ("512 MiB", 536870912),
+        ("1.5GiB", 1610612736),
+        ("3000000", 3000000),
+        ("4mb", 4000000),
+    ],
+)
+def test_sizes_in_range_are_accepted_in_bytes_or_with_units(
+    value: int | str, expected: int
+) -> None:
+    size = config.load(flags={"max_database_size": value}).max_database_size
+    assert size == expected
 
 
 @pytest.mark.parametrize("value", [1048575, 2147483649, 0, -5])
@@ -51,6 +67,16 @@ def test_sizes_outside_the_range_are_rejected_naming_value_and_range(value: int)
         config.load(flags={"max_database_size": value})
     assert str(value) in str(err.value)
     assert "1048576..2147483648" in str(err.value)
+
+
+def test_out_of_range_error_shows_what_was_typed() -> None:
+    with pytest.raises(ConfigError, match=r"3GiB \(3221225472 bytes\) is out of range"):
+        config.load(flags={"max_database_size": "3GiB"})
+
+
+def test_tilde_user_paths_are_refused_rather_than_creating_a_tilde_folder() -> None:
+    with pytest.raises(ConfigError, match="only ~/"):
+        config.load(flags={"database_path": "~root/db.lmdb"})
 
 
 def test_size_that_is_not_a_number_is_rejected() -> None:

@@ -21,7 +21,7 @@ from agent_tracker.store import LMDBDatabase
 
 APPENDER = textwrap.dedent(
     """
-    import sys
+    import sys, time
     from agent_tracker import config, events
     from agent_tracker.journal import Journal
     worker, count = int(sys.argv[1]), int(sys.argv[2])
@@ -30,6 +30,8 @@ APPENDER = textwrap.dedent(
     for index in range(count):
         kind = "tool" if index % 4 else "command"
         journal.append(events.encode(events.make(kind, setup, f"p{worker % 2}", name="x")))
+        if index % 20 == 0:
+            time.sleep(0.002)  # spread the appends so that several flushes overlap them
     """
 )
 FLUSHER = textwrap.dedent(
@@ -40,9 +42,15 @@ FLUSHER = textwrap.dedent(
     settings = config.load()
     stop = sys.argv[1]
     import os
+    applied = segments = 0
+    ready = stop + ".ready"
     while not os.path.exists(stop):
-        flush(settings)
+        result = flush(settings)
+        open(ready, "w").close()
+        applied += result.applied
+        segments += result.segments
         time.sleep(0.005)
+    print(applied, segments)
     """
 )
 
@@ -62,8 +70,13 @@ def test_eight_appenders_and_a_repeated_flusher_apply_every_event_exactly_once(
 ) -> None:
     settings = config.load()
     stop = tmp_path / "stop"
-    flusher = subprocess.Popen([sys.executable, "-c", FLUSHER, str(stop)])
+    flusher = subprocess.Popen(
+        [sys.executable, "-c", FLUSHER, str(stop)], stdout=subprocess.PIPE, text=True
+    )
     per_worker = 600
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "stop.ready").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)  # the flusher is up and looping before the appenders start
     workers = [
         subprocess.Popen([sys.executable, "-c", APPENDER, str(n), str(per_worker)])
         for n in range(8)
@@ -71,7 +84,11 @@ def test_eight_appenders_and_a_repeated_flusher_apply_every_event_exactly_once(
     for worker in workers:
         assert worker.wait(timeout=120) == 0
     stop.touch()
-    assert flusher.wait(timeout=60) == 0
+    out, _ = flusher.communicate(timeout=60)
+    assert flusher.returncode == 0
+    applied_meanwhile, segments_meanwhile = map(int, out.split())
+    assert applied_meanwhile > 0, "the flusher never ran alongside the appenders"
+    assert segments_meanwhile >= 2
     flush(settings)
     total = totals(settings)
     assert total["tool_calls"] == 8 * per_worker * 3 // 4

@@ -77,23 +77,21 @@ def test_flush_applies_everything_in_one_transaction_with_one_put_per_key(
     assert (record["tool_calls"], record["commands"], record["xp"]) == (500, 50, 600)
 
 
-def test_flush_uses_exactly_one_write_transaction(
-    settings: config.Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    opened: list[LMDBDatabase] = []
-    original = LMDBDatabase.open_write.__func__  # type: ignore[attr-defined]
-
-    def spy(cls: type[LMDBDatabase], path: Path, size: int) -> LMDBDatabase:
-        db = original(cls, path, size)
-        opened.append(db)
-        return db
-
-    monkeypatch.setattr(LMDBDatabase, "open_write", classmethod(spy))
+def test_flush_uses_exactly_one_write_transaction(settings: config.Settings) -> None:
+    append(settings, "tool", name="edit")
+    flush(settings)  # creates and initialises the database
     for index in range(20):
         append_commit(settings, f"{index:040x}")
         append(settings, "tool", name="edit")
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    assert db is not None
+    with db:
+        before = db.env.info()["last_txnid"]
     flush(settings)
-    assert [db.write_transactions for db in opened] == [1]
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    assert db is not None
+    with db:
+        assert db.env.info()["last_txnid"] == before + 1
 
 
 def test_second_flush_with_nothing_pending_changes_nothing(settings: config.Settings) -> None:
@@ -175,15 +173,9 @@ def test_incremental_totals_equal_totals_rebuilt_from_facts(settings: config.Set
         if index % 5 == 0:
             flush(settings)
     flush(settings)
-    incremental = all_entries(settings)
-    db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
-    with db:
-        db.rebuild_totals()
-    rebuilt = all_entries(settings)
-    derived = [k for k in incremental if k.startswith((b"agent:", b"project:"))]
+    derived = [k for k in all_entries(settings) if k.startswith((b"agent:", b"project:"))]
     assert len(derived) == 2 + 4
-    for key in derived:
-        assert json.loads(incremental[key]) == json.loads(rebuilt[key]), key
+    assert_totals_match_rebuild(settings)
 
 
 def test_bad_lines_are_quarantined_and_counted_and_the_rest_applied(
@@ -192,11 +184,11 @@ def test_bad_lines_are_quarantined_and_counted_and_the_rest_applied(
     append(settings, "tool", name="edit")
     live = settings.journal_dir / "live.jsonl"
     with live.open("ab") as handle:
-        handle.write(b'{"v":1,"type":"tool","trunc\n')
-        handle.write(b"not json at all\n")
+        handle.write(b'\n{"v":1,"type":"tool","trunc')  # torn: no end, no newline
+        handle.write(b"\nnot json at all\n")
         handle.write(
             b'{"v":1,"id":"x","type":"grade","ts":1,"harness":"h","agent":"a",'
-            b'"model":"m","project":"p","hash":"h","by":"boss","grade":2}\n'
+            b'"model":"m","project":"p","hash":"abcd1234","by":"boss","grade":2}\n'
         )
     append(settings, "tool", name="read")
     result = flush(settings)
@@ -212,7 +204,7 @@ def test_bad_lines_are_quarantined_and_counted_and_the_rest_applied(
 def test_events_of_a_newer_format_are_refused_and_kept(settings: config.Settings) -> None:
     append(settings, "tool", name="edit")
     with (settings.journal_dir / "live.jsonl").open("ab") as handle:
-        handle.write(b'{"v":2,"type":"tool"}\n')
+        handle.write(b'\n{"v":2,"type":"tool"}\n')
     with pytest.raises(FormatError, match="newer agent-tracker"):
         flush(settings)
     assert Journal(settings.journal_dir).pending_count() == 2
@@ -314,3 +306,108 @@ def test_spec_database_interface_round_trips(settings: config.Settings) -> None:
         assert db.get_communication("p1", "abc", "user") == {"grade": 2}
         assert db.get_agent("missing") is None
         assert db.write_transactions == 4
+
+
+def test_lines_that_would_break_a_flush_are_quarantined_instead(
+    settings: config.Settings,
+) -> None:
+    append(settings, "tool", name="edit")
+    journal = Journal(settings.journal_dir)
+    long_hash = commit_event(SETUP, PROJECT, "a" * 600)
+    bad_exts = commit_event(SETUP, PROJECT, "b" * 40, exts={".py": "many"})
+    not_hex = events.make("grade", SETUP, PROJECT, hash="../../etc", by="user", grade=2)
+    for event in (long_hash, bad_exts, not_hex):
+        journal.append(events.encode(event))
+    append(settings, "tool", name="read")
+    result = flush(settings)
+    assert (result.applied, result.quarantined) == (2, 3)
+    assert setup_record(settings)["commits"] == 0
+    append(settings, "tool", name="again")
+    assert flush(settings).applied == 1  # nothing left blocking later flushes
+
+
+def test_a_torn_line_does_not_take_the_next_event_with_it(settings: config.Settings) -> None:
+    append(settings, "tool", name="edit")
+    with (settings.journal_dir / "live.jsonl").open("ab") as handle:
+        handle.write(b'\n{"v":1,"id":"abc","type":"to')  # a crash mid-append
+    append(settings, "tool", name="read")
+    result = flush(settings)
+    assert (result.applied, result.quarantined) == (2, 1)
+
+
+@pytest.mark.parametrize("flush_between", [False, True])
+def test_grades_applied_before_their_commit_move_to_the_commit_setup(
+    settings: config.Settings, flush_between: bool
+) -> None:
+    grade_event(settings, "c" * 40, "user", 5)  # graded before the commit was recorded
+    if flush_between:
+        flush(settings)
+        assert setup_record(settings, ("unknown",) * 3)["score"] == 5
+    append_commit(settings, "c" * 40, setup=OTHER)
+    grade_event(settings, "c" * 40, "agent", 2)
+    flush(settings)
+    record = setup_record(settings, OTHER)
+    assert (record["score"], record["grades"], record["graded_commits"]) == (7, 2, 1)
+    if flush_between:
+        unknown = setup_record(settings, ("unknown",) * 3)
+        assert (unknown["score"], unknown["grades"], unknown["graded_commits"]) == (0, 0, 0)
+    assert_totals_match_rebuild(settings)
+
+
+def test_an_amended_commit_replaces_the_one_it_amends_and_keeps_its_grades(
+    settings: config.Settings,
+) -> None:
+    append_commit(settings, "1" * 40)
+    grade_event(settings, "1" * 40, "user", 5)
+    flush(settings)
+    amended = commit_event(SETUP, PROJECT, "2" * 40, replaces="1" * 40)
+    Journal(settings.journal_dir).append(events.encode(amended))
+    flush(settings)
+    record = setup_record(settings)
+    assert (record["commits"], record["xp"], record["score"], record["graded_commits"]) == (
+        1,
+        5,
+        5,
+        1,
+    )
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    assert db is not None
+    with db:
+        pid = events.project_id(PROJECT)
+        assert db.get_commit(pid, "1" * 40) is None
+        assert db.get_communication(pid, "2" * 40, "user") is not None
+    assert_totals_match_rebuild(settings)
+
+
+def assert_totals_match_rebuild(settings: config.Settings) -> None:
+    incremental = all_entries(settings)
+    db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
+    with db:
+        db.rebuild_totals()
+    rebuilt = all_entries(settings)
+    for key in incremental.keys() | rebuilt.keys():
+        if key.startswith((b"agent:", b"project:")):
+            before = json.loads(incremental[key]) if key in incremental else None
+            after = json.loads(rebuilt[key]) if key in rebuilt else None
+            if before is not None and after is None:  # an emptied record: all zeros
+                assert before["commits"] == 0, key
+                continue
+            assert before == after, key
+
+
+def test_segment_markers_do_not_pile_up(settings: config.Settings) -> None:
+    for _ in range(5):
+        append(settings, "tool", name="edit")
+        flush(settings)
+    markers = [k for k in all_entries(settings) if k.startswith(b"meta:segment:")]
+    assert len(markers) == 1  # only the latest flush's, pruned by the next one
+
+
+def test_database_with_a_newer_scoring_version_is_refused(settings: config.Settings) -> None:
+    append(settings, "tool", name="edit")
+    flush(settings)
+    db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
+    with db, db.env.begin(write=True) as txn:
+        txn.put(b"meta:scoring", b"2")
+    with pytest.raises(FormatError, match="scoring version 2"):
+        LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
