@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                 for name, command in order if i % 2 == 0 else reversed(order):
                     times[name].append(run_once(command, repo, env))
             live = Path(env["AGENT_TRACKER_JOURNAL_DIR"]) / "live.jsonl"
-            appended = len(live.read_bytes().splitlines()) if live.exists() else 0
+            appended = sum(1 for x in live.read_bytes().splitlines() if x) if live.exists() else 0
             if appended != args.warmups + args.runs:
                 raise BenchError(
                     f"expected {args.warmups + args.runs} journal lines, found {appended}"
