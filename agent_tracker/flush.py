@@ -33,6 +33,7 @@ from agent_tracker.keys import (
     agent_key,
     commit_key,
     communication_key,
+    day_key,
     project_key,
     segment_key,
     usage_key,
@@ -208,6 +209,16 @@ class Applier:
         self.batch.set(key, record)
         return record  # type: ignore[no-any-return]
 
+    def _day(self, fact: dict[str, Any], day: str) -> dict[str, Any]:
+        sid = events.setup_id(fact["harness"], fact["agent"], fact["model"])
+        key = day_key(day, sid, events.project_id(fact["project"]))
+        cell = self.batch.get(key)
+        if cell is None:
+            made = (fact["harness"], fact["agent"], fact["model"], fact["project"], day)
+            cell = totals.day_record(*made)
+        self.batch.set(key, cell)
+        return cell  # type: ignore[no-any-return]
+
     def _usage(self, slot: dict[str, Any]) -> None:
         pid = events.project_id(slot["project"])
         sid = events.setup_id(slot["harness"], slot["agent"], slot["model"])
@@ -221,6 +232,7 @@ class Applier:
         self.batch.set(key, fact)
         totals.add_usage(self._setup(slot), slot["tool_calls"], slot["commands"], day)
         totals.add_project_usage(self._project(slot["project"]), day)
+        totals.add_day_usage(self._day(slot, day), slot["tool_calls"], slot["commands"])
 
     def _commit(self, event: dict[str, Any]) -> None:
         pid = events.project_id(event["project"])
@@ -240,6 +252,7 @@ class Applier:
         day = events.day_of(event["ts"])
         totals.add_commit(self._setup(fact), day)
         totals.add_project_commit(self._project(event["project"]), exts, day)
+        totals.add_day_commit(self._day(fact, day), fact["source"] or events.UNKNOWN)
         # Grades applied before their commit was known count for the setup that made it.
         for party in events.PARTIES:
             grade_key = communication_key(pid, event["hash"], party)
@@ -266,6 +279,7 @@ class Applier:
                     self.batch.set(new_key, dict(grade, hash=new_hash))
         totals.add_commit(self._setup(old), day, sign=-1)
         totals.add_project_commit(self._project(old["project"]), old["exts"], day, sign=-1)
+        totals.add_day_commit(self._day(old, day), old["source"] or events.UNKNOWN, sign=-1)
         self.batch.delete(old_key)
 
     def _grade(self, event: dict[str, Any]) -> None:
@@ -285,16 +299,28 @@ class Applier:
         self.applied += 1
 
     def _account_grades(self, pid: str, commit_hash: str, sign: int) -> None:
-        """Add (+1) or remove (-1) all grades of one commit from the setups they count for."""
+        """Add (+1) or remove (-1) all grades of one commit from the setups they count for.
+
+        Called with -1 before a change to the commit or its grades and +1 after it, so the
+        day and setup they counted on are always worked out from the same state.
+        """
+        grades = [
+            grade
+            for party in events.PARTIES
+            if (grade := self.batch.get(communication_key(pid, commit_hash, party))) is not None
+        ]
+        if not grades:
+            return
+        on = totals.grade_day(self.batch.get(commit_key(pid, commit_hash)), grades)
         by_setup: dict[tuple[str, str, str], list[int]] = {}
-        for party in events.PARTIES:
-            grade = self.batch.get(communication_key(pid, commit_hash, party))
-            if grade is not None:
-                setup = (grade["harness"], grade["agent"], grade["model"])
-                by_setup.setdefault(setup, []).append(grade["grade"])
+        for grade in grades:
+            setup = (grade["harness"], grade["agent"], grade["model"])
+            by_setup.setdefault(setup, []).append(grade["grade"])
+        project = grades[0]["project"]
         for (harness, agent, model), values in by_setup.items():
-            record = self._setup({"harness": harness, "agent": agent, "model": model})
-            totals.add_commit_grades(record, values, sign)
+            made = {"harness": harness, "agent": agent, "model": model, "project": project}
+            totals.add_commit_grades(self._setup(made), values, sign)
+            totals.add_day_grades(self._day(made, on), values, sign)
 
 
 _SETUP_FIELDS = ("harness", "agent", "model")

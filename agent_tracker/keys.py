@@ -25,3 +25,8 @@ def usage_key(dbid: str, pid: str, sid: str, day: str) -> str:
 
 def segment_key(segment_id: str) -> str:
     return f"meta:segment:{segment_id}"
+
+
+def day_key(day: str, sid: str, pid: str) -> str:
+    """Per (day, setup, project) aggregates; day first, so a date range is one key range."""
+    return f"day:{day}:{sid}:{pid}"

@@ -301,7 +301,7 @@ class LMDBDatabase:
                 _iter_txn(batch.txn, "communication:"),
                 _iter_txn(batch.txn, "usage:"),
             )
-            for prefix in ("agent:", "project:"):
+            for prefix in ("agent:", "project:", "day:"):
                 for key, _ in list(_iter_txn(batch.txn, prefix)):
                     if key not in derived:
                         batch.txn.delete(key.encode())

@@ -7,6 +7,13 @@
 | commit | +5 XP, +1 commit |
 | grade | communication score += grade (-1, 1, 2, 5); one grade per party per commit |
 
+Derived records: `agent:<setup>` (all-time totals per setup), `project:<project>` (identity,
+name, language mix) and `day:<day>:<setup>:<project>` (what the report reads: usage,
+commits by attribution source, and graded commits with the sum and sum of squares of their
+per-commit scores, so that means and their uncertainty come from aggregates, never from
+scanning events). A commit's grades count on the day of the commit (or of its first grade
+while the commit is unknown).
+
 The same functions serve the incremental update in `flush` and the full recomputation in
 `from_facts`, so the two always agree. Active days come from usage and commits only (a
 grade can be replaced, and a replaced fact must not leave a trace in a derived value).
@@ -18,7 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from agent_tracker import events
-from agent_tracker.keys import agent_key, project_key
+from agent_tracker.keys import agent_key, day_key, project_key
 
 XP_TOOL = 1
 XP_COMMAND = 2
@@ -56,6 +63,60 @@ def project_record(project: str) -> Record:
         "first_day": None,
         "last_day": None,
     }
+
+
+def day_record(harness: str, agent: str, model: str, project: str, day: str) -> Record:
+    return {
+        "harness": harness,
+        "agent": agent,
+        "model": model,
+        "project": project,
+        "day": day,
+        "tool_calls": 0,
+        "commands": 0,
+        "commits": 0,
+        "sources": {},
+        "graded_commits": 0,
+        "score": 0,
+        "score_sq": 0,
+        "grades": 0,
+        "mix": {str(value): 0 for value in events.GRADE_VALUES},
+    }
+
+
+def add_day_usage(cell: Record, tool_calls: int, commands: int) -> None:
+    cell["tool_calls"] += tool_calls
+    cell["commands"] += commands
+
+
+def add_day_commit(cell: Record, source: str, sign: int = 1) -> None:
+    cell["commits"] += sign
+    sources = cell["sources"]
+    sources[source] = sources.get(source, 0) + sign
+    if not sources[source]:
+        del sources[source]
+
+
+def add_day_grades(cell: Record, grades: list[int], sign: int) -> None:
+    """One graded commit: its grades (one per party) and their total as its score."""
+    total = sum(grades)
+    cell["graded_commits"] += sign
+    cell["score"] += sign * total
+    cell["score_sq"] += sign * total * total
+    cell["grades"] += sign * len(grades)
+    for grade in grades:
+        cell["mix"][str(grade)] += sign
+
+
+def is_empty_day(cell: Record) -> bool:
+    return not (cell["tool_calls"] or cell["commands"] or cell["commits"] or cell["grades"])
+
+
+def grade_day(commit: Record | None, grades: Iterable[Record]) -> str:
+    """The day a commit's grades count on: the commit's, else its earliest grade's."""
+    if commit is not None:
+        return events.day_of(commit["ts"])
+    return events.day_of(min(grade["ts"] for grade in grades))
 
 
 def _touch(record: Record, day: str) -> None:
@@ -112,7 +173,7 @@ def add_project_commit(record: Record, exts: dict[str, int], day: str, sign: int
 
 
 def from_facts(commits: Facts, grades: Facts, usages: Facts) -> dict[str, Record]:
-    """Every derived record (`agent:*`, `project:*`), recomputed from the facts alone."""
+    """Every derived record (`agent:*`, `project:*`, `day:*`), recomputed from the facts."""
     out: dict[str, Record] = {}
 
     def setup(fact: Record) -> Record:
@@ -125,26 +186,38 @@ def from_facts(commits: Facts, grades: Facts, usages: Facts) -> dict[str, Record
         pid = events.project_id(fact["project"])
         return out.setdefault(project_key(pid), project_record(fact["project"]))
 
+    def day(fact: Record, on: str) -> Record:
+        sid = events.setup_id(fact["harness"], fact["agent"], fact["model"])
+        key = day_key(on, sid, events.project_id(fact["project"]))
+        made = (fact["harness"], fact["agent"], fact["model"], fact["project"], on)
+        return out.setdefault(key, day_record(*made))
+
     for _, fact in usages:
         add_usage(setup(fact), fact["tool_calls"], fact["commands"], fact["day"])
         add_project_usage(project(fact), fact["day"])
+        add_day_usage(day(fact, fact["day"]), fact["tool_calls"], fact["commands"])
     commit_facts = {(fact["project"], fact["hash"]): fact for _, fact in commits}
     for fact in commit_facts.values():
-        day = events.day_of(fact["ts"])
-        add_commit(setup(fact), day)
-        add_project_commit(project(fact), fact.get("exts") or {}, day)
+        on = events.day_of(fact["ts"])
+        add_commit(setup(fact), on)
+        add_project_commit(project(fact), fact.get("exts") or {}, on)
+        add_day_commit(day(fact, on), fact.get("source") or events.UNKNOWN)
     # A commit's grades count for the setup that made it (when the commit is known), as one
     # graded commit per setup however many parties graded it.
-    per_commit: dict[tuple[str, str, tuple[str, str, str]], list[int]] = {}
+    per_commit: dict[tuple[str, str], list[Record]] = {}
     for _, fact in grades:
-        made_by = commit_facts.get((fact["project"], fact["hash"]), fact)
-        key = (
-            fact["project"],
-            fact["hash"],
-            (made_by["harness"], made_by["agent"], made_by["model"]),
-        )
-        per_commit.setdefault(key, []).append(fact["grade"])
-    for (_, _, (harness, agent, model)), values in per_commit.items():
-        made = {"harness": harness, "agent": agent, "model": model}
-        add_commit_grades(setup(made), values, +1)
-    return out
+        per_commit.setdefault((fact["project"], fact["hash"]), []).append(fact)
+    for commit_id, facts in per_commit.items():
+        commit = commit_facts.get(commit_id)
+        on = grade_day(commit, facts)
+        by_setup: dict[tuple[str, str, str], list[int]] = {}
+        for fact in facts:
+            made_by = commit or fact
+            by_setup.setdefault(
+                (made_by["harness"], made_by["agent"], made_by["model"]), []
+            ).append(fact["grade"])
+        for (harness, agent, model), values in by_setup.items():
+            made = {"harness": harness, "agent": agent, "model": model, "project": commit_id[0]}
+            add_commit_grades(setup(made), values, +1)
+            add_day_grades(day(made, on), values, +1)
+    return {k: v for k, v in out.items() if not (k.startswith("day:") and is_empty_day(v))}
