@@ -6,18 +6,29 @@ that `--help` and mistakes get Typer's full treatment, with the same options.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from agent_tracker import __version__, capture, config, hookscripts, render
+from agent_tracker import (
+    __version__,
+    capture,
+    config,
+    gitinfo,
+    hookscripts,
+    languages,
+    render,
+    reportview,
+)
 from agent_tracker import report as report_mod
 from agent_tracker import status as status_mod
-from agent_tracker.errors import EXIT_INTERRUPTED, ConfigError, TrackerError
+from agent_tracker.errors import EXIT_INTERRUPTED, ConfigError, TrackerError, UsageError
 from agent_tracker.flush import flush as flush_journal
 
 app = typer.Typer(
@@ -246,15 +257,102 @@ def status(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
         render.status_table(out, st)
 
 
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class By(StrEnum):
+    setup = "setup"
+    agent = "agent"
+    model = "model"
+    harness = "harness"
+    project = "project"
+
+
+def _opt(name: str, text: str) -> Any:
+    return typer.Option(name, help=text)
+
+
+ByOpt = Annotated[By, _opt("--by", "Group by setup, agent, model, harness or project.")]
+SinceOpt = Annotated[str | None, _opt("--since", "From this day: YYYY-MM-DD, or 30d, 12w, 6m, 1y.")]
+UntilOpt = Annotated[str | None, _opt("--until", "Up to this day (same forms).")]
+ProjectOpt = Annotated[
+    str | None, _opt("--project", "Only this project: its name or remote (github.com/me/app).")
+]
+LikeOpt = Annotated[
+    Path | None, _opt("--like", "Only projects in the main language of the project at PATH.")
+]
+SetupOpt = Annotated[
+    str | None, _opt("--setup", "One setup in depth: AGENT@MODEL or HARNESS/AGENT@MODEL.")
+]
+TopOpt = Annotated[int | None, _opt("--top", "Show the best N only.")]
+FlushedOpt = Annotated[bool, _opt("--flushed-only", "Leave out events still in the journal.")]
+ReportFormatOpt = Annotated[ReportFormat, _opt("--format", "Output format.")]
+
+
 @app.command("report")
-def report(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
-    """Rank agent setups by the quality of their work. Reads only; never flushes."""
-    data = report_mod.build(_settings(ctx))
+def report(
+    ctx: typer.Context,
+    by: ByOpt = By.setup,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    project: ProjectOpt = None,
+    agent: Annotated[str | None, _opt("--agent", "Only this agent.")] = None,
+    model: Annotated[str | None, _opt("--model", "Only this model.")] = None,
+    harness: Annotated[str | None, _opt("--harness", "Only this harness.")] = None,
+    like: LikeOpt = None,
+    setup: SetupOpt = None,
+    top: TopOpt = None,
+    flushed_only: FlushedOpt = False,
+    fmt: ReportFormatOpt = ReportFormat.text,
+) -> None:
+    """Rank agent setups by the quality of their work, and recommend one.
+
+    Quality is the score per graded commit (agent's and user's grades), shrunk toward the
+    overall mean for small samples; see the README for the method. Reads only; never flushes.
+    """
+    today = date.today()
+    language = None
+    if like is not None:
+        language = languages.dominant(gitinfo.tracked_extensions(str(like)))
+        if language is None:
+            raise UsageError(f"--like {like}: cannot tell the main language of that project")
+    query = report_mod.Query(
+        by=by.value,
+        since=report_mod.parse_day(since, today) if since else None,
+        until=report_mod.parse_day(until, today) if until else None,
+        project=project,
+        agent=agent,
+        model=model,
+        harness=harness,
+        language=language,
+        top=top,
+        include_pending=not flushed_only,
+    )
+    settings = _settings(ctx)
     out = render.console()
-    if fmt is Format.json:
+    if setup is not None:
+        wanted_harness, query.agent, query.model = report_mod.parse_setup(setup)
+        query.harness = wanted_harness or query.harness
+        overall = report_mod.build(settings, dataclasses.replace(query, by="setup"))
+        per_project = report_mod.build(settings, dataclasses.replace(query, by="project"))
+        if fmt is ReportFormat.json:
+            render.json_out(out, {"setup": overall.as_dict(), "projects": per_project.as_dict()})
+        else:
+            reportview.setup_detail(out, overall, per_project)
+        return
+    data = report_mod.build(settings, query)
+    if fmt is ReportFormat.json:
         render.json_out(out, data.as_dict())
+    elif fmt is ReportFormat.csv:
+        sys.stdout.write(reportview.csv_text(data))
+    elif fmt is ReportFormat.markdown:
+        sys.stdout.write(reportview.markdown_text(data))
     else:
-        render.report_table(out, data)
+        reportview.table(out, data)
 
 
 # -- hooks -----------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ UNKNOWN = "unknown"
 GRADES = {"bad": -1, "neutral": 1, "good": 2, "excellence": 5}
 GRADE_VALUES = tuple(sorted(GRADES.values()))
 GRADE_NAMES = {value: name for name, value in GRADES.items()}
+GRADE_NAMES_ORDER = tuple(GRADE_NAMES[value] for value in GRADE_VALUES)
 
 #: Longest kept length of free-text fields; longer values are cut to keep a line <= 4 KiB.
 _LIMITS = {

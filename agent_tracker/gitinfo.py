@@ -280,3 +280,23 @@ def extension(path: str) -> str:
     name = path.rstrip("/").rsplit("/", 1)[-1]
     _, ext = os.path.splitext(name)
     return ext.lower() if ext else name
+
+
+def tracked_extensions(path: str, limit: int = 50000) -> dict[str, int]:
+    """Files per extension in the repository at `path` (`git ls-files`), or, outside git,
+    in the folder itself (hidden folders skipped); at most `limit` files are looked at."""
+    counts: dict[str, int] = {}
+    try:
+        names = _git(path, "ls-files", "-z", honour_env=False).split("\x00")
+    except GitError:
+        names = []
+        for root, folders, files in os.walk(path):
+            folders[:] = [f for f in folders if not f.startswith(".")]
+            names.extend(os.path.join(root, f) for f in files)
+            if len(names) >= limit:
+                break
+    for name in names[:limit]:
+        if name:
+            ext = extension(name)
+            counts[ext] = counts.get(ext, 0) + 1
+    return counts

@@ -1,4 +1,6 @@
-"""Turning result data into terminal text or JSON. The only core-side module that uses Rich.
+"""Turning result data into terminal text or JSON (the report has its own: `reportview`).
+
+With `cli` and `reportview`, the only modules that use Rich.
 
 Rich honours `NO_COLOR` and drops colour and box styling when stdout is not a terminal, so
 the same tables serve a person and a script; `--format json` serves a program.
@@ -11,11 +13,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from agent_tracker.flush import FlushResult
 from agent_tracker.hookscripts import HookState
-from agent_tracker.report import Report
 from agent_tracker.status import Status
 
 GRADE_HELP = "bad (-1), neutral (+1), good (+2), excellence (+5)"
@@ -76,44 +76,6 @@ def status_table(out: Console, st: Status) -> None:
     for label, value in rows:
         # Paths are never folded: a person copies them, a script greps them.
         out.print(f"[bold]{label:<{width}}[/bold]  {escape(value)}", soft_wrap=True)
-
-
-def report_table(out: Console, report: Report) -> None:
-    if not report.rows:
-        out.print("No agent activity recorded yet.")
-        out.print(
-            "Start with `agent-tracker hooks install` in a repository, let your agents call "
-            "`agent-tracker track tool NAME`, grade commits with `agent-tracker grade`, "
-            "then `git push` (or `agent-tracker flush`)."
-        )
-        if report.pending_events:
-            out.print(f"{report.pending_events} events are pending: run `agent-tracker flush`.")
-        return
-    table = Table(title="Agent setups, best first", title_justify="left")
-    table.add_column("setup", overflow="fold", min_width=20)
-    table.add_column("harness", overflow="fold")
-    table.add_column("commits", justify="right")
-    table.add_column("graded", justify="right")
-    table.add_column("score", justify="right")
-    table.add_column("score/graded", justify="right")
-    table.add_column("XP", justify="right")
-    for row in report.rows:
-        per = row.score_per_graded_commit
-        table.add_row(
-            row.setup,
-            row.harness,
-            str(row.commits),
-            str(row.graded_commits),
-            f"{row.score:+d}",
-            "-" if per is None else f"{per:+.2f}",
-            str(row.xp),
-        )
-    out.print(table)
-    if report.pending_events:
-        out.print(
-            f"{report.pending_events} events still pending in the journal (not shown); "
-            "run `agent-tracker flush` to include them."
-        )
 
 
 def hook_states(out: Console, states: list[HookState]) -> None:

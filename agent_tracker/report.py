@@ -1,78 +1,472 @@
-"""Rankings as plain data: what `agent-tracker report` shows, before any rendering.
+"""Rankings as plain data: which agent setup to use next, and how sure that is.
 
-This first version lists every setup with its totals, best first: communication score per
-graded commit, then XP. Events still in the journal are counted and reported (read-only);
-the report never writes the database and never flushes.
+The report reads only the per-day aggregates (`day:<date>:<setup>:<project>`, see `totals`)
+in the requested date range, plus the project records, so its cost grows with setups,
+projects and days, never with the number of events. Pending journal events are folded in
+by applying them to an in-memory overlay of those records (read-only: nothing is written,
+nothing is flushed).
+
+Ranking method (documented in the README):
+- The quality of a group (a setup, or an agent, model, harness or project) is its mean
+  *score per graded commit*: the sum of the grades a commit got (agent and user, so
+  -2..+10), averaged over the group's graded commits.
+- Small samples are shrunk toward the overall mean as if every group had also received
+  `PRIOR_COMMITS` commits scored at that mean, and the 95% interval of that shrunk mean uses
+  the group's own spread blended with the overall spread.
+- Groups are ranked by the lower end of that interval, so one lucky grade cannot top the
+  ranking; groups with fewer than `MIN_GRADED` graded commits are marked "too little data"
+  and ranked after all groups that have enough; groups with no graded commit come last.
 """
 
 from __future__ import annotations
 
+import math
+import re
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
+from agent_tracker import events, languages
 from agent_tracker.config import Settings
+from agent_tracker.errors import UsageError
+from agent_tracker.flush import Applier
 from agent_tracker.journal import Journal
-from agent_tracker.store import LMDBDatabase
+from agent_tracker.store import LMDBDatabase, WriteBatch
+
+REPORT_SCHEMA = "agent-tracker-report"
+REPORT_VERSION = 1
+PRIOR_COMMITS = 5
+MIN_GRADED = 5
+Z95 = 1.96
+#: Spread assumed for per-commit scores until there are enough grades to measure it.
+PRIOR_VARIANCE = 9.0
+TREND_WEEKS = 8
+BY_CHOICES = ("setup", "agent", "model", "harness", "project")
+SOURCES = ("flag", "env", "trailer", "journal", "unknown")
+
+_RELATIVE = re.compile(r"^(\d+)([dwmy])$")
+_UNIT_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
+
+
+def parse_day(text: str, today: date) -> str:
+    """`2026-11-01`, or relative to today: `30d`, `12w`, `6m`, `1y`."""
+    value = text.strip().lower()
+    match = _RELATIVE.match(value)
+    if match:
+        return (today - timedelta(days=int(match[1]) * _UNIT_DAYS[match[2]])).isoformat()
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise UsageError(
+            f"cannot read {text!r} as a date: use YYYY-MM-DD or a relative form like 30d, "
+            "12w, 6m, 1y"
+        ) from None
+
+
+def parse_setup(text: str) -> tuple[str | None, str, str]:
+    """`agent@model` or `harness/agent@model` (the model may contain slashes)."""
+    head, at, model = text.partition("@")
+    if not at or not head or not model:
+        raise UsageError(f"--setup {text!r}: use AGENT@MODEL, e.g. build@anthropic/claude-x")
+    harness, slash, agent = head.partition("/")
+    return (harness, agent, model) if slash else (None, head, model)
 
 
 @dataclass
-class SetupRow:
-    harness: str
-    agent: str
-    model: str
-    xp: int
-    tool_calls: int
-    commands: int
-    commits: int
-    score: int
-    grades: int
-    graded_commits: int
-    last_day: str | None
+class Query:
+    by: str = "setup"
+    since: str | None = None
+    until: str | None = None
+    project: str | None = None
+    agent: str | None = None
+    model: str | None = None
+    harness: str | None = None
+    language: str | None = None
+    top: int | None = None
+    include_pending: bool = True
 
-    @property
-    def setup(self) -> str:
-        return f"{self.agent}@{self.model}"
-
-    @property
-    def score_per_graded_commit(self) -> float | None:
-        return self.score / self.graded_commits if self.graded_commits else None
+    def __post_init__(self) -> None:
+        if self.by not in BY_CHOICES:
+            raise UsageError(f"--by {self.by!r}: use one of {', '.join(BY_CHOICES)}")
+        if self.top is not None and self.top < 1:
+            raise UsageError("--top must be at least 1")
+        if self.since and self.until and self.since > self.until:
+            raise UsageError(f"--since {self.since} is after --until {self.until}")
 
 
 @dataclass
-class Report:
-    rows: list[SetupRow] = field(default_factory=list)
-    pending_events: int = 0
-    database_exists: bool = False
+class Group:
+    """One row of the report: the aggregates of a setup (or agent, model, ...)."""
+
+    label: str
+    harness: str | None = None
+    agent: str | None = None
+    model: str | None = None
+    project: str | None = None
+    commits: int = 0
+    graded_commits: int = 0
+    score: int = 0
+    score_sq: int = 0
+    grades: int = 0
+    mix: dict[str, int] = field(default_factory=lambda: dict.fromkeys(events.GRADE_NAMES_ORDER, 0))
+    tool_calls: int = 0
+    commands: int = 0
+    projects: set[str] = field(default_factory=set)
+    days: set[str] = field(default_factory=set)
+    weekly: dict[str, list[int]] = field(default_factory=dict)  # week -> [graded, score]
+    # Worked out by `rank`:
+    rank: int = 0
+    mean: float | None = None
+    shrunk: float | None = None
+    interval: tuple[float, float] | None = None
+    too_little_data: bool = True
+
+    @property
+    def xp(self) -> int:
+        return self.tool_calls + 2 * self.commands + 5 * self.commits
+
+    @property
+    def graded_share(self) -> float | None:
+        return self.graded_commits / self.commits if self.commits else None
+
+    @property
+    def tool_calls_per_commit(self) -> float | None:
+        return self.tool_calls / self.commits if self.commits else None
+
+    @property
+    def last_active(self) -> str | None:
+        return max(self.days) if self.days else None
+
+    def add(self, cell: dict[str, Any]) -> None:
+        self.commits += cell["commits"]
+        self.graded_commits += cell["graded_commits"]
+        self.score += cell["score"]
+        self.score_sq += cell["score_sq"]
+        self.grades += cell["grades"]
+        for value, count in cell["mix"].items():
+            name = events.GRADE_NAMES[int(value)]
+            self.mix[name] = self.mix.get(name, 0) + count
+        self.tool_calls += cell["tool_calls"]
+        self.commands += cell["commands"]
+        self.projects.add(cell["project"])
+        if cell["tool_calls"] or cell["commands"] or cell["commits"]:
+            self.days.add(cell["day"])
+        if cell["graded_commits"]:
+            week = _week_of(cell["day"])
+            slot = self.weekly.setdefault(week, [0, 0])
+            slot[0] += cell["graded_commits"]
+            slot[1] += cell["score"]
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "format": 1,
-            "pending_events": self.pending_events,
-            "setups": [
-                dict(
-                    vars(row), setup=row.setup, score_per_graded_commit=row.score_per_graded_commit
-                )
-                for row in self.rows
+            "rank": self.rank,
+            "label": self.label,
+            "harness": self.harness,
+            "agent": self.agent,
+            "model": self.model,
+            "project": self.project,
+            "commits": self.commits,
+            "graded_commits": self.graded_commits,
+            "graded_share": _round(self.graded_share),
+            "mean_score": _round(self.mean),
+            "shrunk_score": _round(self.shrunk),
+            "interval": None if self.interval is None else [_round(v) for v in self.interval],
+            "too_little_data": self.too_little_data,
+            "score": self.score,
+            "grades": self.grades,
+            "mix": dict(self.mix),
+            "xp": self.xp,
+            "tool_calls": self.tool_calls,
+            "commands": self.commands,
+            "tool_calls_per_commit": _round(self.tool_calls_per_commit),
+            "projects": len(self.projects),
+            "active_days": len(self.days),
+            "last_active": self.last_active,
+            "weekly": [
+                {"week": week, "graded_commits": n, "mean_score": _round(total / n)}
+                for week, (n, total) in sorted(self.weekly.items())
             ],
         }
 
 
-def build(settings: Settings) -> Report:
-    report = Report(pending_events=Journal(settings.journal_dir).pending_count())
-    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
-    if db is None:
-        return report
-    with db:
-        report.database_exists = True
-        for record in db.agents():
-            report.rows.append(
-                SetupRow(**{name: record[name] for name in SetupRow.__dataclass_fields__})
-            )
-    report.rows.sort(
-        key=lambda r: (
-            -(r.score_per_graded_commit if r.score_per_graded_commit is not None else -99),
-            -r.xp,
-            r.setup,
-        )
+@dataclass
+class Report:
+    query: Query
+    since: str | None
+    until: str | None
+    groups: list[Group] = field(default_factory=list)
+    pending_events: int = 0
+    database_exists: bool = False
+    overall_graded: int = 0
+    overall_mean: float | None = None
+    sources: dict[str, int] = field(default_factory=dict)
+    choice: Group | None = None
+    runner_up: Group | None = None
+    recommendation: str = ""
+    generated_at: str = ""
+
+    @property
+    def commits(self) -> int:
+        return sum(self.sources.values())
+
+    @property
+    def attributed_share(self) -> float | None:
+        total = self.commits
+        return (total - self.sources.get("unknown", 0)) / total if total else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema": REPORT_SCHEMA,
+            "version": REPORT_VERSION,
+            "generated_at": self.generated_at,
+            "query": {
+                "by": self.query.by,
+                "since": self.since,
+                "until": self.until,
+                "project": self.query.project,
+                "agent": self.query.agent,
+                "model": self.query.model,
+                "harness": self.query.harness,
+                "language": self.query.language,
+                "top": self.query.top,
+                "include_pending": self.query.include_pending,
+            },
+            "method": {
+                "prior_commits": PRIOR_COMMITS,
+                "min_graded": MIN_GRADED,
+                "interval": 0.95,
+                "rank_by": "lower end of the interval of the shrunk mean score per graded commit",
+            },
+            "pending_events": self.pending_events,
+            "overall": {
+                "graded_commits": self.overall_graded,
+                "mean_score": _round(self.overall_mean),
+            },
+            "coverage": {
+                "commits": self.commits,
+                "attributed_share": _round(self.attributed_share),
+                "by_source": {source: self.sources.get(source, 0) for source in SOURCES},
+            },
+            "recommendation": {
+                "text": self.recommendation,
+                "choice": None if self.choice is None else self.choice.label,
+                "runner_up": None if self.runner_up is None else self.runner_up.label,
+            },
+            "groups": [group.as_dict() for group in self.groups],
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _week_of(day: str) -> str:
+    year, week, _ = date.fromisoformat(day).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+class _View:
+    """The stored derived records with pending events applied on top, in memory only."""
+
+    def __init__(self, db: LMDBDatabase | None, txn: Any) -> None:
+        self.db = db
+        self.batch = WriteBatch(txn)
+
+    def apply_pending(self, journal: Journal) -> int:
+        pending = list(journal.pending_events())
+        if pending:
+            Applier(self.batch, "pending").apply(pending)
+        return len(pending)
+
+    def scan(
+        self, prefix: str, start: str | None = None, stop: str | None = None
+    ) -> Iterator[tuple[str, Any]]:
+        """Records under `prefix` with keys in [prefix+start, prefix+stop], overlay included."""
+        low = prefix + (start or "")
+        high = prefix + (stop or "") + "\uffff" if stop else None
+        changed = {
+            key: value
+            for key, value in self.batch.changes().items()
+            if key.startswith(prefix) and key >= low and (high is None or key <= high)
+        }
+        if self.batch.txn is not None:
+            for key, value in self.batch.scan_range(low, high or prefix + "\uffff"):
+                if key not in changed:
+                    yield key, value
+        for key, value in changed.items():
+            if value is not None:
+                yield key, value
+
+
+def build(settings: Settings, query: Query | None = None, today: date | None = None) -> Report:
+    """Compute the report for `query` (default: all setups, all time, pending included)."""
+    query = query or Query()
+    journal = Journal(settings.journal_dir)
+    report = Report(
+        query=query,
+        since=query.since,
+        until=query.until,
+        generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    try:
+        txn = db.env.begin() if db is not None else None
+        report.database_exists = db is not None
+        view = _View(db, txn)
+        if query.include_pending:
+            report.pending_events = view.apply_pending(journal)
+        else:
+            report.pending_events = journal.pending_count()
+        _collect(report, view, query)
+        if txn is not None:
+            txn.abort()
+    finally:
+        if db is not None:
+            db.close()
+    rank(report)
     return report
+
+
+def _collect(report: Report, view: _View, query: Query) -> None:
+    projects = {value["project"]: value for _, value in view.scan("project:")}
+    wanted_projects = _matching_projects(projects, query)
+    groups: dict[str, Group] = {}
+    for _, cell in view.scan("day:", query.since, query.until):
+        if wanted_projects is not None and cell["project"] not in wanted_projects:
+            continue
+        if not _matches(cell, query):
+            continue
+        label, parts = _group_of(cell, query.by, projects)
+        group = groups.get(label)
+        if group is None:
+            group = groups[label] = Group(label=label, **parts)
+        group.add(cell)
+        for source, count in cell["sources"].items():
+            report.sources[source] = report.sources.get(source, 0) + count
+    report.groups = list(groups.values())
+
+
+def _matching_projects(projects: dict[str, dict[str, Any]], query: Query) -> set[str] | None:
+    if query.project is None and query.language is None:
+        return None
+    wanted = set()
+    for identity, record in projects.items():
+        if query.project is not None and not _project_matches(identity, record, query.project):
+            continue
+        if query.language is not None and (
+            languages.dominant(record.get("exts") or {}) != query.language
+        ):
+            continue
+        wanted.add(identity)
+    return wanted
+
+
+def _project_matches(identity: str, record: dict[str, Any], wanted: str) -> bool:
+    text = wanted.strip().rstrip("/").lower()
+    return text in (
+        identity.lower(),
+        str(record.get("name", "")).lower(),
+    ) or identity.lower().endswith("/" + text)
+
+
+def _matches(cell: dict[str, Any], query: Query) -> bool:
+    for key in ("agent", "model", "harness"):
+        wanted = getattr(query, key)
+        if wanted is not None and cell[key].lower() != wanted.lower():
+            return False
+    return True
+
+
+def _group_of(
+    cell: dict[str, Any], by: str, projects: dict[str, dict[str, Any]]
+) -> tuple[str, dict[str, Any]]:
+    if by == "setup":
+        label = f"{cell['agent']}@{cell['model']}"
+        if cell["harness"] != events.UNKNOWN:
+            label = f"{label} ({cell['harness']})"
+        return label, {"harness": cell["harness"], "agent": cell["agent"], "model": cell["model"]}
+    if by == "project":
+        name = str(projects.get(cell["project"], {}).get("name") or cell["project"])
+        return cell["project"], {"project": cell["project"], "label": name}
+    return cell[by], {by: cell[by]}
+
+
+# -- ranking -----------------------------------------------------------------------------------
+
+
+def rank(report: Report) -> None:
+    """Work out means, intervals, ranks and the recommendation (see the module docstring)."""
+    groups = report.groups
+    n_all = sum(g.graded_commits for g in groups)
+    s_all = sum(g.score for g in groups)
+    q_all = sum(g.score_sq for g in groups)
+    report.overall_graded = n_all
+    report.overall_mean = s_all / n_all if n_all else None
+    overall = report.overall_mean or 0.0
+    overall_var = (q_all - s_all * s_all / n_all) / (n_all - 1) if n_all >= 10 else PRIOR_VARIANCE
+    for group in groups:
+        n = group.graded_commits
+        group.too_little_data = n < MIN_GRADED
+        if n == 0:
+            continue
+        group.mean = group.score / n
+        own_var = (group.score_sq - group.score * group.score / n) / (n - 1) if n > 1 else 0.0
+        pooled = ((n - 1) * own_var + PRIOR_COMMITS * overall_var) / (n - 1 + PRIOR_COMMITS)
+        group.shrunk = (group.score + PRIOR_COMMITS * overall) / (n + PRIOR_COMMITS)
+        half = Z95 * math.sqrt(max(pooled, 0.0) / (n + PRIOR_COMMITS))
+        group.interval = (group.shrunk - half, group.shrunk + half)
+
+    def order(group: Group) -> tuple[int, float, int, int, str]:
+        if group.interval is None:
+            return (2, 0.0, 0, -group.xp, group.label)
+        return (
+            int(group.too_little_data),
+            -group.interval[0],
+            -group.graded_commits,
+            0,
+            group.label,
+        )
+
+    groups.sort(key=order)
+    for position, group in enumerate(groups, start=1):
+        group.rank = position
+    if report.query.top is not None:
+        del groups[report.query.top :]
+    _recommend(report)
+
+
+def _recommend(report: Report) -> None:
+    what = "setup" if report.query.by == "setup" else report.query.by
+    ready = [g for g in report.groups if not g.too_little_data]
+    if not ready:
+        graded = report.overall_graded
+        report.recommendation = (
+            f"Not enough data yet: {graded} graded commit{'s' if graded != 1 else ''} so far, "
+            f"and no {what} has {MIN_GRADED}. Grade commits as you go "
+            "(`agent-tracker grade good --by user`, and let agents grade their own with "
+            "`--by agent`), then look again."
+        )
+        return
+    best = report.choice = ready[0]
+    if best.interval is None or best.shrunk is None:  # pragma: no cover - ready groups have
+        return
+    low, high = best.interval
+    text = (
+        f"Use {best.label}: {best.shrunk:+.1f} per graded commit (95% interval {low:+.1f} to "
+        f"{high:+.1f}), from {best.graded_commits} graded commits in "
+        f"{len(best.projects)} project{'s' if len(best.projects) != 1 else ''}."
+    )
+    if len(ready) > 1:
+        second = report.runner_up = ready[1]
+        text += (
+            f" Runner-up: {second.label} at {second.shrunk or 0:+.1f} "
+            f"({second.graded_commits} graded commits)."
+        )
+        if second.interval is not None and second.interval[1] >= low:
+            text += " Their intervals overlap: grade more commits to tell them apart."
+    report.recommendation = text

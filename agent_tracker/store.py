@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import lmdb
+import orjson
 
 from agent_tracker import totals
 from agent_tracker.errors import DatabaseFullError, FormatError, TrackerError
@@ -69,7 +70,8 @@ class WriteBatch:
     records the new value, so repeated updates of one key cost one put in the end.
     """
 
-    def __init__(self, txn: lmdb.Transaction) -> None:
+    def __init__(self, txn: lmdb.Transaction | None) -> None:
+        # txn None: nothing stored yet (the report's overlay over a missing database).
         self.txn = txn
         self._cache: dict[str, Any] = {}
         self._dirty: set[str] = set()
@@ -77,8 +79,8 @@ class WriteBatch:
     def get(self, key: str) -> Any:
         if key in self._cache:
             return self._cache[key]
-        raw = self.txn.get(key.encode())
-        value = None if raw is None else json.loads(bytes(raw))
+        raw = None if self.txn is None else self.txn.get(key.encode())
+        value = None if raw is None else orjson.loads(raw)
         self._cache[key] = value
         return value
 
@@ -95,7 +97,22 @@ class WriteBatch:
 
     def scan(self, prefix: str) -> Iterator[tuple[str, Any]]:
         """Stored (key, value) pairs under `prefix`, as committed before this batch."""
+        if self.txn is None:
+            return iter(())
         return _iter_txn(self.txn, prefix)
+
+    def scan_range(self, low: str, high: str) -> Iterator[tuple[str, Any]]:
+        """Stored (key, value) pairs with low <= key <= high, in key order."""
+        if self.txn is None:
+            return
+        cursor = self.txn.cursor()
+        if not cursor.set_range(low.encode()):
+            return
+        stop = high.encode()
+        for key, value in cursor:
+            if bytes(key) > stop:
+                break
+            yield bytes(key).decode(), orjson.loads(value)
 
     def changes(self) -> dict[str, Any]:
         return {key: self._cache[key] for key in self._dirty}
@@ -297,14 +314,12 @@ class LMDBDatabase:
         """
         with self.batch() as batch:
             derived = totals.from_facts(
-                _iter_txn(batch.txn, "commit:"),
-                _iter_txn(batch.txn, "communication:"),
-                _iter_txn(batch.txn, "usage:"),
+                batch.scan("commit:"), batch.scan("communication:"), batch.scan("usage:")
             )
             for prefix in ("agent:", "project:", "day:"):
-                for key, _ in list(_iter_txn(batch.txn, prefix)):
+                for key, _ in list(batch.scan(prefix)):
                     if key not in derived:
-                        batch.txn.delete(key.encode())
+                        batch.delete(key)
             for key, value in derived.items():
                 if batch.get(key) != value:
                     batch.set(key, value)
@@ -319,4 +334,4 @@ def _iter_txn(txn: lmdb.Transaction, prefix: str) -> Iterator[tuple[str, Any]]:
     for key, value in cursor:
         if not bytes(key).startswith(raw_prefix):
             break
-        yield bytes(key).decode(), json.loads(bytes(value))
+        yield bytes(key).decode(), orjson.loads(value)

@@ -62,16 +62,19 @@ say "Two projects, each with a bare remote, hooks installed"
 make_project webapp py
 make_project cli-tool ts
 
-say "Two agent setups work in both projects"
-cd "$demo/work/webapp"
-session build anthropic/claude-sonnet-4-5 main.py "Add login form" excellence good
-session plan  openai/gpt-5                main.py "Refactor session store" good neutral
-session build anthropic/claude-sonnet-4-5 main.py "Fix CSRF check" good excellence
-cd "$demo/work/cli-tool"
-session plan  openai/gpt-5                main.ts "Parse --verbose flag" neutral bad
-session build anthropic/claude-sonnet-4-5 main.ts "Add --json output" excellence good
-session plan  openai/gpt-5                main.ts "Handle empty input" good -1
-agent-tracker grade neutral --by user      # the person changes their mind: replaces the -1
+say "Two agent setups work in both projects, and their commits get graded"
+build=(build anthropic/claude-sonnet-4-5)
+plan=(plan openai/gpt-5)
+for round in 1 2 3; do
+    cd "$demo/work/webapp"
+    session "${build[@]}" main.py "Login form, part $round" excellence good
+    session "${plan[@]}"  main.py "Session store, part $round" good neutral
+    cd "$demo/work/cli-tool"
+    session "${build[@]}" main.ts "JSON output, part $round" good excellence
+    session "${plan[@]}"  main.ts "Verbose flag, part $round" neutral bad
+done
+agent-tracker grade neutral --by user      # the person changes their mind: replaces the bad
+printf '  %s\n' "60 tool calls, 12 commands, 12 commits and 25 grades captured"
 
 say "Capture only appended to the journal; nothing is in the database yet"
 agent-tracker status

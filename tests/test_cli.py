@@ -80,12 +80,14 @@ def test_report_lists_setups_and_counts_pending_events(cli: Cli) -> None:
     seed(settings, tools=1, commits=0)
     data = json.loads(cli("report", "--format", "json").out)
     assert data["pending_events"] == 1
-    (row,) = data["setups"]
-    assert (row["setup"], row["commits"], row["score"], row["xp"]) == ("build@m", 2, 10, 12)
-    assert row["score_per_graded_commit"] == 5.0
+    (row,) = data["groups"]
+    assert (row["label"], row["commits"], row["score"], row["xp"]) == (
+        "build@m (opencode)", 2, 10, 13,
+    )
+    assert row["mean_score"] == 5.0
     text = cli("report")
     assert "build@m" in text.out
-    assert "1 events still pending" in text.out
+    assert "1 pending events included" in text.out
 
 
 def test_config_set_get_show_and_path(cli: Cli, home: Path) -> None:

@@ -72,10 +72,10 @@ def test_commit_hook_records_and_push_hook_flushes_exact_totals(
 
     report = run_tracker("report", "--format", "json", cwd=repo)
     assert report.returncode == 0, report.stderr
-    setups = json.loads(report.stdout)["setups"]
-    assert [s["setup"] for s in setups] == [
-        "build@anthropic/claude-sonnet-4-5",
-        "plan@openai/gpt-5",
+    groups = json.loads(report.stdout)["groups"]
+    assert [g["label"] for g in groups] == [
+        "build@anthropic/claude-sonnet-4-5 (opencode)",
+        "plan@openai/gpt-5 (opencode)",
     ]
 
 
