@@ -392,7 +392,7 @@ def _group_of(
         return label, {"harness": cell["harness"], "agent": cell["agent"], "model": cell["model"]}
     if by == "project":
         name = str(projects.get(cell["project"], {}).get("name") or cell["project"])
-        return cell["project"], {"project": cell["project"], "label": name}
+        return name, {"project": cell["project"]}
     return cell[by], {by: cell[by]}
 
 

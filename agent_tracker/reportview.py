@@ -109,7 +109,8 @@ def sparkline(group: Group, last_week: str | None, weeks: int = TREND_WEEKS) -> 
 
 
 def header(out: Console, report: Report) -> None:
-    out.print(Text(report.recommendation, style="bold"))
+    # Prose is wrapped at the terminal's width by words (the console's default is not to).
+    out.print(Text(report.recommendation, style="bold"), soft_wrap=False)
     parts = [f"{report.commits} commits, {report.overall_graded} graded"]
     if report.attributed_share is not None:
         by_source = ", ".join(f"{k} {v}" for k, v in sorted(report.sources.items()) if v)
@@ -119,7 +120,9 @@ def header(out: Console, report: Report) -> None:
     else:
         parts.append(f"{report.pending_events} pending events left out (--flushed-only)")
     window = f"{report.since or 'start'} to {report.until or 'today'}"
-    out.print(escape(f"Evidence ({window}): " + "; ".join(parts) + "."), style="dim")
+    out.print(
+        escape(f"Evidence ({window}): " + "; ".join(parts) + "."), style="dim", soft_wrap=False
+    )
 
 
 def table(out: Console, report: Report) -> None:
@@ -171,7 +174,11 @@ def table(out: Console, report: Report) -> None:
         grid.add_row(*row, style="dim" if group.too_little_data else None)
     out.print(grid)
     legend = "mix: - bad  = neutral  + good  # excellence;  score/commit: shrunk mean ± 95%"
-    out.print(f"{legend};  * fewer than {MIN_GRADED} graded commits: too little data", style="dim")
+    out.print(
+        f"{legend};  * fewer than {MIN_GRADED} graded commits: too little data",
+        style="dim",
+        soft_wrap=False,
+    )
 
 
 def empty(out: Console, report: Report) -> None:

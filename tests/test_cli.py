@@ -82,7 +82,10 @@ def test_report_lists_setups_and_counts_pending_events(cli: Cli) -> None:
     assert data["pending_events"] == 1
     (row,) = data["groups"]
     assert (row["label"], row["commits"], row["score"], row["xp"]) == (
-        "build@m (opencode)", 2, 10, 13,
+        "build@m (opencode)",
+        2,
+        10,
+        13,
     )
     assert row["mean_score"] == 5.0
     text = cli("report")

@@ -1,0 +1,412 @@
+"""The report on hand-built histories with known answers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import jsonschema
+import pytest
+from conftest import Result, commit_event, commit_file
+
+from agent_tracker import config, events
+from agent_tracker.flush import flush
+from agent_tracker.journal import Journal
+from agent_tracker.report import MIN_GRADED, Query, build, parse_day, parse_setup
+from agent_tracker.store import LMDBDatabase
+
+Cli = Callable[..., Result]
+ROOT = Path(__file__).resolve().parent.parent
+TODAY = date.today()
+GOOD = ("opencode", "build", "anthropic/claude-sonnet-4-5")
+LUCKY = ("opencode", "build", "openai/gpt-5")
+PLAN = ("claude-code", "plan", "anthropic/claude-sonnet-4-5")
+
+
+class History:
+    """Writes events with chosen days straight into the real journal."""
+
+    def __init__(self, settings: config.Settings) -> None:
+        self.settings = settings
+        self.journal = Journal(settings.journal_dir)
+        self.count = 0
+
+    def ts(self, days_ago: int) -> float:
+        day = TODAY - timedelta(days=days_ago)
+        return float(date(day.year, day.month, day.day).strftime("%s")) + 43200
+
+    def add(self, event: dict[str, object], days_ago: int) -> None:
+        event["ts"] = self.ts(days_ago)
+        self.journal.append(events.encode(event))
+
+    def commit(
+        self,
+        setup: tuple[str, str, str],
+        grades: tuple[int, ...] = (),
+        *,
+        project: str = "github.com/me/app",
+        days_ago: int = 1,
+        source: str = "flag",
+        exts: dict[str, int] | None = None,
+        tools: int = 0,
+    ) -> str:
+        self.count += 1
+        sha = f"{self.count:040x}"
+        for _ in range(tools):
+            self.add(events.make("tool", setup, project, name="edit"), days_ago)
+        event = commit_event(setup, project, sha, source=source, exts=exts or {".py": 1})
+        self.add(event, days_ago)
+        for party, grade in zip(events.PARTIES, grades, strict=False):
+            self.add(
+                events.make("grade", setup, project, hash=sha, by=party, grade=grade), days_ago
+            )
+        return sha
+
+    def flush(self) -> None:
+        flush(self.settings)
+
+
+@pytest.fixture
+def history(settings: config.Settings) -> History:
+    return History(settings)
+
+
+def labels(report_groups: list[object]) -> list[str]:
+    return [g.label for g in report_groups]  # type: ignore[attr-defined]
+
+
+def test_shrinkage_keeps_one_lucky_commit_below_forty_good_ones(
+    history: History, settings: config.Settings
+) -> None:
+    for index in range(40):  # 35 commits scored 10 (5+5) and 5 scored 7 (5+2): mean 9.625
+        history.commit(GOOD, (5, 5) if index % 8 else (5, 2), days_ago=index % 20)
+    history.commit(LUCKY, (5, 5))  # one commit scored 10
+    history.flush()
+    report = build(settings, Query())
+    good, lucky = report.groups
+    assert (good.agent, good.model) == GOOD[1:]
+    assert good.mean == pytest.approx(9.625)
+    assert lucky.mean == 10
+    assert good.interval is not None
+    assert lucky.interval is not None
+    assert lucky.interval[0] < good.interval[0]  # ranked by the lower end
+    assert lucky.too_little_data
+    assert not good.too_little_data
+    assert report.choice is good
+    assert report.recommendation.startswith(f"Use {good.label}:")
+    assert "40 graded commits in 1 project" in report.recommendation
+
+
+def test_shrunk_score_lies_between_own_and_overall_mean_and_narrows_with_data(
+    history: History, settings: config.Settings
+) -> None:
+    for index in range(30):
+        history.commit(GOOD, (5, 5) if index % 3 else (1, 1))
+    history.commit(PLAN, (-1, -1))
+    history.flush()
+    first = build(settings, Query())
+    good, plan = first.groups
+    assert first.overall_mean is not None
+    assert plan.mean == -2
+    assert plan.shrunk is not None
+    assert plan.mean < plan.shrunk < first.overall_mean
+    assert good.mean is not None
+    assert good.shrunk is not None
+    assert first.overall_mean < good.shrunk < good.mean
+    assert plan.interval is not None
+    width_one = plan.interval[1] - plan.interval[0]
+    for _ in range(20):
+        history.commit(PLAN, (-1, -1))
+    history.flush()
+    plan_later = next(g for g in build(settings, Query()).groups if g.agent == "plan")
+    assert plan_later.interval is not None
+    assert plan_later.interval[1] - plan_later.interval[0] < width_one / 2
+
+
+def test_too_little_data_threshold_and_ties(history: History, settings: config.Settings) -> None:
+    for _ in range(MIN_GRADED - 1):
+        history.commit(GOOD, (2,))
+    for _ in range(MIN_GRADED - 1):
+        history.commit(PLAN, (2,))
+    history.commit(LUCKY)  # ungraded
+    history.flush()
+    report = build(settings, Query())
+    assert [g.too_little_data for g in report.groups] == [True, True, True]
+    # A tie (same data) is broken by graded commits, then by name; ungraded groups come last.
+    assert labels(report.groups) == [
+        "build@anthropic/claude-sonnet-4-5 (opencode)",
+        "plan@anthropic/claude-sonnet-4-5 (claude-code)",
+        "build@openai/gpt-5 (opencode)",
+    ]
+    assert report.choice is None
+    assert report.recommendation.startswith("Not enough data yet: 8 graded commits")
+    history.commit(PLAN, (2,))  # the fifth: enough
+    history.flush()
+    report = build(settings, Query())
+    assert report.groups[0].label == "plan@anthropic/claude-sonnet-4-5 (claude-code)"
+    assert not report.groups[0].too_little_data
+
+
+@pytest.fixture
+def fixture_history(history: History) -> History:
+    """Two projects (Python, TypeScript), three setups, spread over 60 days."""
+    py, ts = "github.com/me/api", "github.com/me/web"
+    history.commit(GOOD, (5, 2), project=py, days_ago=1, tools=3)
+    history.commit(GOOD, (2,), project=py, days_ago=40, source="env")
+    history.commit(GOOD, (5, 5), project=ts, days_ago=2, exts={".ts": 2}, tools=1)
+    history.commit(PLAN, (1, -1), project=ts, days_ago=3, exts={".ts": 1}, source="journal")
+    history.commit(PLAN, (), project=py, days_ago=50, source="unknown")
+    history.commit(LUCKY, (2, 2), project=py, days_ago=59, source="trailer")
+    history.flush()
+    return history
+
+
+def group_numbers(report_groups: list[object]) -> dict[str, tuple[int, int, int, int]]:
+    return {
+        g.label: (g.commits, g.graded_commits, g.score, g.tool_calls)  # type: ignore[attr-defined]
+        for g in report_groups
+    }
+
+
+@pytest.mark.parametrize(
+    ("by", "expected"),
+    [
+        (
+            "setup",
+            {
+                "build@anthropic/claude-sonnet-4-5 (opencode)": (3, 3, 19, 4),
+                "plan@anthropic/claude-sonnet-4-5 (claude-code)": (2, 1, 0, 0),
+                "build@openai/gpt-5 (opencode)": (1, 1, 4, 0),
+            },
+        ),
+        ("agent", {"build": (4, 4, 23, 4), "plan": (2, 1, 0, 0)}),
+        ("model", {"anthropic/claude-sonnet-4-5": (5, 4, 19, 4), "openai/gpt-5": (1, 1, 4, 0)}),
+        ("harness", {"opencode": (4, 4, 23, 4), "claude-code": (2, 1, 0, 0)}),
+        ("project", {"api": (4, 3, 13, 3), "web": (2, 2, 10, 1)}),
+    ],
+)
+def test_every_grouping_on_a_fixture_history(
+    fixture_history: History,
+    settings: config.Settings,
+    by: str,
+    expected: dict[str, tuple[int, int, int, int]],
+) -> None:
+    assert group_numbers(build(settings, Query(by=by)).groups) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (
+            Query(since=parse_day("30d", TODAY)),
+            {
+                "build@anthropic/claude-sonnet-4-5 (opencode)": (2, 2, 17, 4),
+                "plan@anthropic/claude-sonnet-4-5 (claude-code)": (1, 1, 0, 0),
+            },
+        ),
+        (
+            Query(until=parse_day("45d", TODAY)),
+            {
+                "plan@anthropic/claude-sonnet-4-5 (claude-code)": (1, 0, 0, 0),
+                "build@openai/gpt-5 (opencode)": (1, 1, 4, 0),
+            },
+        ),
+        (
+            Query(project="web"),
+            {
+                "build@anthropic/claude-sonnet-4-5 (opencode)": (1, 1, 10, 1),
+                "plan@anthropic/claude-sonnet-4-5 (claude-code)": (1, 1, 0, 0),
+            },
+        ),
+        (
+            Query(project="github.com/me/api", model="openai/gpt-5"),
+            {
+                "build@openai/gpt-5 (opencode)": (1, 1, 4, 0),
+            },
+        ),
+        (Query(agent="PLAN"), {"plan@anthropic/claude-sonnet-4-5 (claude-code)": (2, 1, 0, 0)}),
+        (
+            Query(harness="opencode", top=1),
+            {
+                "build@anthropic/claude-sonnet-4-5 (opencode)": (3, 3, 19, 4),
+            },
+        ),
+        (
+            Query(language="TypeScript"),
+            {
+                "build@anthropic/claude-sonnet-4-5 (opencode)": (1, 1, 10, 1),
+                "plan@anthropic/claude-sonnet-4-5 (claude-code)": (1, 1, 0, 0),
+            },
+        ),
+    ],
+)
+def test_filters_on_a_fixture_history(
+    fixture_history: History,
+    settings: config.Settings,
+    query: Query,
+    expected: dict[str, tuple[int, int, int, int]],
+) -> None:
+    assert group_numbers(build(settings, query).groups) == expected
+
+
+def test_attribution_coverage_counts_commits_by_source(
+    fixture_history: History, settings: config.Settings
+) -> None:
+    report = build(settings, Query())
+    assert report.sources == {"flag": 2, "env": 1, "journal": 1, "unknown": 1, "trailer": 1}
+    assert report.attributed_share == pytest.approx(5 / 6)
+
+
+def test_like_picks_projects_by_language(
+    fixture_history: History, cli: Cli, make_repo: Callable[..., Path]
+) -> None:
+    repo = make_repo("new-ts-app")
+    commit_file(repo, "src/index.ts", "export {}", "init")
+    commit_file(repo, "README.md", "# x", "docs")
+    data = json.loads(cli("report", "--like", str(repo), "--format", "json").out)
+    assert data["query"]["language"] == "TypeScript"
+    assert {g["label"]: g["commits"] for g in data["groups"]} == {
+        "build@anthropic/claude-sonnet-4-5 (opencode)": 1,
+        "plan@anthropic/claude-sonnet-4-5 (claude-code)": 1,
+    }
+    empty = make_repo("docs-only")
+    commit_file(empty, "notes.md", "x", "docs")
+    result = cli("report", "--like", str(empty))
+    assert result.code == 2
+    assert "cannot tell the main language" in result.err
+
+
+def test_json_output_validates_against_the_documented_schema(
+    fixture_history: History, cli: Cli
+) -> None:
+    schema = json.loads((ROOT / "docs" / "report-schema.json").read_text())
+    for args in ([], ["--by", "project"], ["--since", "7d"], ["--project", "nothing"]):
+        data = json.loads(cli("report", "--format", "json", *args).out)
+        jsonschema.validate(data, schema)
+    data = json.loads(cli("report", "--format", "json").out)
+    assert data["groups"][0]["weekly"][0]["graded_commits"] >= 1
+    broken = dict(data, version=2)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+def test_csv_round_trips_the_json_numbers(fixture_history: History, cli: Cli) -> None:
+    data = json.loads(cli("report", "--format", "json").out)
+    rows = list(csv.DictReader(io.StringIO(cli("report", "--format", "csv").out)))
+    assert len(rows) == len(data["groups"])
+    for row, group in zip(rows, data["groups"], strict=True):
+        assert row["label"] == group["label"]
+        assert int(row["commits"]) == group["commits"]
+        assert int(row["score"]) == group["score"]
+        assert int(row["excellence"]) == group["mix"]["excellence"]
+        if group["interval"] is not None:
+            assert float(row["interval_low"]) == group["interval"][0]
+            assert float(row["shrunk_score"]) == group["shrunk_score"]
+        assert row["too_little_data"] == str(group["too_little_data"])
+
+
+def test_markdown_output_is_a_table(fixture_history: History, cli: Cli) -> None:
+    out = cli("report", "--format", "markdown").out
+    lines = out.splitlines()
+    assert lines[2].startswith("| # | setup |")
+    assert len([line for line in lines if line.startswith("| ")]) == 1 + 3
+
+
+def all_entries(settings: config.Settings) -> dict[bytes, bytes]:
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    assert db is not None
+    with db, db.env.begin() as txn:
+        return {bytes(k): bytes(v) for k, v in txn.cursor()}
+
+
+def test_pending_events_are_counted_shown_and_leave_the_database_untouched(
+    fixture_history: History, settings: config.Settings, cli: Cli
+) -> None:
+    fixture_history.commit(PLAN, (5, 5), days_ago=0, tools=2)  # 1 commit, 2 grades, 2 tools
+    before = all_entries(settings)
+    data_file = settings.database_path / "data.mdb"
+    stamp = data_file.stat().st_mtime_ns
+    data = json.loads(cli("report", "--format", "json").out)
+    assert data["pending_events"] == 5
+    plan = next(g for g in data["groups"] if g["agent"] == "plan")
+    assert (plan["commits"], plan["graded_commits"], plan["score"]) == (3, 2, 10)
+    flushed_only = json.loads(cli("report", "--flushed-only", "--format", "json").out)
+    plan = next(g for g in flushed_only["groups"] if g["agent"] == "plan")
+    assert (plan["commits"], plan["score"]) == (2, 0)
+    assert flushed_only["pending_events"] == 5
+    assert "5 pending events included" in cli("report").out
+    assert all_entries(settings) == before
+    assert data_file.stat().st_mtime_ns == stamp
+    assert Journal(settings.journal_dir).pending_count() == 5
+
+
+def test_pending_events_alone_are_reported_without_creating_a_database(
+    history: History, settings: config.Settings, cli: Cli
+) -> None:
+    history.commit(GOOD, (5,))
+    data = json.loads(cli("report", "--format", "json").out)
+    assert data["groups"][0]["score"] == 5
+    assert not settings.database_path.exists()
+
+
+def test_one_setup_in_depth(fixture_history: History, cli: Cli) -> None:
+    result = cli("report", "--setup", "opencode/build@anthropic/claude-sonnet-4-5")
+    assert result.code == 0
+    assert "3 commits, 3 graded" in result.out
+    assert "api" in result.out
+    assert "web" in result.out
+    data = json.loads(cli("report", "--setup", "build@openai/gpt-5", "--format", "json").out)
+    assert data["setup"]["groups"][0]["commits"] == 1
+    assert [g["label"] for g in data["projects"]["groups"]] == ["api"]
+    assert cli("report", "--setup", "nonsense").code == 2
+
+
+def test_text_report_fits_80_columns_without_colour_when_piped(
+    fixture_history: History, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    out = cli("report").out
+    assert "\x1b[" not in out
+    table_lines = [line for line in out.splitlines() if not line.startswith(("Use ", "Evid"))]
+    assert max(len(line) for line in table_lines if not line.startswith("mix:")) <= 80
+    assert "build@anthropic/claud" in out
+    monkeypatch.setenv("COLUMNS", "140")
+    assert "tools/commit" in cli("report").out
+
+
+def test_bad_report_options_are_clear_errors(cli: Cli) -> None:
+    assert "cannot read 'yesterday'" in cli("report", "--since", "yesterday").err
+    assert cli("report", "--since", "2026-02-01", "--until", "2026-01-01").code == 2
+    assert cli("report", "--top", "0").code == 2
+    assert cli("report", "--by", "colour").code == 2
+
+
+def test_relative_and_iso_days() -> None:
+    today = date(2026, 11, 26)
+    assert parse_day("30d", today) == "2026-10-27"
+    assert parse_day("12w", today) == "2026-09-03"
+    assert parse_day("2026-01-31", today) == "2026-01-31"
+    assert parse_setup("opencode/build@a/b") == ("opencode", "build", "a/b")
+    assert parse_setup("build@a/b") == (None, "build", "a/b")
+
+
+def test_demo_report_shows_the_better_setup_first(tmp_path: Path) -> None:
+    script = ROOT / "examples" / "demo.sh"
+    tracker = Path(sys.executable).parent / "agent-tracker"
+    env = {k: v for k, v in os.environ.items() if k != "HOME"}
+    env.update(AGENT_TRACKER=str(tracker), TMPDIR=str(tmp_path), COLUMNS="200")
+    done = subprocess.run(
+        ["bash", str(script)], env=env, capture_output=True, text=True, check=False, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.strip()[:2] in ("1 ", "2 ")]
+    assert "build@anthropic/claude-sonnet-4-5" in rows[0]
+    assert "plan@openai/gpt-5" in rows[1]
+    assert "Use build@anthropic/claude-sonnet-4-5" in done.stdout
