@@ -130,22 +130,22 @@ def table(out: Console, report: Report) -> None:
         empty(out, report)
         return
     header(out, report)
-    wide = out.width >= 110
+    wide = out.width >= 140  # room for every column and a 34-character label
     plain = not out.is_terminal or out.no_color
     grid = Table(box=box.SIMPLE_HEAD if plain else box.ROUNDED, pad_edge=False)
     what = report.query.by
     grid.add_column("#", justify="right")
-    grid.add_column(what, overflow="fold", min_width=14, ratio=1)
+    grid.add_column(what, overflow="fold", min_width=34 if wide else 20)
     grid.add_column("graded", justify="right")
     grid.add_column("score/commit", justify="right", no_wrap=True)
     grid.add_column("mix", no_wrap=True)
     grid.add_column("trend", no_wrap=True)
     grid.add_column("XP", justify="right")
     if wide:
-        grid.add_column("tools/commit", justify="right")
-        grid.add_column("projects", justify="right")
-        grid.add_column("days", justify="right")
-        grid.add_column("last active", no_wrap=True)
+        grid.add_column("tools/\ncommit", justify="right")
+        grid.add_column("proj-\nects", justify="right")
+        grid.add_column("active\ndays", justify="right")
+        grid.add_column("last\nactive", no_wrap=True)
     last_week = max((w for g in report.groups for w in g.weekly), default=None)
     # In 80 columns the label needs the room: narrower bars, fewer weeks, no score bar.
     mix_width, weeks = (10, TREND_WEEKS) if wide else (6, 6)
