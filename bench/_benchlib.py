@@ -101,3 +101,23 @@ def machine() -> str:
         f"python {platform.python_version()} ({sys.executable}), nproc {cpus}, "
         f"{platform.system()} {platform.release()}"
     )
+
+
+SCRIPT_NAME = "agent-tracker"
+
+
+class BenchError(Exception):
+    """The benchmark cannot run (no console script, no database, a failing command) or found
+    wrong results: exit status 2."""
+
+
+def find_console_script() -> Path:
+    """The installed `agent-tracker` console script of the Python running the benchmark."""
+    script = Path(sys.executable).parent / SCRIPT_NAME
+    if not script.is_file():
+        raise BenchError(
+            f"no `{SCRIPT_NAME}` console script next to {sys.executable}; run this benchmark "
+            "with the Python of the environment where agent-tracker is installed, e.g. "
+            f"`/path/to/venv/bin/python bench/{Path(sys.argv[0]).name}`, after `pip install .`"
+        )
+    return script

@@ -27,17 +27,20 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from _benchlib import isolated_env, machine, p90, table
+from _benchlib import (
+    SCRIPT_NAME,
+    BenchError,
+    find_console_script,
+    isolated_env,
+    machine,
+    p90,
+    table,
+)
 
-SCRIPT_NAME = "agent-tracker"
 IMPORT_LINE = "from agent_tracker.entry import main"
 COMMAND = ["track", "tool", "edit", "--agent", "build", "--model", "m"]
 TARGET_RATIO = 1.5
 TOP_IMPORTS = 8
-
-
-class BenchError(Exception):
-    """The benchmark cannot run (missing script, failing command): exit status 2."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -79,17 +82,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.runs < 2 or args.warmups < 1:
         parser.error("--runs must be at least 2 and --warmups at least 1")
     return args
-
-
-def find_console_script() -> Path:
-    script = Path(sys.executable).parent / SCRIPT_NAME
-    if not script.is_file():
-        raise BenchError(
-            f"no `{SCRIPT_NAME}` console script next to {sys.executable}; run this benchmark "
-            "with the Python of the environment where agent-tracker is installed, e.g. "
-            f"`/path/to/venv/bin/python {Path(__file__).name}`, after `pip install -e .`"
-        )
-    return script
 
 
 def installed_editable() -> bool:

@@ -35,7 +35,7 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
-from _benchlib import enter, filesystem_of, isolated_env, machine, table
+from _benchlib import BenchError, enter, filesystem_of, isolated_env, machine, table
 
 TARGET_SECONDS = 1.0
 TARGET_RATIO = 50.0
@@ -51,10 +51,6 @@ SETUPS = [
 TOOLS = ("read", "edit", "bash", "grep", "glob", "write", "todowrite", "webfetch")
 COMMANDS = ("pytest -q", "npm test", "cargo build", "make lint", "git status", "uv sync")
 EXTS = (".py", ".ts", ".md", ".rs", ".toml")
-
-
-class BenchError(Exception):
-    """The benchmark could not run, or the flushed database is wrong: exit status 2."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
