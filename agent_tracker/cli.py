@@ -6,10 +6,8 @@ that `--help` and mistakes get Typer's full treatment, with the same options.
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import sys
-from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,7 +18,6 @@ from agent_tracker import (
     __version__,
     capture,
     config,
-    gitinfo,
     hookscripts,
     languages,
     render,
@@ -314,10 +311,10 @@ def report(
     Quality is the score per graded commit (agent's and user's grades), shrunk toward the
     overall mean for small samples; see the README for the method. Reads only; never flushes.
     """
-    today = date.today()
+    today = report_mod.utc_today()
     language = None
     if like is not None:
-        language = languages.dominant(gitinfo.tracked_extensions(str(like)))
+        language = languages.of_project(str(like))
         if language is None:
             raise UsageError(f"--like {like}: cannot tell the main language of that project")
     query = report_mod.Query(
@@ -335,14 +332,11 @@ def report(
     settings = _settings(ctx)
     out = render.console()
     if setup is not None:
-        wanted_harness, query.agent, query.model = report_mod.parse_setup(setup)
-        query.harness = wanted_harness or query.harness
-        overall = report_mod.build(settings, dataclasses.replace(query, by="setup"))
-        per_project = report_mod.build(settings, dataclasses.replace(query, by="project"))
+        detail = report_mod.setup_detail(settings, query, setup)
         if fmt is ReportFormat.json:
-            render.json_out(out, {"setup": overall.as_dict(), "projects": per_project.as_dict()})
+            render.json_out(out, detail.as_dict())
         else:
-            reportview.setup_detail(out, overall, per_project)
+            reportview.setup_detail(out, detail)
         return
     data = report_mod.build(settings, query)
     if fmt is ReportFormat.json:

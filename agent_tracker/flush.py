@@ -72,6 +72,7 @@ def flush(settings: Settings) -> FlushResult:
                 _forget_deleted_segments(batch, journal)
                 for segment in segments:
                     _apply_segment(batch, journal, segment, dbid, result, latest)
+                drop_empty_days(batch)
             result.puts = db.puts
         for segment in segments:
             segment.unlink(missing_ok=True)
@@ -113,6 +114,14 @@ def _apply_segment(
             "quarantined": len(bad),
         },
     )
+
+
+def drop_empty_days(batch: WriteBatch) -> None:
+    """Delete day records left with nothing in them (their grades or commit moved away), as
+    a rebuild from the facts would not have them either."""
+    for key, value in batch.changes().items():
+        if key.startswith("day:") and value is not None and totals.is_empty_day(value):
+            batch.delete(key)
 
 
 def _forget_deleted_segments(batch: WriteBatch, journal: Journal) -> None:

@@ -33,7 +33,7 @@ from agent_tracker.paths import as_path, make_private_dir
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
     from typing import Any
 
@@ -203,16 +203,18 @@ class Journal:
 
     # -- read-only views -------------------------------------------------------------------
 
-    def pending_files(self) -> list[Path]:
-        files = self.segments()
+    def pending_files(self, applied: Callable[[str], bool] | None = None) -> list[Path]:
+        """Segments (oldest first) and the live file, leaving out segments that `applied`
+        says a flush already applied (it died before deleting them)."""
+        files = [s for s in self.segments() if applied is None or not applied(self.segment_id(s))]
         if self.live.exists():
             files.append(self.live)
         return files
 
-    def pending_count(self) -> int:
-        """Events waiting for a flush (lines in segments and the live file)."""
+    def pending_count(self, applied: Callable[[str], bool] | None = None) -> int:
+        """Events waiting for a flush (non-blank lines of the pending files)."""
         total = 0
-        for path in self.pending_files():
+        for path in self.pending_files(applied):
             try:
                 data = path.read_bytes()
             except FileNotFoundError:
@@ -220,11 +222,12 @@ class Journal:
             total += sum(1 for line in data.split(b"\n") if line.strip())
         return total
 
-    def pending_events(self) -> Iterator[dict[str, Any]]:
+    def pending_events(
+        self, applied: Callable[[str], bool] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every decodable pending event, oldest first, without changing anything."""
-        for path in self.pending_files():
-            good, _ = self.read(path)
-            yield from good
+        for path in self.pending_files(applied):
+            yield from self.scan(path, [])
 
     def quarantined_count(self) -> int:
         if not self.quarantine_dir.is_dir():

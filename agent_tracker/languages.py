@@ -6,6 +6,8 @@ that of PATH. Documentation, data and configuration files do not vote.
 
 from __future__ import annotations
 
+from agent_tracker import gitinfo
+
 LANGUAGES = {
     ".py": "Python",
     ".pyi": "Python",
@@ -71,3 +73,9 @@ def dominant(exts: dict[str, int]) -> str | None:
     if not votes:
         return None
     return max(sorted(votes), key=lambda language: votes[language])
+
+
+def of_project(path: str) -> str | None:
+    """The main language of the project at `path`: its tracked files, or outside git the
+    files below it (the first 50,000)."""
+    return dominant(gitinfo.tracked_extensions(path))

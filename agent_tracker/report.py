@@ -20,19 +20,21 @@ Ranking method (documented in the README):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from agent_tracker import events, languages
+from agent_tracker import events, languages, totals
 from agent_tracker.config import Settings
 from agent_tracker.errors import UsageError
-from agent_tracker.flush import Applier
+from agent_tracker.flush import Applier, drop_empty_days
 from agent_tracker.journal import Journal
+from agent_tracker.keys import segment_key
 from agent_tracker.store import LMDBDatabase, WriteBatch
 
 REPORT_SCHEMA = "agent-tracker-report"
@@ -42,6 +44,9 @@ MIN_GRADED = 5
 Z95 = 1.96
 #: Spread assumed for per-commit scores until there are enough grades to measure it.
 PRIOR_VARIANCE = 9.0
+#: The least spread an interval is computed with: identical scores (someone who only ever
+#: grades "good") must not make a handful of commits look certain.
+MIN_VARIANCE = 1.0
 TREND_WEEKS = 8
 BY_CHOICES = ("setup", "agent", "model", "harness", "project")
 SOURCES = ("flag", "env", "trailer", "journal", "unknown")
@@ -206,6 +211,16 @@ class Report:
     runner_up: Group | None = None
     recommendation: str = ""
     generated_at: str = ""
+    stale_derived: bool = False
+
+    @property
+    def warnings(self) -> list[str]:
+        if not self.stale_derived:
+            return []
+        return [
+            "this database's summaries predate this agent-tracker; they are rebuilt by the next "
+            "`agent-tracker flush` (until then the figures may be incomplete)"
+        ]
 
     @property
     def commits(self) -> int:
@@ -240,6 +255,7 @@ class Report:
                 "rank_by": "lower end of the interval of the shrunk mean score per graded commit",
             },
             "pending_events": self.pending_events,
+            "warnings": self.warnings,
             "overall": {
                 "graded_commits": self.overall_graded,
                 "mean_score": _round(self.overall_mean),
@@ -277,11 +293,14 @@ class _View:
         self.db = db
         self.batch = WriteBatch(txn)
 
-    def apply_pending(self, journal: Journal) -> int:
-        pending = list(journal.pending_events())
+    def applied(self, segment_id: str) -> bool:
+        return self.batch.has(segment_key(segment_id))
+
+    def apply_pending(self, journal: Journal) -> None:
+        pending = list(journal.pending_events(self.applied))
         if pending:
             Applier(self.batch, "pending").apply(pending)
-        return len(pending)
+            drop_empty_days(self.batch)
 
     def scan(
         self, prefix: str, start: str | None = None, stop: str | None = None
@@ -303,7 +322,7 @@ class _View:
                 yield key, value
 
 
-def build(settings: Settings, query: Query | None = None, today: date | None = None) -> Report:
+def build(settings: Settings, query: Query | None = None) -> Report:
     """Compute the report for `query` (default: all setups, all time, pending included)."""
     query = query or Query()
     journal = Journal(settings.journal_dir)
@@ -318,10 +337,11 @@ def build(settings: Settings, query: Query | None = None, today: date | None = N
         txn = db.env.begin() if db is not None else None
         report.database_exists = db is not None
         view = _View(db, txn)
+        report.stale_derived = db is not None and db.derived_outdated()
+        # Segments a dead flush applied but did not delete are not pending any more.
+        report.pending_events = journal.pending_count(view.applied)
         if query.include_pending:
-            report.pending_events = view.apply_pending(journal)
-        else:
-            report.pending_events = journal.pending_count()
+            view.apply_pending(journal)
         _collect(report, view, query)
         if txn is not None:
             txn.abort()
@@ -337,6 +357,8 @@ def _collect(report: Report, view: _View, query: Query) -> None:
     wanted_projects = _matching_projects(projects, query)
     groups: dict[str, Group] = {}
     for _, cell in view.scan("day:", query.since, query.until):
+        if totals.is_empty_day(cell):
+            continue
         if wanted_projects is not None and cell["project"] not in wanted_projects:
             continue
         if not _matches(cell, query):
@@ -349,6 +371,19 @@ def _collect(report: Report, view: _View, query: Query) -> None:
         for source, count in cell["sources"].items():
             report.sources[source] = report.sources.get(source, 0) + count
     report.groups = list(groups.values())
+    if query.by == "project":
+        _name_projects(report.groups, projects)
+
+
+def _name_projects(groups: list[Group], projects: dict[str, dict[str, Any]]) -> None:
+    """Show projects by their short name, or by their identity where two names collide."""
+    names: dict[str, int] = {}
+    for group in groups:
+        name = str(projects.get(group.label, {}).get("name") or group.label)
+        names[name] = names.get(name, 0) + 1
+    for group in groups:
+        name = str(projects.get(group.label, {}).get("name") or group.label)
+        group.label = name if names[name] == 1 else group.label
 
 
 def _matching_projects(projects: dict[str, dict[str, Any]], query: Query) -> set[str] | None:
@@ -391,8 +426,7 @@ def _group_of(
             label = f"{label} ({cell['harness']})"
         return label, {"harness": cell["harness"], "agent": cell["agent"], "model": cell["model"]}
     if by == "project":
-        name = str(projects.get(cell["project"], {}).get("name") or cell["project"])
-        return name, {"project": cell["project"]}
+        return cell["project"], {"project": cell["project"]}
     return cell[by], {by: cell[by]}
 
 
@@ -417,8 +451,9 @@ def rank(report: Report) -> None:
         group.mean = group.score / n
         own_var = (group.score_sq - group.score * group.score / n) / (n - 1) if n > 1 else 0.0
         pooled = ((n - 1) * own_var + PRIOR_COMMITS * overall_var) / (n - 1 + PRIOR_COMMITS)
+        pooled = max(pooled, MIN_VARIANCE)
         group.shrunk = (group.score + PRIOR_COMMITS * overall) / (n + PRIOR_COMMITS)
-        half = Z95 * math.sqrt(max(pooled, 0.0) / (n + PRIOR_COMMITS))
+        half = Z95 * math.sqrt(pooled / (n + PRIOR_COMMITS))
         group.interval = (group.shrunk - half, group.shrunk + half)
 
     def order(group: Group) -> tuple[int, float, int, int, str]:
@@ -435,18 +470,21 @@ def rank(report: Report) -> None:
     groups.sort(key=order)
     for position, group in enumerate(groups, start=1):
         group.rank = position
+    _recommend(report)  # before --top cuts the list: the runner-up may be below the cut
     if report.query.top is not None:
         del groups[report.query.top :]
-    _recommend(report)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _recommend(report: Report) -> None:
-    what = "setup" if report.query.by == "setup" else report.query.by
+    what = report.query.by
     ready = [g for g in report.groups if not g.too_little_data]
     if not ready:
-        graded = report.overall_graded
         report.recommendation = (
-            f"Not enough data yet: {graded} graded commit{'s' if graded != 1 else ''} so far, "
+            f"Not enough data yet: {_plural(report.overall_graded, 'graded commit')} so far, "
             f"and no {what} has {MIN_GRADED}. Grade commits as you go "
             "(`agent-tracker grade good --by user`, and let agents grade their own with "
             "`--by agent`), then look again."
@@ -456,17 +494,60 @@ def _recommend(report: Report) -> None:
     if best.interval is None or best.shrunk is None:  # pragma: no cover - ready groups have
         return
     low, high = best.interval
+    lead = f"Use {best.label}" if what == "setup" else f"Best {what}: {best.label}"
     text = (
-        f"Use {best.label}: {best.shrunk:+.1f} per graded commit (95% interval {low:+.1f} to "
-        f"{high:+.1f}), from {best.graded_commits} graded commits in "
-        f"{len(best.projects)} project{'s' if len(best.projects) != 1 else ''}."
+        f"{lead}: {best.shrunk:+.1f} per graded commit (95% interval {low:+.1f} to "
+        f"{high:+.1f}), from {_plural(best.graded_commits, 'graded commit')} in "
+        f"{_plural(len(best.projects), 'project')}."
     )
     if len(ready) > 1:
         second = report.runner_up = ready[1]
         text += (
             f" Runner-up: {second.label} at {second.shrunk or 0:+.1f} "
-            f"({second.graded_commits} graded commits)."
+            f"({_plural(second.graded_commits, 'graded commit')})."
         )
         if second.interval is not None and second.interval[1] >= low:
             text += " Their intervals overlap: grade more commits to tell them apart."
     report.recommendation = text
+
+
+@dataclass
+class SetupDetail:
+    """`report --setup`: the matching setups as ranked among all, and their projects."""
+
+    wanted: str
+    setups: list[Group]
+    among: Report
+    projects: Report
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "agent-tracker-setup-report",
+            "version": REPORT_VERSION,
+            "setup": self.wanted,
+            "ranked_among": len(self.among.groups),
+            "setups": [group.as_dict() for group in self.setups],
+            "projects": self.projects.as_dict(),
+        }
+
+
+def setup_detail(settings: Settings, query: Query, wanted: str) -> SetupDetail:
+    """One setup in depth. Its score is shrunk and ranked among all setups (same period and
+    projects), so that it reads the same as in the main report; its projects follow."""
+    harness, agent, model = parse_setup(wanted)
+    among = build(settings, dataclasses.replace(query, by="setup", top=None))
+    matching = [
+        g
+        for g in among.groups
+        if g.agent == agent and g.model == model and harness in (None, g.harness)
+    ]
+    projects = build(
+        settings,
+        dataclasses.replace(query, by="project", agent=agent, model=model, harness=harness),
+    )
+    return SetupDetail(wanted, matching, among, projects)
+
+
+def utc_today() -> date:
+    """Days are UTC days throughout (events are filed under their UTC day)."""
+    return datetime.now(UTC).date()

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from agent_tracker.report import MIN_GRADED, TREND_WEEKS, Group, Report
+from agent_tracker.report import MIN_GRADED, TREND_WEEKS, Group, Report, SetupDetail
 
 SPARK = "▁▂▃▄▅▆▇█"
 #: The range a commit's score can take (two grades of -1..+5).
@@ -76,17 +76,18 @@ def score_bar(value: float | None, width: int = 5) -> str:
 
 
 def mix_bar(mix: dict[str, int], width: int = 10) -> Text:
+    """The grade mix as `width` cells, shared out by largest remainder (always full)."""
     total = sum(mix.values())
-    text = Text()
     if not total:
         return Text("·" * width, style="dim")
-    used = 0
-    for position, (name, (char, colour)) in enumerate(MIX_STYLE.items()):
-        count = mix.get(name, 0)
-        cells = width - used if position == len(MIX_STYLE) - 1 else round(count / total * width)
-        cells = min(cells, width - used) if count else 0
-        text.append(char * cells, style=colour)
-        used += cells
+    exact = [mix.get(name, 0) * width / total for name in MIX_STYLE]
+    cells = [int(x) for x in exact]
+    by_remainder = sorted(range(len(exact)), key=lambda i: exact[i] - cells[i], reverse=True)
+    for index in by_remainder[: width - sum(cells)]:
+        cells[index] += 1
+    text = Text()
+    for (char, colour), count in zip(MIX_STYLE.values(), cells, strict=True):
+        text.append(char * count, style=colour)
     return text
 
 
@@ -108,7 +109,19 @@ def sparkline(group: Group, last_week: str | None, weeks: int = TREND_WEEKS) -> 
     return "".join(chars)
 
 
+def _window(report: Report) -> str:
+    if report.since and report.until:
+        return f"{report.since} to {report.until}"
+    if report.since:
+        return f"since {report.since}"
+    if report.until:
+        return f"until {report.until}"
+    return "all time"
+
+
 def header(out: Console, report: Report) -> None:
+    for warning in report.warnings:
+        out.print(f"warning: {warning}", style="yellow", soft_wrap=False)
     # Prose is wrapped at the terminal's width by words (the console's default is not to).
     out.print(Text(report.recommendation, style="bold"), soft_wrap=False)
     parts = [f"{report.commits} commits, {report.overall_graded} graded"]
@@ -119,10 +132,22 @@ def header(out: Console, report: Report) -> None:
         parts.append(f"{report.pending_events} pending events included")
     else:
         parts.append(f"{report.pending_events} pending events left out (--flushed-only)")
-    window = f"{report.since or 'start'} to {report.until or 'today'}"
     out.print(
-        escape(f"Evidence ({window}): " + "; ".join(parts) + "."), style="dim", soft_wrap=False
+        escape(f"Evidence ({_window(report)}, UTC days): " + "; ".join(parts) + "."),
+        style="dim",
+        soft_wrap=False,
     )
+
+
+def _label(group: Group, by: str, wide: bool) -> Text:
+    """In narrow tables a setup shows as `agent (harness)` over its model, so that long model
+    names fold at their own line rather than in the middle of the agent's."""
+    if by != "setup" or wide or group.model is None:
+        return Text(group.label)
+    head = group.agent or ""
+    if group.harness and group.harness != "unknown":
+        head += f" ({group.harness})"
+    return Text.assemble(head, "\n", (group.model, "italic"))
 
 
 def table(out: Console, report: Report) -> None:
@@ -135,29 +160,29 @@ def table(out: Console, report: Report) -> None:
     grid = Table(box=box.SIMPLE_HEAD if plain else box.ROUNDED, pad_edge=False)
     what = report.query.by
     grid.add_column("#", justify="right")
-    grid.add_column(what, overflow="fold", min_width=34 if wide else 20)
+    grid.add_column(what, overflow="fold", min_width=34 if wide else 18)
     grid.add_column("graded", justify="right")
     grid.add_column("score/commit", justify="right", no_wrap=True)
     grid.add_column("mix", no_wrap=True)
     grid.add_column("trend", no_wrap=True)
     grid.add_column("XP", justify="right")
     if wide:
-        grid.add_column("tools/\ncommit", justify="right")
+        grid.add_column("tool calls\n(/commit)", justify="right")
+        grid.add_column("com-\nmands", justify="right")
         grid.add_column("proj-\nects", justify="right")
         grid.add_column("active\ndays", justify="right")
         grid.add_column("last\nactive", no_wrap=True)
     last_week = max((w for g in report.groups for w in g.weekly), default=None)
-    # In 80 columns the label needs the room: narrower bars, fewer weeks, no score bar.
-    mix_width, weeks = (10, TREND_WEEKS) if wide else (6, 6)
+    # In 80 columns the label needs the room: smaller bars and fewer weeks.
+    bar_width, mix_width, weeks = (5, 10, TREND_WEEKS) if wide else (3, 5, 5)
     for group in report.groups:
         graded = f"{group.graded_commits}/{group.commits}" + ("*" if group.too_little_data else "")
-        bar = f"{score_bar(group.shrunk)} " if wide else ""
-        score = Text(f"{bar}{_fmt(group.shrunk)}")
+        score = Text(f"{score_bar(group.shrunk, bar_width)} {_fmt(group.shrunk)}")
         if group.interval is not None:
             score.append(f" ±{(group.interval[1] - group.interval[0]) / 2:.1f}", style="dim")
         row: list[Any] = [
             str(group.rank),
-            escape(group.label),
+            _label(group, what, wide),
             graded,
             score,
             mix_bar(group.mix, mix_width),
@@ -165,8 +190,10 @@ def table(out: Console, report: Report) -> None:
             f"{group.xp:,}",
         ]
         if wide:
+            per_commit = _fmt(group.tool_calls_per_commit, sign=False)
             row += [
-                _fmt(group.tool_calls_per_commit, sign=False),
+                f"{group.tool_calls:,} ({per_commit})",
+                f"{group.commands:,}",
                 str(len(group.projects)),
                 str(len(group.days)),
                 group.last_active or "-",
@@ -193,28 +220,38 @@ def empty(out: Console, report: Report) -> None:
     )
 
 
-def setup_detail(out: Console, overall: Report, per_project: Report) -> None:
-    """`report --setup`: one setup's totals, grade mix and trend, then its projects."""
-    if not overall.groups:
-        empty(out, overall)
+def setup_detail(out: Console, detail: SetupDetail) -> None:
+    """`report --setup`: the setup ranked among all, its grade mix and trend, its projects."""
+    if not detail.setups:
+        out.print(f"No setup matches {detail.wanted!r} in this period.")
         return
-    group = overall.groups[0]
-    out.print(Text(group.label, style="bold"))
-    out.print(
-        f"{group.commits} commits, {group.graded_commits} graded "
-        f"({_fmt(group.graded_share and group.graded_share * 100, sign=False, digits=0)}%); "
-        f"mean score per graded commit {_fmt(group.mean)} "
-        f"(shrunk {_fmt(group.shrunk)}); {group.xp:,} XP; {group.tool_calls:,} tool calls, "
-        f"{group.commands:,} commands; {len(group.projects)} projects, {len(group.days)} "
-        f"active days, last {group.last_active or '-'}"
-    )
-    mix = ", ".join(f"{name} {count}" for name, count in group.mix.items())
-    out.print(Text.assemble("grades: ", mix_bar(group.mix, 20), f"  {mix}"))
-    weeks = sorted(group.weekly)
-    out.print(
-        f"weekly score (last {TREND_WEEKS} weeks): {sparkline(group, weeks[-1] if weeks else None)}"
-    )
-    table(out, per_project)
+    for group in detail.setups:
+        out.print(Text(group.label, style="bold"))
+        share = None if group.graded_share is None else group.graded_share * 100
+        interval = (
+            ""
+            if group.interval is None
+            else f" (95% interval {group.interval[0]:+.1f} to {group.interval[1]:+.1f})"
+        )
+        out.print(
+            f"rank {group.rank} of {len(detail.among.groups)} setups; score per graded commit "
+            f"{_fmt(group.shrunk)}{interval}, raw mean {_fmt(group.mean)}; "
+            f"{group.commits} commits, {group.graded_commits} graded "
+            f"({_fmt(share, sign=False, digits=0)}%); {group.xp:,} XP; "
+            f"{group.tool_calls:,} tool calls, {group.commands:,} commands; "
+            f"{len(group.projects)} projects, {len(group.days)} active days, "
+            f"last {group.last_active or '-'}",
+            soft_wrap=False,
+        )
+        mix = ", ".join(f"{name} {count}" for name, count in group.mix.items())
+        out.print(Text.assemble("grades: ", mix_bar(group.mix, 20), f"  {mix}"))
+        weeks = sorted(group.weekly)
+        out.print(
+            f"weekly score (last {TREND_WEEKS} weeks): "
+            f"{sparkline(group, weeks[-1] if weeks else None)}"
+        )
+    out.print()
+    table(out, detail.projects)
 
 
 def csv_text(report: Report) -> str:
@@ -226,6 +263,10 @@ def csv_text(report: Report) -> str:
         interval = data.pop("interval") or [None, None]
         data.update(data.pop("mix"))
         data["interval_low"], data["interval_high"] = interval
+        data["weekly"] = " ".join(
+            f"{week['week']}:{week['mean_score']}/{week['graded_commits']}"
+            for week in data["weekly"]
+        )
         writer.writerow({key: "" if data.get(key) is None else data[key] for key in CSV_COLUMNS})
     return buffer.getvalue()
 
@@ -234,9 +275,10 @@ def markdown_text(report: Report) -> str:
     lines = [report.recommendation, ""]
     if report.groups:
         lines += [
-            f"| # | {report.query.by} | graded | score/commit | 95% interval | XP | projects | "
-            "last active |",
-            "|---:|---|---:|---:|---|---:|---:|---|",
+            f"| # | {report.query.by} | graded/commits | score/commit | 95% interval | "
+            "bad/neutral/good/excellence | XP | tool calls | commands | projects | "
+            "active days | last active |",
+            "|---:|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|",
         ]
         for group in report.groups:
             interval = (
@@ -246,9 +288,11 @@ def markdown_text(report: Report) -> str:
             )
             flag = " (too little data)" if group.too_little_data else ""
             label = group.label.replace("|", "\\|")
+            mix = "/".join(str(count) for count in group.mix.values())
             lines.append(
                 f"| {group.rank} | {label}{flag} | {group.graded_commits}/{group.commits} | "
-                f"{_fmt(group.shrunk)} | {interval} | {group.xp} | {len(group.projects)} | "
-                f"{group.last_active or '-'} |"
+                f"{_fmt(group.shrunk)} | {interval} | {mix} | {group.xp} | "
+                f"{group.tool_calls} | {group.commands} | {len(group.projects)} | "
+                f"{len(group.days)} | {group.last_active or '-'} |"
             )
     return "\n".join(lines) + "\n"

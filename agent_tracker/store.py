@@ -36,11 +36,16 @@ import orjson
 
 from agent_tracker import totals
 from agent_tracker.errors import DatabaseFullError, FormatError, TrackerError
-from agent_tracker.keys import agent_key, commit_key, communication_key
+from agent_tracker.keys import agent_key, commit_key, communication_key, segment_key
 from agent_tracker.paths import make_private_dir
 
 DB_FORMAT = 1
 SCORING_VERSION = 1
+#: Version of the derived records' layout. A database whose derived records are older (or
+#: missing) is rebuilt from its facts when next opened for writing.
+DERIVED_VERSION = 1
+FACT_PREFIXES = ("commit:", "communication:", "usage:")
+DERIVED_PREFIXES = ("agent:", "project:", "day:")
 
 
 def _dump(value: Any) -> bytes:
@@ -196,11 +201,26 @@ class LMDBDatabase:
         self._check_format()
         with self.env.begin() as txn:
             if txn.get(b"meta:format") is not None:
+                if self.derived_outdated():
+                    self.rebuild_totals()
                 return
         with self.env.begin(write=True) as txn:
             txn.put(b"meta:format", _dump(DB_FORMAT), overwrite=False)
             txn.put(b"meta:scoring", _dump(SCORING_VERSION), overwrite=False)
             txn.put(b"meta:dbid", _dump(os.urandom(8).hex()), overwrite=False)
+            txn.put(b"meta:derived", _dump(DERIVED_VERSION), overwrite=False)
+
+    def derived_outdated(self) -> bool:
+        """True when derived records predate DERIVED_VERSION (they are rebuilt on write)."""
+        with self.env.begin() as txn:
+            raw = txn.get(b"meta:derived")
+        found = 0 if raw is None else orjson.loads(raw)
+        return isinstance(found, int) and found < DERIVED_VERSION
+
+    def is_applied(self, segment_id: str) -> bool:
+        """Whether a flush already applied this journal segment (exactly-once marker)."""
+        with self.env.begin() as txn:
+            return txn.get(segment_key(segment_id).encode()) is not None
 
     @property
     def dbid(self) -> str:
@@ -313,16 +333,15 @@ class LMDBDatabase:
         supports any more are deleted.
         """
         with self.batch() as batch:
-            derived = totals.from_facts(
-                batch.scan("commit:"), batch.scan("communication:"), batch.scan("usage:")
-            )
-            for prefix in ("agent:", "project:", "day:"):
+            derived = totals.from_facts(*(batch.scan(prefix) for prefix in FACT_PREFIXES))
+            for prefix in DERIVED_PREFIXES:
                 for key, _ in list(batch.scan(prefix)):
                     if key not in derived:
                         batch.delete(key)
             for key, value in derived.items():
                 if batch.get(key) != value:
                     batch.set(key, value)
+            batch.set("meta:derived", DERIVED_VERSION)
         return len(derived)
 
 

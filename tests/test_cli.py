@@ -89,7 +89,7 @@ def test_report_lists_setups_and_counts_pending_events(cli: Cli) -> None:
     )
     assert row["mean_score"] == 5.0
     text = cli("report")
-    assert "build@m" in text.out
+    assert "build (opencode)" in text.out
     assert "1 pending events included" in text.out
 
 
