@@ -13,13 +13,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from agent_tracker import (
     __version__,
     capture,
     config,
+    exchange,
     hookscripts,
     languages,
+    migrate,
     render,
     reportview,
 )
@@ -27,6 +30,7 @@ from agent_tracker import report as report_mod
 from agent_tracker import status as status_mod
 from agent_tracker.errors import EXIT_INTERRUPTED, ConfigError, TrackerError, UsageError
 from agent_tracker.flush import flush as flush_journal
+from agent_tracker.store import LMDBDatabase
 
 app = typer.Typer(
     name="agent-tracker",
@@ -235,10 +239,10 @@ def flush(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
 
     If another flush is running, say so and exit 0 (never hang `git push`).
     """
-    result = flush_journal(_settings(ctx))
+    result = flush_journal(_settings(ctx), str(Path.cwd()))
     out = render.console()
     if fmt is Format.json:
-        render.json_out(out, vars(result))
+        render.json_out(out, result.as_dict())
     else:
         render.flush_summary(out, result)
 
@@ -246,7 +250,7 @@ def flush(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
 @app.command("status")
 def status(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
     """Show paths, pending events and database use against its limit. Changes nothing."""
-    st = status_mod.collect(_settings(ctx))
+    st = status_mod.collect(_settings(ctx), str(Path.cwd()))
     out = render.console()
     if fmt is Format.json:
         render.json_out(out, st.as_dict())
@@ -338,7 +342,7 @@ def report(
         else:
             reportview.setup_detail(out, detail)
         return
-    data = report_mod.build(settings, query)
+    data = report_mod.build(settings, query, str(Path.cwd()))
     if fmt is ReportFormat.json:
         render.json_out(out, data.as_dict())
     elif fmt is ReportFormat.csv:
@@ -347,6 +351,115 @@ def report(
         sys.stdout.write(reportview.markdown_text(data))
     else:
         reportview.table(out, data)
+
+
+# -- merging: migrate, export, import, rebuild ----------------------------------------------------
+
+FromOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--from",
+        help="A database to merge (repeatable). Default: the per-project database an older "
+        "tool left here, ./~/.config/opencode/agent-tracker.lmdb.",
+    ),
+]
+
+
+@app.command("migrate")
+def migrate_command(
+    ctx: typer.Context,
+    sources: FromOpt = None,
+    dry_run: Annotated[bool, _opt("--dry-run", "Only count what would be merged.")] = False,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Merge other agent-tracker databases into the central one, additively.
+
+    Only facts whose keys are missing are written (nothing is overwritten), summaries are
+    rebuilt from the facts, and the source is never changed. Running it again merges
+    nothing new. Exits 1 if a source named with --from cannot be read.
+    """
+    settings = _settings(ctx)
+    named = bool(sources)
+    paths = sources or [str(Path.cwd().joinpath(*migrate.LEGACY_PARTS))]
+    out = render.console()
+    if named and not dry_run:  # like every writing command: the per-project database first
+        render.migrations(out, migrate.auto_merge(settings, str(Path.cwd())))
+    with render.progress(out, "reading", enabled=fmt is Format.text) as step:
+        results = migrate.merge(settings, paths, dry_run=dry_run, progress=step)
+    if fmt is Format.json:
+        render.json_out(out, [r.as_dict() for r in results])
+    else:
+        render.migrations(out, results)
+        if all(r.status == "unchanged" for r in results):
+            out.print("nothing new to merge")
+    failed = [r for r in results if r.status in ("unreadable", "missing")]
+    if failed and named:
+        raise TrackerError(f"{len(failed)} of {len(results)} sources could not be merged")
+
+
+@app.command("export")
+def export_command(
+    ctx: typer.Context,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Write the facts (commits, grades, usage counts) as JSON Lines to standard output.
+
+    One fact per line, versioned (see docs/export-format.md); DuckDB and pandas load it as
+    is. Import it on another machine with `agent-tracker import`.
+    """
+    today = report_mod.utc_today()
+    lines = exchange.export_lines(
+        _settings(ctx),
+        since=report_mod.parse_day(since, today) if since else None,
+        until=report_mod.parse_day(until, today) if until else None,
+        project=project,
+    )
+    sys.stdout.buffer.writelines(lines)
+    sys.stdout.flush()
+
+
+@app.command("import")
+def import_command(
+    ctx: typer.Context,
+    files: Annotated[list[str], typer.Argument(help="Export files ('-' for standard input).")],
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Merge exported facts into the central database, additively and idempotently.
+
+    Facts already present are left alone, so importing a file twice changes nothing. Bad
+    lines are reported with their line numbers and skipped; the rest is imported (exit 1
+    if any line was bad).
+    """
+    settings = _settings(ctx)
+    streams = exchange.open_inputs(files)
+    out = render.console()
+    render.migrations(out, migrate.auto_merge(settings, str(Path.cwd())))
+    try:
+        result = exchange.import_files(settings, streams)
+    finally:
+        for name, stream in streams:
+            if name != "<stdin>":
+                stream.close()
+    if fmt is Format.json:
+        render.json_out(out, result.as_dict())
+    else:
+        for line in exchange.describe(result):
+            out.print(escape(line), soft_wrap=True)
+    if result.bad:
+        raise typer.Exit(code=1)
+
+
+@app.command("rebuild")
+def rebuild_command(ctx: typer.Context) -> None:
+    """Recompute every summary (per setup, project and day) from the stored facts."""
+    settings = _settings(ctx)
+    render.migrations(render.console(), migrate.auto_merge(settings, str(Path.cwd())))
+    db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
+    with db:
+        count = db.rebuild_totals()
+    typer.echo(f"rebuilt {count} summaries from the facts in {settings.database_path}")
 
 
 # -- hooks -----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent_tracker import events, totals
+from agent_tracker import events, migrate, totals
 from agent_tracker.config import Settings
 from agent_tracker.journal import SEGMENT_PREFIX, BadLine, Journal
 from agent_tracker.keys import (
@@ -38,6 +38,7 @@ from agent_tracker.keys import (
     segment_key,
     usage_key,
 )
+from agent_tracker.migrate import SourceResult
 from agent_tracker.store import LMDBDatabase, WriteBatch
 
 
@@ -51,18 +52,30 @@ class FlushResult:
     quarantined: int = 0
     puts: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
+    migrations: list[SourceResult] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dict(vars(self))
+        data["migrations"] = [m.as_dict() for m in self.migrations]
+        return data
 
 
-def flush(settings: Settings) -> FlushResult:
-    """Apply every pending journal event to the database in one transaction."""
+def flush(settings: Settings, folder: str | None = None) -> FlushResult:
+    """Apply every pending journal event to the database in one transaction.
+
+    With `folder` (the CLI passes the working folder, which for the pre-push hook is the
+    repository), a per-project database left there by an older tool is merged first, even
+    when nothing is pending; a failure to merge never stops the flush.
+    """
     journal = Journal(settings.journal_dir)
     lock_fd = journal.try_lock_flush()
     if lock_fd is None:
         return FlushResult(busy=True)
     try:
+        migrations = migrate.auto_merge(settings, folder) if folder is not None else []
         journal.rotate()
         segments = journal.segments()
-        result = FlushResult(segments=len(segments))
+        result = FlushResult(segments=len(segments), migrations=migrations)
         if not segments:
             return result
         latest: dict[str, list[Any]] = {}

@@ -9,13 +9,17 @@ the same tables serve a person and a script; `--format json` serves a program.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress
 
 from agent_tracker.flush import FlushResult
 from agent_tracker.hookscripts import HookState
+from agent_tracker.migrate import SourceResult
 from agent_tracker.status import Status
 
 GRADE_HELP = "bad (-1), neutral (+1), good (+2), excellence (+5)"
@@ -41,7 +45,29 @@ def size(n: int) -> str:
     return f"{n} B"
 
 
+@contextmanager
+def progress(out: Console, what: str, *, enabled: bool) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar for reading large sources; shown only on a terminal."""
+    if not enabled or not out.is_terminal:
+        yield lambda done, total: None
+        return
+    with Progress(*Progress.get_default_columns(), console=out, transient=True) as bar:
+        task = bar.add_task(what, total=None)
+
+        def step(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield step
+
+
+def migrations(out: Console, results: list[SourceResult]) -> None:
+    for result in results:
+        if result.status != "unchanged":
+            out.print(escape(result.summary()), soft_wrap=True)
+
+
 def flush_summary(out: Console, result: FlushResult) -> None:
+    migrations(out, result.migrations)
     if result.busy:
         out.print("busy: another flush is running; its events will be applied by it")
         return
@@ -72,6 +98,14 @@ def status_table(out: Console, st: Status) -> None:
         ("database use", f"{size(st.used_bytes)} of {size(st.max_database_size)} ({share:.1f}%)"),
         ("entries", f"{st.entries} ({st.setups} setups)"),
     ]
+    if st.per_project_database:
+        rows.append(
+            (
+                "per-project db",
+                f"{st.per_project_database}: will be merged by the next flush "
+                "(or `agent-tracker migrate`)",
+            )
+        )
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         # Paths are never folded: a person copies them, a script greps them.

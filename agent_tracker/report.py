@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from agent_tracker import events, languages, totals
+from agent_tracker import events, languages, migrate, totals
 from agent_tracker.config import Settings
 from agent_tracker.errors import UsageError
 from agent_tracker.flush import Applier, drop_empty_days
@@ -212,15 +212,22 @@ class Report:
     recommendation: str = ""
     generated_at: str = ""
     stale_derived: bool = False
+    per_project_database: str | None = None
 
     @property
     def warnings(self) -> list[str]:
-        if not self.stale_derived:
-            return []
-        return [
-            "this database's summaries predate this agent-tracker; they are rebuilt by the next "
-            "`agent-tracker flush` (until then the figures may be incomplete)"
-        ]
+        found = []
+        if self.stale_derived:
+            found.append(
+                "this database's summaries predate this agent-tracker; they are rebuilt by the "
+                "next `agent-tracker flush` (until then the figures may be incomplete)"
+            )
+        if self.per_project_database:
+            found.append(
+                f"a per-project database at {self.per_project_database} is not in this report "
+                "yet; the next flush (or `agent-tracker migrate`) merges it"
+            )
+        return found
 
     @property
     def commits(self) -> int:
@@ -322,8 +329,11 @@ class _View:
                 yield key, value
 
 
-def build(settings: Settings, query: Query | None = None) -> Report:
-    """Compute the report for `query` (default: all setups, all time, pending included)."""
+def build(settings: Settings, query: Query | None = None, folder: str | None = None) -> Report:
+    """Compute the report for `query` (default: all setups, all time, pending included).
+
+    With `folder`, mention a per-project database found there that is not merged yet.
+    """
     query = query or Query()
     journal = Journal(settings.journal_dir)
     report = Report(
@@ -348,6 +358,8 @@ def build(settings: Settings, query: Query | None = None) -> Report:
     finally:
         if db is not None:
             db.close()
+    if folder is not None:
+        report.per_project_database = migrate.pending_source(settings, folder)
     rank(report)
     return report
 

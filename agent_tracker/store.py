@@ -100,6 +100,18 @@ class WriteBatch:
         """Remove `key` when the batch is written (a `None` value in `changes`)."""
         self.set(key, None)
 
+    def put_absent(self, key: str, raw: bytes) -> bool:
+        """Store `raw` under `key` at once, unless the key exists; True when stored.
+
+        For merging facts (migrate, import): written straight into the transaction, so that
+        `rebuild` in the same transaction sees them; never overwrites.
+        """
+        if self.txn is None:
+            raise TrackerError("put_absent needs a write transaction")
+        if key in self._cache and self._cache[key] is not None:
+            return False
+        return bool(self.txn.put(key.encode(), raw, overwrite=False))
+
     def scan(self, prefix: str) -> Iterator[tuple[str, Any]]:
         """Stored (key, value) pairs under `prefix`, as committed before this batch."""
         if self.txn is None:
@@ -327,22 +339,27 @@ class LMDBDatabase:
     # -- derived totals --------------------------------------------------------------------
 
     def rebuild_totals(self) -> int:
-        """Recompute every derived record from the facts, in one transaction.
-
-        Returns the number of derived records written. Old derived records that no fact
-        supports any more are deleted.
-        """
+        """Recompute every derived record from the facts, in one transaction."""
         with self.batch() as batch:
-            derived = totals.from_facts(*(batch.scan(prefix) for prefix in FACT_PREFIXES))
-            for prefix in DERIVED_PREFIXES:
-                for key, _ in list(batch.scan(prefix)):
-                    if key not in derived:
-                        batch.delete(key)
-            for key, value in derived.items():
-                if batch.get(key) != value:
-                    batch.set(key, value)
-            batch.set("meta:derived", DERIVED_VERSION)
-        return len(derived)
+            return rebuild(batch)
+
+
+def rebuild(batch: WriteBatch) -> int:
+    """Recompute every derived record from the facts stored in `batch`'s transaction.
+
+    Returns the number of derived records. Derived records that no fact supports any more
+    are deleted. Facts must already be stored (not only set on the batch).
+    """
+    derived = totals.from_facts(*(batch.scan(prefix) for prefix in FACT_PREFIXES))
+    for prefix in DERIVED_PREFIXES:
+        for key, _ in list(batch.scan(prefix)):
+            if key not in derived:
+                batch.delete(key)
+    for key, value in derived.items():
+        if batch.get(key) != value:
+            batch.set(key, value)
+    batch.set("meta:derived", DERIVED_VERSION)
+    return len(derived)
 
 
 def _iter_txn(txn: lmdb.Transaction, prefix: str) -> Iterator[tuple[str, Any]]:

@@ -1,0 +1,294 @@
+"""Merging other databases into the central one: additive, idempotent, source untouched.
+
+Older tools passed "~/.config/opencode/agent-tracker.lmdb" to LMDB without expanding `~`,
+leaving a per-project database at `<project>/~/.config/opencode/agent-tracker.lmdb` (a
+folder, or a single file). Every command that writes the central database (`flush`,
+`migrate`, `import`, `rebuild`) merges the one in the current folder, if any:
+
+- the source is opened read-only without a lock file, and never changed or deleted;
+- every fact of the source whose key is absent from the central database is written;
+  present keys are never overwritten (facts are written once, so equal keys hold equal
+  facts); summaries (agent:, project:, day:) and meta records are not copied: the central
+  database's summaries are rebuilt from the union of the facts, in the same transaction;
+- the source's path and content stamp (size and modification time of its data file) are
+  remembered, so an unchanged source is not read again;
+- a source this program cannot read (corrupt, or written in LMDB data format v2 by the
+  npm `lmdb` package that the original TypeScript plugin used) is explained in one message,
+  and the command goes on with its own job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import lmdb
+import orjson
+
+from agent_tracker import facts
+from agent_tracker.config import Settings
+from agent_tracker.store import LMDBDatabase, WriteBatch, rebuild
+
+LEGACY_PARTS = ("~", ".config", "opencode", "agent-tracker.lmdb")
+LMDB_MAGIC = 0xBEEFC0DE
+LOG_NAME = "migrate.log"
+
+Progress = Callable[[int, int], None]
+
+
+class SourceError(Exception):
+    """A source database that cannot be read; the message says why and what to do."""
+
+
+@dataclass
+class SourceResult:
+    path: str
+    status: str  # merged | unchanged | would-merge | unreadable | missing | is-central
+    facts_added: int = 0
+    already_present: int = 0
+    ignored: int = 0
+    entries: int = 0
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        if self.status in ("merged", "would-merge"):
+            verb = "merged" if self.status == "merged" else "would merge"
+            text = (
+                f"{self.path}: {verb} {self.facts_added} facts, {self.already_present} "
+                f"already present, {self.ignored} other entries not copied"
+            )
+            return f"{text} ({self.message})" if self.message else text
+        if self.status == "unchanged":
+            return f"{self.path}: unchanged since it was merged; nothing to do"
+        return f"{self.path}: {self.message}"
+
+
+def per_project_source(folder: str) -> str | None:
+    """The database an older tool left in `folder`, if there is one."""
+    path = os.path.join(folder, *LEGACY_PARTS)
+    return path if os.path.exists(path) else None
+
+
+def _data_file(path: str) -> tuple[str, bool]:
+    """(the LMDB data file, whether the database is a folder) of a source path."""
+    if os.path.isdir(path):
+        return os.path.join(path, "data.mdb"), True
+    return path, False
+
+
+def _format_version(data_file: str) -> int | None:
+    """The LMDB data format version in the first meta page, or None if not LMDB."""
+    try:
+        with open(data_file, "rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        return None
+    # Released LMDB (0.9) has a 16-byte page header; the 1.0 development line used by the
+    # npm package has 24 bytes. The meta page starts with the magic, then the version.
+    for offset in (16, 24):
+        if len(head) >= offset + 8:
+            magic, version = struct.unpack_from("<II", head, offset)
+            if magic == LMDB_MAGIC:
+                return int(version)
+    return None
+
+
+V2_HELP = (
+    "it was written in LMDB data format v2, by the npm `lmdb` package that the original "
+    "TypeScript plugin used; released LMDB (and so this program) cannot read that format. "
+    "Nothing was changed. To bring its history over, export it with Node.js "
+    "(`node examples/export-legacy.mjs PATH > legacy.jsonl`, see the README) and run "
+    "`agent-tracker import legacy.jsonl`"
+)
+
+
+def _stamp(data_file: str) -> list[int]:
+    info = os.stat(data_file)
+    return [info.st_size, info.st_mtime_ns]
+
+
+def _source_id(path: str) -> str:
+    return hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:16]
+
+
+def read_source(path: str, progress: Progress | None = None) -> list[tuple[str, bytes]]:
+    """Every (key, value) of the database at `path`, read without changing it."""
+    data_file, subdir = _data_file(path)
+    if not os.path.exists(data_file):
+        raise SourceError(f"no database at {path}")
+    if _format_version(data_file) == 2:
+        raise SourceError(V2_HELP)
+    try:
+        # lock=False: no lock file is created in (or next to) the source; readonly: no write.
+        env = lmdb.open(path, readonly=True, lock=False, subdir=subdir, max_dbs=0)
+    except lmdb.Error as exc:
+        raise SourceError(
+            f"cannot be read as an LMDB database ({exc}); nothing was changed"
+        ) from None
+    try:
+        total = env.stat()["entries"]
+        entries: list[tuple[str, bytes]] = []
+        with env.begin() as txn:
+            for key, value in txn.cursor():
+                entries.append((bytes(key).decode("utf-8", "replace"), bytes(value)))
+                if progress is not None and len(entries) % 1000 == 0:
+                    progress(len(entries), total)
+        if progress is not None:
+            progress(len(entries), total)
+        return entries
+    except lmdb.Error as exc:
+        raise SourceError(f"is damaged and could not be read to the end ({exc})") from None
+    finally:
+        env.close()
+
+
+def _facts_of(entries: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]], int]:
+    """The entries that are valid facts of this program, and how many others there were."""
+    found: list[tuple[str, bytes]] = []
+    ignored = 0
+    for key, raw in entries:
+        kind = facts.kind_of_key(key)
+        if kind is None:
+            ignored += 1  # summaries and meta records: rebuilt, never copied
+            continue
+        try:
+            fact = facts.check(kind, orjson.loads(raw))
+            dbid = facts.dbid_of_usage_key(key) if kind == "usage" else None
+            if facts.key_of(kind, fact, dbid) != key:
+                raise facts.BadFact("key does not match its fact")
+        except (ValueError, facts.BadFact):
+            ignored += 1  # e.g. the TypeScript plugin's records: not our format
+            continue
+        found.append((key, raw))
+    return found, ignored
+
+
+def merge_facts(batch: WriteBatch, found: list[tuple[str, bytes]]) -> tuple[int, int]:
+    """Write the facts whose keys are absent, then rebuild the summaries; (added, present)."""
+    added = sum(1 for key, raw in found if batch.put_absent(key, raw))
+    if added:
+        rebuild(batch)
+    return added, len(found) - added
+
+
+def merge(
+    settings: Settings,
+    sources: list[str],
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> list[SourceResult]:
+    """Merge each source database into the central one (see the module docstring)."""
+    central = os.path.realpath(settings.database_file)
+    results = []
+    for source in sources:
+        path = os.path.abspath(source)
+        if os.path.realpath(path) == central:
+            results.append(SourceResult(path, "is-central", message="is the central database"))
+            continue
+        if not os.path.exists(path):
+            results.append(SourceResult(path, "missing", message="does not exist"))
+            continue
+        results.append(_merge_one(settings, path, dry_run, progress))
+    _log(settings, results)
+    return results
+
+
+def _merge_one(
+    settings: Settings, path: str, dry_run: bool, progress: Progress | None
+) -> SourceResult:
+    result = SourceResult(path, "merged")
+    marker = f"meta:migrated:{_source_id(path)}"
+    try:
+        data_file, _ = _data_file(path)
+        stamp = _stamp(data_file) if os.path.exists(data_file) else None
+        if stamp is not None and _remembered(settings, marker) == stamp:
+            result.status = "unchanged"
+            return result
+        entries = read_source(path, progress)
+    except (SourceError, OSError) as exc:
+        return SourceResult(path, "unreadable", message=f"not merged: {exc}")
+    found, result.ignored = _facts_of(entries)
+    result.entries = len(entries)
+    if result.ignored and not found:
+        result.message = "none of its entries are agent-tracker facts"
+    if dry_run:
+        result.status = "would-merge"
+        result.facts_added, result.already_present = _count_absent(settings, found)
+        return result
+    db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
+    with db, db.batch() as batch:
+        result.facts_added, result.already_present = merge_facts(batch, found)
+        batch.set(marker, {"path": path, "stamp": stamp, "at": round(time.time(), 3)})
+    return result
+
+
+def _remembered(settings: Settings, marker: str) -> Any:
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    if db is None:
+        return None
+    with db:
+        value = db.get(marker)
+    return None if not isinstance(value, dict) else value.get("stamp")
+
+
+def _count_absent(settings: Settings, found: list[tuple[str, bytes]]) -> tuple[int, int]:
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    if db is None:
+        return len(found), 0
+    with db, db.env.begin() as txn:
+        present = sum(1 for key, _ in found if txn.get(key.encode()) is not None)
+    return len(found) - present, present
+
+
+def _log(settings: Settings, results: list[SourceResult]) -> None:
+    """Append what happened to migrate.log in the journal folder (hooks discard output)."""
+    lines = [r.summary() for r in results if r.status != "unchanged"]
+    if not lines:
+        return
+    try:
+        os.makedirs(settings.journal_folder, mode=0o700, exist_ok=True)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with open(os.path.join(settings.journal_folder, LOG_NAME), "a", encoding="utf-8") as log:
+            log.writelines(f"{stamp} {line}\n" for line in lines)
+    except OSError:
+        pass  # the log is a courtesy; the results are returned to the caller anyway
+
+
+def pending_source(settings: Settings, folder: str) -> str | None:
+    """For read-only commands: a per-project database in `folder` not merged as it is now."""
+    path = per_project_source(folder)
+    if path is None or os.path.realpath(path) == os.path.realpath(settings.database_file):
+        return None
+    data_file, _ = _data_file(path)
+    try:
+        stamp = _stamp(data_file)
+    except OSError:
+        return path
+    if _remembered(settings, f"meta:migrated:{_source_id(path)}") == stamp:
+        return None
+    return path
+
+
+def auto_merge(settings: Settings, folder: str) -> list[SourceResult]:
+    """What writing commands run first: merge the per-project database in `folder`, if any.
+
+    Never raises: a failure is logged and reported, and the command goes on with its job.
+    """
+    path = per_project_source(folder)
+    if path is None:
+        return []
+    try:
+        return merge(settings, [path])
+    except Exception as exc:  # noqa: BLE001 - the command's own job must go on
+        result = SourceResult(path, "unreadable", message=f"not merged: {exc}")
+        _log(settings, [result])
+        return [result]

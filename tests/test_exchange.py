@@ -1,0 +1,166 @@
+"""Export to JSON Lines and import elsewhere: pooling the history of several machines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import Result, commit_event
+
+from agent_tracker import config, events
+from agent_tracker.flush import flush
+from agent_tracker.journal import Journal
+from agent_tracker.store import LMDBDatabase
+
+Cli = Callable[..., Result]
+BUILD = ("opencode", "build", "anthropic/claude-sonnet-4-5")
+PLAN = ("claude-code", "plan", "openai/gpt-5")
+
+
+def seed(settings: config.Settings) -> None:
+    journal = Journal(settings.journal_dir)
+    items: list[dict[str, object]] = []
+    for index, (setup, project) in enumerate(
+        [(BUILD, "github.com/me/api"), (BUILD, "github.com/me/web"), (PLAN, "github.com/me/api")]
+        * 3
+    ):
+        sha = f"{index:040x}"
+        items += [events.make("tool", setup, project, name="edit") for _ in range(index)]
+        items.append(events.make("command", setup, project, name="test"))
+        items.append(commit_event(setup, project, sha, exts={".py": 2}))
+        items.append(events.make("grade", setup, project, hash=sha, by="agent", grade=5))
+        if index % 2:
+            items.append(events.make("grade", setup, project, hash=sha, by="user", grade=-1))
+    for event in items:
+        journal.append(events.encode(event))
+    flush(settings)
+
+
+def entries(settings: config.Settings) -> dict[bytes, bytes]:
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    assert db is not None
+    with db, db.env.begin() as txn:
+        return {bytes(k): bytes(v) for k, v in txn.cursor()}
+
+
+def report(cli: Cli, *args: str) -> list[dict[str, object]]:
+    groups: list[dict[str, object]] = json.loads(cli("report", "--format", "json", *args).out)[
+        "groups"
+    ]
+    return groups
+
+
+@pytest.fixture
+def exported(cli: Cli, tmp_path: Path) -> tuple[Path, list[dict[str, object]]]:
+    seed(config.load())
+    path = tmp_path / "history.jsonl"
+    result = cli("export")
+    assert result.code == 0
+    path.write_text(result.out)
+    return path, report(cli)
+
+
+def use_empty_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> config.Settings:
+    monkeypatch.setenv("AGENT_TRACKER_DATABASE_PATH", str(tmp_path / "other.lmdb"))
+    monkeypatch.setenv("AGENT_TRACKER_JOURNAL_DIR", str(tmp_path / "other.journal"))
+    return config.load()
+
+
+def test_export_writes_one_flat_versioned_fact_per_line(
+    exported: tuple[Path, list[dict[str, object]]],
+) -> None:
+    path, _ = exported
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    kinds = [line["kind"] for line in lines]
+    assert kinds.count("commit") == 9
+    assert kinds.count("grade") == 9 + 4
+    assert kinds.count("usage") == 3  # one per (project, setup, day)
+    assert all(line["v"] == 1 for line in lines)
+    usage = next(line for line in lines if line["kind"] == "usage")
+    assert len(usage["dbid"]) == 16
+    # flat records of scalars (and the small extension map): loadable by pandas or DuckDB
+    assert all(
+        not isinstance(value, list) and (not isinstance(value, dict) or key == "exts")
+        for line in lines
+        for key, value in line.items()
+    )
+
+
+def test_export_then_import_into_an_empty_database_reproduces_the_report(
+    exported: tuple[Path, list[dict[str, object]]],
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    path, original = exported
+    use_empty_database(monkeypatch, tmp_path)
+    result = cli("import", str(path))
+    assert result.code == 0
+    assert "imported 25 facts from 25 lines in 1 file; 0 already present" in result.out
+    assert report(cli) == original
+
+
+def test_importing_twice_changes_nothing(
+    exported: tuple[Path, list[dict[str, object]]],
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    path, _ = exported
+    settings = use_empty_database(monkeypatch, tmp_path)
+    cli("import", str(path))
+    once = entries(settings)
+    again = json.loads(cli("import", str(path), "--format", "json").out)
+    assert (again["added"], again["already_present"]) == (0, 25)
+    assert entries(settings) == once
+
+
+def test_importing_into_the_database_it_came_from_changes_nothing(
+    exported: tuple[Path, list[dict[str, object]]],
+    cli: Cli,
+) -> None:
+    path, original = exported
+    before = entries(config.load())
+    assert cli("import", str(path)).code == 0
+    assert entries(config.load()) == before
+    assert report(cli) == original
+
+
+def test_a_bad_line_is_named_and_the_rest_imported(
+    exported: tuple[Path, list[dict[str, object]]],
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    path, _ = exported
+    lines = path.read_text().splitlines()
+    lines.insert(2, "{not json")
+    lines.insert(5, json.dumps({"v": 1, "kind": "grade", "project": "p", "hash": "zz"}))
+    lines.insert(7, json.dumps({"v": 9, "kind": "commit"}))
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join(lines) + "\n")
+    use_empty_database(monkeypatch, tmp_path)
+    result = cli("import", str(broken))
+    assert result.code == 1
+    assert f"{broken}:3: skipped: not JSON" in result.out
+    assert f"{broken}:6: skipped: field 'harness' missing or not text" in result.out
+    assert f"{broken}:8: skipped: format version 9 is newer" in result.out
+    assert "imported 25 facts" in result.out
+
+
+def test_export_filters_by_period_and_project(
+    exported: tuple[Path, list[dict[str, object]]],
+    cli: Cli,
+) -> None:
+    lines = [json.loads(x) for x in cli("export", "--project", "web").out.splitlines()]
+    assert {line["project"] for line in lines} == {"github.com/me/web"}
+    assert cli("export", "--until", "2000-01-01").out == ""
+    assert len(cli("export", "--since", "1d").out.splitlines()) == 25
+
+
+def test_import_of_a_missing_file_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
+    result = cli("import", str(tmp_path / "nope.jsonl"))
+    assert result.code == 2
+    assert "cannot read" in result.err
