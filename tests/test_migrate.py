@@ -235,3 +235,28 @@ def test_rebuild_recomputes_summaries(legacy: Path, cli: Cli) -> None:
     assert result.code == 0
     assert "rebuilt" in result.out
     assert setup_totals(settings, BUILD)["xp"] == 5 + 3 * 5
+
+
+def test_a_per_project_database_in_a_single_file_is_merged_too(
+    project_dir: Path, tmp_path: Path, cli: Cli
+) -> None:
+    donor = tmp_path / "donor.lmdb"
+    write_database(donor, tmp_path / "donor-journal", work(PLAN, "github.com/me/app", 7, 2, 4))
+    env = lmdb.open(str(donor), readonly=True)
+    with env.begin() as txn:
+        records = [(bytes(k), bytes(v)) for k, v in txn.cursor()]
+    env.close()
+    path = project_dir.joinpath(*LEGACY_PARTS)
+    path.parent.mkdir(parents=True)
+    single = lmdb.open(str(path), subdir=False)  # one data file, as some LMDB bindings write
+    with single.begin(write=True) as txn:
+        for key, value in records:
+            txn.put(key, value)
+    single.close()
+    Path(f"{path}-lock").unlink()
+    before = fingerprint(path)
+    assert cli("flush").code == 0
+    totals = setup_totals(config.load(), PLAN)
+    assert (totals["commits"], totals["tool_calls"]) == (2, 4)
+    assert fingerprint(path) == before
+    assert not Path(f"{path}-lock").exists()
