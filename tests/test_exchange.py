@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -164,3 +167,35 @@ def test_import_of_a_missing_file_is_a_clear_error(cli: Cli, tmp_path: Path) -> 
     result = cli("import", str(tmp_path / "nope.jsonl"))
     assert result.code == 2
     assert "cannot read" in result.err
+
+
+NODE_MODULES = os.environ.get("AGENT_TRACKER_TEST_NODE_MODULES")
+
+
+@pytest.mark.skipif(
+    not (NODE_MODULES and shutil.which("node")),
+    reason="needs Node.js and the npm lmdb package (AGENT_TRACKER_TEST_NODE_MODULES); "
+    ".ci/run installs them when the npm registry answers",
+)
+def test_the_typescript_plugins_database_comes_over_through_export_legacy(
+    cli: Cli, tmp_path: Path
+) -> None:
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "node_modules").symlink_to(str(NODE_MODULES))
+    script = tmp_path / "export-legacy.mjs"
+    shutil.copy(root / "examples" / "export-legacy.mjs", script)
+    source = tmp_path / "old.lmdb"
+    shutil.copy(root / "tests" / "fixtures" / "legacy-v2.lmdb", source)
+    done = subprocess.run(
+        ["node", str(script), str(source)], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    exported = tmp_path / "legacy.jsonl"
+    exported.write_text(done.stdout)
+    assert cli("import", str(exported)).code == 0
+    (group,) = report(cli)
+    assert (group["label"], group["commits"], group["score"]) == (
+        "build@anthropic/claude-sonnet-4-5 (opencode)",
+        1,
+        2,
+    )
