@@ -72,6 +72,27 @@ def parse(argv: Sequence[str]) -> tuple[str, dict[str, str]] | None:
     return command, values
 
 
+def from_hook_payload(command: str, repo: str | None) -> tuple[str, str | None]:
+    """NAME `-`: the name (and folder) from the JSON a harness hook gets on standard input.
+
+    Claude Code hooks receive `{"tool_name": ..., "cwd": ...}`; other harnesses' plugins can
+    send `{"tool": ...}` or `{"command": ...}`. Unreadable input records the name "unknown".
+    """
+    import json
+    import sys
+
+    try:
+        payload = json.loads(sys.stdin.read(1 << 20) or "{}")
+    except (ValueError, UnicodeDecodeError):
+        payload = {}
+    if not isinstance(payload, dict):
+        payload = {}
+    keys = ("tool_name", "tool") if command == "track tool" else ("command", "name")
+    name = next((str(payload[k]) for k in keys if isinstance(payload.get(k), str)), "unknown")
+    cwd = payload.get("cwd")
+    return name, repo or (cwd if isinstance(cwd, str) and cwd else None)
+
+
 def run(
     command: str, values: Mapping[str, str | None], settings: Settings
 ) -> dict[str, Any] | None:
@@ -81,10 +102,13 @@ def run(
     service = TrackingService(settings)
     flags = Partial(values.get("harness"), values.get("agent"), values.get("model"))
     repo = values.get("repo") or None
+    name = values.get("name") or ""
+    if command.startswith("track ") and name == "-":
+        name, repo = from_hook_payload(command, repo)
     if command == "track tool":
-        return service.track_tool_usage(values["name"] or "", flags, repo)
+        return service.track_tool_usage(name, flags, repo)
     if command == "track command":
-        return service.track_command_completion(values["name"] or "", flags, repo)
+        return service.track_command_completion(name, flags, repo)
     if command == "commit":
         event = service.commit_completed(flags, repo, values.get("rev") or "HEAD")
         if event is None:

@@ -150,7 +150,13 @@ def _capture(ctx: typer.Context, command: str, **values: str | None) -> None:
 @track_app.command("tool")
 def track_tool(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Tool name, e.g. edit, read, bash.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Tool name, e.g. edit, read, bash; `-` reads a harness hook's JSON from "
+            "standard input (tool_name and cwd, as Claude Code sends them)."
+        ),
+    ],
     agent: AgentOpt = None,
     model: ModelOpt = None,
     harness: HarnessOpt = None,

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -378,3 +380,43 @@ def test_by_is_case_insensitive_on_both_paths(
     assert cli("grade", "good", "--by", "AGENT", "--unknown-to-fast-path").code == 2
     assert cli("--config", "/nonexistent.toml", "grade", "good", "--by", "AGENT").code == 0
     assert [e["by"] for e in journal_events(config.load())] == ["user", "agent"]
+
+
+def test_a_claude_code_hook_payload_on_stdin_gives_the_tool_and_folder(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = make_repo("app", origin="git@github.com:me/app.git")
+    payload = json.dumps(
+        {
+            "session_id": "s",
+            "hook_event_name": "PostToolUse",
+            "tool_name": "Edit",
+            "cwd": str(repo),
+            "tool_input": {},
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "agent_tracker", "track", "tool", "-", "--harness", "claude-code"],
+        input=payload,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    (event,) = journal_events(config.load())
+    assert (event["name"], event["project"], event["harness"]) == (
+        "Edit",
+        "github.com/me/app",
+        "claude-code",
+    )
+    garbage = subprocess.run(
+        [sys.executable, "-m", "agent_tracker", "track", "tool", "-"],
+        input="not json",
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert garbage.returncode == 0
+    assert journal_events(config.load())[-1]["name"] == "unknown"
