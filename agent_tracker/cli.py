@@ -6,6 +6,7 @@ that `--help` and mistakes get Typer's full treatment, with the same options.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from enum import StrEnum
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 
 from agent_tracker import (
@@ -245,7 +247,10 @@ def flush(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
 
     If another flush is running, say so and exit 0 (never hang `git push`).
     """
-    result = flush_journal(_settings(ctx), str(Path.cwd()))
+    # Inside the pre-push hook, a large per-project database waits for an explicit migrate.
+    in_hook = bool(os.environ.get("AGENT_TRACKER_HOOK_TIMEOUT"))
+    limit = migrate.HOOK_MERGE_LIMIT if in_hook else None
+    result = flush_journal(_settings(ctx), str(Path.cwd()), limit)
     out = render.console()
     if fmt is Format.json:
         render.json_out(out, result.as_dict())
@@ -371,6 +376,11 @@ FromOpt = Annotated[
 ]
 
 
+def _notes(fmt: Format) -> Console:
+    """Where side remarks go: stdout for text, stderr when stdout carries JSON."""
+    return render.console(stderr=fmt is Format.json)
+
+
 @app.command("migrate")
 def migrate_command(
     ctx: typer.Context,
@@ -388,8 +398,8 @@ def migrate_command(
     named = bool(sources)
     paths = sources or [str(Path.cwd().joinpath(*migrate.LEGACY_PARTS))]
     out = render.console()
-    if named and not dry_run:  # like every writing command: the per-project database first
-        render.migrations(out, migrate.auto_merge(settings, str(Path.cwd())))
+    if named and not dry_run:  # like every writing command: the per-project database too
+        render.migrations(_notes(fmt), migrate.auto_merge(settings, str(Path.cwd())))
     with render.progress(out, "reading", enabled=fmt is Format.text) as step:
         results = migrate.merge(settings, paths, dry_run=dry_run, progress=step)
     if fmt is Format.json:
@@ -441,7 +451,7 @@ def import_command(
     settings = _settings(ctx)
     streams = exchange.open_inputs(files)
     out = render.console()
-    render.migrations(out, migrate.auto_merge(settings, str(Path.cwd())))
+    render.migrations(_notes(fmt), migrate.auto_merge(settings, str(Path.cwd())))
     try:
         result = exchange.import_files(settings, streams)
     finally:

@@ -56,6 +56,7 @@ class ImportResult:
     files: int = 0
     lines: int = 0
     added: int = 0
+    updated: int = 0
     already_present: int = 0
     bad: list[tuple[str, int, str]] = field(default_factory=list)
 
@@ -64,6 +65,7 @@ class ImportResult:
             "files": self.files,
             "lines": self.lines,
             "added": self.added,
+            "updated": self.updated,
             "already_present": self.already_present,
             "bad_lines": [{"file": f, "line": n, "error": e} for f, n, e in self.bad],
         }
@@ -89,7 +91,9 @@ def import_files(settings: Settings, streams: list[tuple[str, IO[bytes]]]) -> Im
         return result
     db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
     with db, db.batch() as batch:
-        result.added, present = merge_facts(batch, list(found.items()))
+        result.added, result.updated, present = merge_facts(
+            batch, list(found.items()), reconcile=True
+        )
     result.already_present = present + (result.lines - len(result.bad) - len(found))
     return result
 
@@ -115,7 +119,8 @@ def open_inputs(paths: list[str]) -> list[tuple[str, IO[bytes]]]:
 def describe(result: ImportResult) -> list[str]:
     lines = [
         f"imported {result.added} facts from {result.lines} lines in {result.files} "
-        f"file{'s' if result.files != 1 else ''}; {result.already_present} already present"
+        f"file{'s' if result.files != 1 else ''}; {result.updated} updated (grown counts, "
+        f"newer grades); {result.already_present} already present"
     ]
     for name, number, error in result.bad[:MAX_REPORTED_BAD]:
         lines.append(f"  {name}:{number}: skipped: {error}")

@@ -7,6 +7,7 @@ A fact is a record written once under a key that is unique across databases and 
 | `commit` | `commit:<project id>:<hash>` | the project and the commit hash |
 | `grade` | `communication:<project id>:<hash>:<party>` | the commit and who graded it |
 | `usage` | `usage:<database id>:<project id>:<setup id>:<day>` | the database that counted |
+| `replaced` | `replaced:<project id>:<hash>` | a commit replaced by its amendment |
 
 Because keys are unique, merging facts from anywhere is a key-by-key union: nothing is
 counted twice and nothing is lost, and the derived totals are recomputed from the union.
@@ -19,15 +20,24 @@ carries `dbid`. See docs/export-format.md.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from agent_tracker import events
-from agent_tracker.keys import commit_key, communication_key, usage_key
+from agent_tracker.keys import commit_key, communication_key, replaced_key, usage_key
 
 EXPORT_VERSION = 1
-KINDS = ("commit", "grade", "usage")
-PREFIX_KIND = {"commit:": "commit", "communication:": "grade", "usage:": "usage"}
+KINDS = ("commit", "grade", "usage", "replaced")
+PREFIX_KIND = {
+    "commit:": "commit",
+    "communication:": "grade",
+    "usage:": "usage",
+    "replaced:": "replaced",
+}
 _SETUP = ("harness", "agent", "model")
+#: Unix times accepted in facts: 1970 .. 2286 (anything else is damage, not history).
+_MAX_TS = 10_000_000_000
+_HEX = "0123456789abcdef"
 
 
 class BadFact(ValueError):
@@ -46,10 +56,32 @@ def _count(fact: dict[str, Any], key: str) -> None:
         raise BadFact(f"field {key!r} is not a count")
 
 
-def _commit_hash(fact: dict[str, Any]) -> None:
-    value = fact.get("hash")
-    if type(value) is not str or not 4 <= len(value) <= 64 or value.strip("0123456789abcdef"):
-        raise BadFact("field 'hash' is not a commit hash (4-64 hex digits)")
+def _commit_hash(fact: dict[str, Any], key: str = "hash") -> None:
+    value = fact.get(key)
+    if type(value) is not str or not 4 <= len(value) <= 64 or value.strip(_HEX):
+        raise BadFact(f"field {key!r} is not a commit hash (4-64 hex digits)")
+
+
+def _time(fact: dict[str, Any]) -> None:
+    value = fact.get("ts")
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < _MAX_TS:
+        raise BadFact("field 'ts' is not a time")
+
+
+def _day(fact: dict[str, Any]) -> None:
+    value = fact.get("day")
+    try:
+        ok = type(value) is str and date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        ok = False
+    if not ok:
+        raise BadFact("field 'day' is not a day (YYYY-MM-DD)")
+
+
+def check_dbid(value: object) -> str:
+    if type(value) is not str or len(value) != 16 or value.strip(_HEX):
+        raise BadFact("field 'dbid' is not a database id (16 hex digits)")
+    return value
 
 
 def check(kind: str, fact: object) -> dict[str, Any]:
@@ -60,25 +92,32 @@ def check(kind: str, fact: object) -> dict[str, Any]:
         _text(fact, key)
     if kind == "commit":
         _commit_hash(fact)
-        if type(fact.get("ts")) not in (int, float):
-            raise BadFact("field 'ts' is not a time")
+        _time(fact)
         for key in ("files", "insertions", "deletions"):
+            fact.setdefault(key, 0)
             _count(fact, key)
-        exts = fact.get("exts", {})
+        fact.setdefault("exts", {})
+        fact.setdefault("source", events.UNKNOWN)
+        exts = fact["exts"]
         if type(exts) is not dict or not all(type(n) is int and n >= 0 for n in exts.values()):
             raise BadFact("field 'exts' is not a map of extensions to counts")
+        if type(fact["source"]) is not str:
+            raise BadFact("field 'source' is not text")
     elif kind == "grade":
         _commit_hash(fact)
-        if type(fact.get("ts")) not in (int, float):
-            raise BadFact("field 'ts' is not a time")
+        _time(fact)
         if fact.get("by") not in events.PARTIES:
             raise BadFact("field 'by' must be agent or user")
         if type(fact.get("grade")) is not int or fact["grade"] not in events.GRADE_VALUES:
             raise BadFact("field 'grade' is not -1, 1, 2 or 5")
     elif kind == "usage":
-        _text(fact, "day", 10)
+        _day(fact)
         for key in ("tool_calls", "commands"):
             _count(fact, key)
+    elif kind == "replaced":
+        _commit_hash(fact)
+        _commit_hash(fact, "by_hash")
+        _time(fact)
     else:
         raise BadFact(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
     return fact
@@ -91,10 +130,10 @@ def key_of(kind: str, fact: dict[str, Any], dbid: str | None = None) -> str:
         return commit_key(pid, fact["hash"])
     if kind == "grade":
         return communication_key(pid, fact["hash"], fact["by"])
-    if not dbid:
-        raise BadFact("a usage fact needs the 'dbid' of the database that counted it")
+    if kind == "replaced":
+        return replaced_key(pid, fact["hash"])
     sid = events.setup_id(fact["harness"], fact["agent"], fact["model"])
-    return usage_key(dbid, pid, sid, fact["day"])
+    return usage_key(check_dbid(dbid), pid, sid, fact["day"])
 
 
 def kind_of_key(key: str) -> str | None:
@@ -108,8 +147,22 @@ def dbid_of_usage_key(key: str) -> str:
     return key.split(":", 2)[1]
 
 
+def reconcile(kind: str, stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any] | None:
+    """What to store when a fact's key is already present (pooling machines), or None to
+    keep the stored fact: a usage counter only grows, so the larger counts win; a newer
+    grade replaces an older one, as in a flush. Other facts are written once."""
+    if kind == "usage":
+        merged = dict(stored)
+        for key in ("tool_calls", "commands"):
+            merged[key] = max(stored.get(key, 0), incoming[key])
+        return merged if merged != stored else None
+    if kind == "grade" and incoming["ts"] > stored.get("ts", 0):
+        return incoming
+    return None
+
+
 def day_of(kind: str, fact: dict[str, Any]) -> str:
-    return str(fact["day"]) if kind == "usage" else events.day_of(fact["ts"])
+    return str(fact["day"]) if kind == "usage" else events.day_of(float(fact["ts"]))
 
 
 def to_line(kind: str, key: str, fact: dict[str, Any]) -> dict[str, Any]:
@@ -138,5 +191,5 @@ def from_line(line: object) -> tuple[str, dict[str, Any]]:
         raise BadFact(f"field 'kind' must be one of {', '.join(KINDS)}")
     fact = {k: v for k, v in line.items() if k not in ("v", "kind", "dbid")}
     check(str(kind), fact)
-    dbid = line.get("dbid")
-    return key_of(str(kind), fact, dbid if isinstance(dbid, str) else None), fact
+    dbid = check_dbid(line.get("dbid")) if kind == "usage" else None
+    return key_of(str(kind), fact, dbid), fact

@@ -35,6 +35,7 @@ from agent_tracker.keys import (
     communication_key,
     day_key,
     project_key,
+    replaced_key,
     segment_key,
     usage_key,
 )
@@ -60,24 +61,35 @@ class FlushResult:
         return data
 
 
-def flush(settings: Settings, folder: str | None = None) -> FlushResult:
+def flush(
+    settings: Settings, folder: str | None = None, merge_limit: int | None = None
+) -> FlushResult:
     """Apply every pending journal event to the database in one transaction.
 
     With `folder` (the CLI passes the working folder, which for the pre-push hook is the
-    repository), a per-project database left there by an older tool is merged first, even
-    when nothing is pending; a failure to merge never stops the flush.
+    repository), a per-project database left there by an older tool is merged afterwards,
+    even when nothing was pending; larger than `merge_limit` bytes, it is left for an
+    explicit `migrate`. A failure to merge never undoes or stops the flush.
     """
     journal = Journal(settings.journal_dir)
     lock_fd = journal.try_lock_flush()
     if lock_fd is None:
         return FlushResult(busy=True)
     try:
-        migrations = migrate.auto_merge(settings, folder) if folder is not None else []
-        journal.rotate()
-        segments = journal.segments()
-        result = FlushResult(segments=len(segments), migrations=migrations)
-        if not segments:
-            return result
+        result = _flush_journal(settings, journal)
+        if folder is not None:
+            # After the journal: a slow or killed merge must not keep events pending.
+            result.migrations = migrate.auto_merge(settings, folder, merge_limit)
+        return result
+    finally:
+        os.close(lock_fd)
+
+
+def _flush_journal(settings: Settings, journal: Journal) -> FlushResult:
+    journal.rotate()
+    segments = journal.segments()
+    result = FlushResult(segments=len(segments))
+    if segments:
         latest: dict[str, list[Any]] = {}
         with LMDBDatabase.open_write(settings.database_path, settings.max_database_size) as db:
             dbid = db.dbid
@@ -90,9 +102,7 @@ def flush(settings: Settings, folder: str | None = None) -> FlushResult:
         for segment in segments:
             segment.unlink(missing_ok=True)
         journal.remember_setups(latest)
-        return result
-    finally:
-        os.close(lock_fd)
+    return result
 
 
 def _apply_segment(
@@ -259,8 +269,8 @@ class Applier:
     def _commit(self, event: dict[str, Any]) -> None:
         pid = events.project_id(event["project"])
         key = commit_key(pid, event["hash"])
-        if self.batch.has(key):
-            self.duplicates += 1  # the same commit recorded twice (hook and by hand)
+        if self.batch.has(key) or self.batch.has(replaced_key(pid, event["hash"])):
+            self.duplicates += 1  # recorded twice (hook and by hand), or amended since
             return
         fact = {k: event.get(k) for k in _COMMIT_FIELDS}
         exts: dict[str, int] = event.get("exts") or {}
@@ -300,9 +310,25 @@ class Applier:
                 if self.batch.get(new_key) is None:
                     self.batch.set(new_key, dict(grade, hash=new_hash))
         totals.add_commit(self._setup(old), day, sign=-1)
-        totals.add_project_commit(self._project(old["project"]), old["exts"], day, sign=-1)
-        totals.add_day_commit(self._day(old, day), old["source"] or events.UNKNOWN, sign=-1)
+        exts = old.get("exts") or {}
+        totals.add_project_commit(self._project(old["project"]), exts, day, sign=-1)
+        source = old.get("source") or events.UNKNOWN
+        totals.add_day_commit(self._day(old, day), source, sign=-1)
         self.batch.delete(old_key)
+        # A fact of its own: exported and merged like the others, so that no older copy of
+        # the amended commit (another database, an older export) can bring it back.
+        self.batch.set(
+            replaced_key(pid, old_hash),
+            {
+                "project": old["project"],
+                "hash": old_hash,
+                "by_hash": new_hash,
+                "ts": old["ts"],
+                "harness": old["harness"],
+                "agent": old["agent"],
+                "model": old["model"],
+            },
+        )
 
     def _grade(self, event: dict[str, Any]) -> None:
         pid = events.project_id(event["project"])
@@ -333,10 +359,12 @@ class Applier:
         ]
         if not grades:
             return
-        on = totals.grade_day(self.batch.get(commit_key(pid, commit_hash)), grades)
+        commit = self.batch.get(commit_key(pid, commit_hash))
+        on = totals.grade_day(commit, grades)
         by_setup: dict[tuple[str, str, str], list[int]] = {}
         for grade in grades:
-            setup = (grade["harness"], grade["agent"], grade["model"])
+            made_by = commit or grade  # the commit's setup when it is known, as in a rebuild
+            setup = (made_by["harness"], made_by["agent"], made_by["model"])
             by_setup.setdefault(setup, []).append(grade["grade"])
         project = grades[0]["project"]
         for (harness, agent, model), values in by_setup.items():

@@ -30,3 +30,8 @@ def segment_key(segment_id: str) -> str:
 def day_key(day: str, sid: str, pid: str) -> str:
     """Per (day, setup, project) aggregates; day first, so a date range is one key range."""
     return f"day:{day}:{sid}:{pid}"
+
+
+def replaced_key(pid: str, commit_hash: str) -> str:
+    """Marks a commit replaced by its amendment, so that no merge brings it back."""
+    return f"replaced:{pid}:{commit_hash}"

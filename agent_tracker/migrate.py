@@ -32,11 +32,13 @@ import orjson
 
 from agent_tracker import facts
 from agent_tracker.config import Settings
-from agent_tracker.store import LMDBDatabase, WriteBatch, rebuild
+from agent_tracker.store import DB_FORMAT, SCORING_VERSION, LMDBDatabase, WriteBatch, rebuild
 
 LEGACY_PARTS = ("~", ".config", "opencode", "agent-tracker.lmdb")
 LMDB_MAGIC = 0xBEEFC0DE
 LOG_NAME = "migrate.log"
+#: The largest per-project database merged from inside the pre-push hook.
+HOOK_MERGE_LIMIT = 64 * 1024 * 1024
 
 Progress = Callable[[int, int], None]
 
@@ -54,9 +56,13 @@ class SourceResult:
     ignored: int = 0
     entries: int = 0
     message: str = ""
+    #: False when it only repeats what the log already says (a source found unreadable).
+    news: bool = True
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["news"]
+        return data
 
     def summary(self) -> str:
         if self.status in ("merged", "would-merge"):
@@ -72,9 +78,10 @@ class SourceResult:
 
 
 def per_project_source(folder: str) -> str | None:
-    """The database an older tool left in `folder`, if there is one."""
+    """The database an older tool left in `folder`, if there is one (a folder or a regular
+    file: anything else, such as a named pipe, is not opened)."""
     path = os.path.join(folder, *LEGACY_PARTS)
-    return path if os.path.exists(path) else None
+    return path if os.path.isdir(path) or os.path.isfile(path) else None
 
 
 def _data_file(path: str) -> tuple[str, bool]:
@@ -101,13 +108,24 @@ def _format_version(data_file: str) -> int | None:
     return None
 
 
-V2_HELP = (
-    "it was written in LMDB data format v2, by the npm `lmdb` package that the original "
-    "TypeScript plugin used; released LMDB (and so this program) cannot read that format. "
-    "Nothing was changed. To bring its history over, export it with Node.js "
-    "(`node examples/export-legacy.mjs PATH > legacy.jsonl`, see the README) and run "
-    "`agent-tracker import legacy.jsonl`"
-)
+def legacy_script() -> str:
+    """Where export-legacy.mjs is: inside the installed package, or in a checkout."""
+    from importlib import resources
+
+    packaged = resources.files("agent_tracker").joinpath("export-legacy.mjs")
+    if packaged.is_file():
+        return str(packaged)
+    return os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples", "export-legacy.mjs")
+
+
+def v2_help() -> str:
+    return (
+        "it was written in LMDB data format v2, by the npm `lmdb` package that the original "
+        "TypeScript plugin used; released LMDB (and so this program) cannot read that format. "
+        "Nothing was changed. To bring its history over, export it with Node.js "
+        f"(`npm install lmdb`, then `node {legacy_script()} PATH > legacy.jsonl`) and run "
+        "`agent-tracker import legacy.jsonl`"
+    )
 
 
 def _stamp(data_file: str) -> list[int]:
@@ -125,7 +143,7 @@ def read_source(path: str, progress: Progress | None = None) -> list[tuple[str, 
     if not os.path.exists(data_file):
         raise SourceError(f"no database at {path}")
     if _format_version(data_file) == 2:
-        raise SourceError(V2_HELP)
+        raise SourceError(v2_help())
     try:
         # lock=False: no lock file is created in (or next to) the source; readonly: no write.
         env = lmdb.open(path, readonly=True, lock=False, subdir=subdir, max_dbs=0)
@@ -137,6 +155,7 @@ def read_source(path: str, progress: Progress | None = None) -> list[tuple[str, 
         total = env.stat()["entries"]
         entries: list[tuple[str, bytes]] = []
         with env.begin() as txn:
+            _refuse_newer(txn)
             for key, value in txn.cursor():
                 entries.append((bytes(key).decode("utf-8", "replace"), bytes(value)))
                 if progress is not None and len(entries) % 1000 == 0:
@@ -148,6 +167,20 @@ def read_source(path: str, progress: Progress | None = None) -> list[tuple[str, 
         raise SourceError(f"is damaged and could not be read to the end ({exc})") from None
     finally:
         env.close()
+
+
+def _refuse_newer(txn: lmdb.Transaction) -> None:
+    for key, known in ((b"meta:format", DB_FORMAT), (b"meta:scoring", SCORING_VERSION)):
+        raw = txn.get(key)
+        try:
+            found = None if raw is None else orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            found = None
+        if isinstance(found, int) and found > known:
+            raise SourceError(
+                f"was written by a newer agent-tracker ({key.decode()} {found}, this one knows "
+                f"{known}); upgrade agent-tracker to merge it"
+            )
 
 
 def _facts_of(entries: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]], int]:
@@ -171,12 +204,29 @@ def _facts_of(entries: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]]
     return found, ignored
 
 
-def merge_facts(batch: WriteBatch, found: list[tuple[str, bytes]]) -> tuple[int, int]:
-    """Write the facts whose keys are absent, then rebuild the summaries; (added, present)."""
-    added = sum(1 for key, raw in found if batch.put_absent(key, raw))
-    if added:
+def merge_facts(
+    batch: WriteBatch, found: list[tuple[str, bytes]], *, reconcile: bool = False
+) -> tuple[int, int, int]:
+    """Write the facts whose keys are absent, then rebuild the summaries.
+
+    With `reconcile` (import: pooling the same person's machines), a present key may also be
+    updated where `facts.reconcile` says the incoming fact supersedes it (a grown usage
+    counter, a newer grade). Returns (added, updated, left as they were).
+    """
+    added = updated = 0
+    for key, raw in found:
+        if batch.put_absent(key, raw):
+            added += 1
+            continue
+        kind = facts.kind_of_key(key)
+        if reconcile and kind is not None:
+            better = facts.reconcile(kind, batch.get(key), orjson.loads(raw))
+            if better is not None:
+                batch.put_now(key, better)
+                updated += 1
+    if added or updated:
         rebuild(batch)
-    return added, len(found) - added
+    return added, updated, len(found) - added - updated
 
 
 def merge(
@@ -185,37 +235,71 @@ def merge(
     *,
     dry_run: bool = False,
     progress: Progress | None = None,
+    max_bytes: int | None = None,
 ) -> list[SourceResult]:
-    """Merge each source database into the central one (see the module docstring)."""
-    central = os.path.realpath(settings.database_file)
+    """Merge each source database into the central one (see the module docstring).
+
+    A source larger than `max_bytes` is left for an explicit `agent-tracker migrate` (the
+    pre-push hook must stay quick).
+    """
     results = []
     for source in sources:
         path = os.path.abspath(source)
-        if os.path.realpath(path) == central:
+        if _is_central(settings, path):
             results.append(SourceResult(path, "is-central", message="is the central database"))
             continue
-        if not os.path.exists(path):
-            results.append(SourceResult(path, "missing", message="does not exist"))
+        if not (os.path.isdir(path) or os.path.isfile(path)):
+            message = "does not exist" if not os.path.lexists(path) else "is not a database"
+            results.append(SourceResult(path, "missing", message=message))
             continue
-        results.append(_merge_one(settings, path, dry_run, progress))
+        results.append(_merge_one(settings, path, dry_run, progress, max_bytes))
     _log(settings, results)
     return results
 
 
+def _is_central(settings: Settings, path: str) -> bool:
+    """Whether `path` (a folder, its data file, or a link to either) is the central db."""
+    central = os.path.realpath(settings.database_file)
+    mine = {central, os.path.realpath(os.path.join(central, "data.mdb"))}
+    data_file, _ = _data_file(path)
+    return os.path.realpath(path) in mine or os.path.realpath(data_file) in mine
+
+
 def _merge_one(
-    settings: Settings, path: str, dry_run: bool, progress: Progress | None
+    settings: Settings,
+    path: str,
+    dry_run: bool,
+    progress: Progress | None,
+    max_bytes: int | None,
 ) -> SourceResult:
     result = SourceResult(path, "merged")
     marker = f"meta:migrated:{_source_id(path)}"
     try:
         data_file, _ = _data_file(path)
-        stamp = _stamp(data_file) if os.path.exists(data_file) else None
-        if stamp is not None and _remembered(settings, marker) == stamp:
+        if not os.path.isfile(data_file):
+            raise SourceError(f"no database at {path}")
+        stamp = _stamp(data_file)
+        known = _recall(settings, marker)
+        if known is not None and known.get("stamp") == stamp:
+            if known.get("status") == "unreadable":
+                message = f"still not merged: {known.get('message')}"
+                return SourceResult(path, "unreadable", message=message, news=False)
             result.status = "unchanged"
+            return result
+        if max_bytes is not None and stamp[0] > max_bytes:
+            result.status = "postponed"
+            result.message = (
+                f"not merged now: {stamp[0] // (1 << 20)} MiB is too much for a git hook; "
+                "run `agent-tracker migrate` in this folder"
+            )
             return result
         entries = read_source(path, progress)
     except (SourceError, OSError) as exc:
-        return SourceResult(path, "unreadable", message=f"not merged: {exc}")
+        result = SourceResult(path, "unreadable", message=f"not merged: {exc}")
+        if not dry_run and os.path.isfile(_data_file(path)[0]):
+            # Remembered, so that every later push does not explain it again.
+            _remember(settings, marker, path, _stamp(_data_file(path)[0]), "unreadable", str(exc))
+        return result
     found, result.ignored = _facts_of(entries)
     result.entries = len(entries)
     if result.ignored and not found:
@@ -226,18 +310,42 @@ def _merge_one(
         return result
     db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
     with db, db.batch() as batch:
-        result.facts_added, result.already_present = merge_facts(batch, found)
-        batch.set(marker, {"path": path, "stamp": stamp, "at": round(time.time(), 3)})
+        result.facts_added, _, result.already_present = merge_facts(batch, found)
+        batch.set(marker, _marker(path, stamp, "merged", ""))
     return result
 
 
-def _remembered(settings: Settings, marker: str) -> Any:
+def _marker(path: str, stamp: list[int], status: str, message: str) -> dict[str, Any]:
+    return {
+        "path": path,
+        "stamp": stamp,
+        "status": status,
+        "message": message,
+        "at": round(time.time(), 3),
+    }
+
+
+def _remember(
+    settings: Settings, marker: str, path: str, stamp: list[int], status: str, message: str
+) -> None:
+    db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
+    with db, db.batch() as batch:
+        batch.set(marker, _marker(path, stamp, status, message))
+
+
+def _recall(settings: Settings, marker: str) -> dict[str, Any] | None:
     db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
     if db is None:
         return None
     with db:
         value = db.get(marker)
-    return None if not isinstance(value, dict) else value.get("stamp")
+    return value if isinstance(value, dict) else None
+
+
+def _remembered(settings: Settings, marker: str) -> Any:
+    """The content stamp a source had when it was last merged (or found unreadable)."""
+    value = _recall(settings, marker)
+    return None if value is None else value.get("stamp")
 
 
 def _count_absent(settings: Settings, found: list[tuple[str, bytes]]) -> tuple[int, int]:
@@ -251,7 +359,7 @@ def _count_absent(settings: Settings, found: list[tuple[str, bytes]]) -> tuple[i
 
 def _log(settings: Settings, results: list[SourceResult]) -> None:
     """Append what happened to migrate.log in the journal folder (hooks discard output)."""
-    lines = [r.summary() for r in results if r.status != "unchanged"]
+    lines = [r.summary() for r in results if r.status != "unchanged" and r.news]
     if not lines:
         return
     try:
@@ -264,30 +372,32 @@ def _log(settings: Settings, results: list[SourceResult]) -> None:
 
 
 def pending_source(settings: Settings, folder: str) -> str | None:
-    """For read-only commands: a per-project database in `folder` not merged as it is now."""
+    """For read-only commands: what to say of a per-project database in `folder`, if it is
+    not merged as it is now (None when there is none, or nothing new in it)."""
     path = per_project_source(folder)
-    if path is None or os.path.realpath(path) == os.path.realpath(settings.database_file):
+    if path is None or _is_central(settings, path):
         return None
-    data_file, _ = _data_file(path)
+    marker = _recall(settings, f"meta:migrated:{_source_id(path)}")
     try:
-        stamp = _stamp(data_file)
+        stamp = _stamp(_data_file(path)[0])
     except OSError:
-        return path
-    if _remembered(settings, f"meta:migrated:{_source_id(path)}") == stamp:
+        stamp = None
+    if marker is not None and marker.get("stamp") == stamp:
+        if marker.get("status") == "unreadable":
+            return f"{path} (cannot be read: {marker.get('message')})"
         return None
     return path
 
 
-def auto_merge(settings: Settings, folder: str) -> list[SourceResult]:
-    """What writing commands run first: merge the per-project database in `folder`, if any.
-
-    Never raises: a failure is logged and reported, and the command goes on with its job.
-    """
+def auto_merge(settings: Settings, folder: str, max_bytes: int | None = None) -> list[SourceResult]:
+    """What writing commands do besides their job: merge the per-project database in
+    `folder`, if any. Never raises: a failure is logged and reported, and the command goes
+    on with its own job."""
     path = per_project_source(folder)
     if path is None:
         return []
     try:
-        return merge(settings, [path])
+        return merge(settings, [path], max_bytes=max_bytes)
     except Exception as exc:  # noqa: BLE001 - the command's own job must go on
         result = SourceResult(path, "unreadable", message=f"not merged: {exc}")
         _log(settings, [result])

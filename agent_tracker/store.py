@@ -44,7 +44,7 @@ SCORING_VERSION = 1
 #: Version of the derived records' layout. A database whose derived records are older (or
 #: missing) is rebuilt from its facts when next opened for writing.
 DERIVED_VERSION = 1
-FACT_PREFIXES = ("commit:", "communication:", "usage:")
+FACT_PREFIXES = ("commit:", "communication:", "usage:", "replaced:")
 DERIVED_PREFIXES = ("agent:", "project:", "day:")
 
 
@@ -99,6 +99,13 @@ class WriteBatch:
     def delete(self, key: str) -> None:
         """Remove `key` when the batch is written (a `None` value in `changes`)."""
         self.set(key, None)
+
+    def put_now(self, key: str, value: Any) -> None:
+        """Store `value` under `key` at once (for merges: `rebuild` must see it)."""
+        if self.txn is None:
+            raise TrackerError("put_now needs a write transaction")
+        self.txn.put(key.encode(), _dump(value))
+        self._cache[key] = value
 
     def put_absent(self, key: str, raw: bytes) -> bool:
         """Store `raw` under `key` at once, unless the key exists; True when stored.

@@ -172,9 +172,16 @@ def add_project_commit(record: Record, exts: dict[str, int], day: str, sign: int
         _touch(record, day)
 
 
-def from_facts(commits: Facts, grades: Facts, usages: Facts) -> dict[str, Record]:
-    """Every derived record (`agent:*`, `project:*`, `day:*`), recomputed from the facts."""
+def from_facts(
+    commits: Facts, grades: Facts, usages: Facts, replaced: Facts = ()
+) -> dict[str, Record]:
+    """Every derived record (`agent:*`, `project:*`, `day:*`), recomputed from the facts.
+
+    A commit marked replaced (by its amendment) does not count, and its grades count for
+    the commit that replaced it unless that one has its own grade from the same party.
+    """
     out: dict[str, Record] = {}
+    successor = {(fact["project"], fact["hash"]): fact["by_hash"] for _, fact in replaced}
 
     def setup(fact: Record) -> Record:
         sid = events.setup_id(fact["harness"], fact["agent"], fact["model"])
@@ -196,7 +203,11 @@ def from_facts(commits: Facts, grades: Facts, usages: Facts) -> dict[str, Record
         add_usage(setup(fact), fact["tool_calls"], fact["commands"], fact["day"])
         add_project_usage(project(fact), fact["day"])
         add_day_usage(day(fact, fact["day"]), fact["tool_calls"], fact["commands"])
-    commit_facts = {(fact["project"], fact["hash"]): fact for _, fact in commits}
+    commit_facts = {
+        (fact["project"], fact["hash"]): fact
+        for _, fact in commits
+        if (fact["project"], fact["hash"]) not in successor
+    }
     for fact in commit_facts.values():
         on = events.day_of(fact["ts"])
         add_commit(setup(fact), on)
@@ -204,8 +215,17 @@ def from_facts(commits: Facts, grades: Facts, usages: Facts) -> dict[str, Record
         add_day_commit(day(fact, on), fact.get("source") or events.UNKNOWN)
     # A commit's grades count for the setup that made it (when the commit is known), as one
     # graded commit per setup however many parties graded it.
-    per_commit: dict[tuple[str, str], list[Record]] = {}
+    latest: dict[tuple[str, str, str], tuple[tuple[bool, float], Record]] = {}
     for _, fact in grades:
+        commit_hash = fact["hash"]
+        while (fact["project"], commit_hash) in successor:  # amended, maybe more than once
+            commit_hash = successor[(fact["project"], commit_hash)]
+        slot = (fact["project"], commit_hash, fact["by"])
+        rank = (fact["hash"] == commit_hash, fact["ts"])  # its own grade first, then newest
+        if slot not in latest or latest[slot][0] <= rank:
+            latest[slot] = (rank, dict(fact, hash=commit_hash))
+    per_commit: dict[tuple[str, str], list[Record]] = {}
+    for _, fact in latest.values():
         per_commit.setdefault((fact["project"], fact["hash"]), []).append(fact)
     for commit_id, facts in per_commit.items():
         commit = commit_facts.get(commit_id)

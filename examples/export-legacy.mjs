@@ -12,7 +12,11 @@
 //
 // What comes over: every commit (agent, model, project path, hash, time, description) and,
 // per commit, the newest communication grade, as the user's grade. Tool-call counts were not
-// kept by the plugin (only XP totals), so none are exported. The source is opened read-only.
+// kept by the plugin (only XP totals), so none are exported. The source is never opened
+// itself: LMDB would create a lock file beside it, so a temporary copy is read instead.
+import { copyFileSync, cpSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { open } from 'lmdb'
 
 const path = process.argv[2]
@@ -20,7 +24,11 @@ if (!path) {
   console.error('usage: node export-legacy.mjs PATH-TO-OLD-DATABASE > legacy.jsonl')
   process.exit(2)
 }
-const db = open({ path, compression: true, readOnly: true })
+const scratch = mkdtempSync(join(tmpdir(), 'agent-tracker-legacy-'))
+const copy = join(scratch, 'agent-tracker.lmdb')
+if (statSync(path).isDirectory()) cpSync(path, copy, { recursive: true })
+else copyFileSync(path, copy)
+const db = open({ path: copy, compression: true, readOnly: true })
 const seconds = (value) => {
   const time = new Date(value ?? 0).getTime()
   return Number.isFinite(time) ? time / 1000 : 0
@@ -75,4 +83,5 @@ for (const value of newest.values()) {
   grades++
 }
 await db.close()
+rmSync(scratch, { recursive: true, force: true })
 console.error(`exported ${commits} commits and ${grades} grades; ${skipped} records skipped`)

@@ -101,7 +101,7 @@ def test_export_then_import_into_an_empty_database_reproduces_the_report(
     use_empty_database(monkeypatch, tmp_path)
     result = cli("import", str(path))
     assert result.code == 0
-    assert "imported 25 facts from 25 lines in 1 file; 0 already present" in result.out
+    assert "imported 25 facts from 25 lines in 1 file; 0 updated" in result.out
     assert report(cli) == original
 
 
@@ -190,6 +190,9 @@ def test_the_typescript_plugins_database_comes_over_through_export_legacy(
         ["node", str(script), str(source)], capture_output=True, text=True, check=False, timeout=60
     )
     assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("old")) == ["old.lmdb"], (
+        "no lock file beside the source"
+    )
     exported = tmp_path / "legacy.jsonl"
     exported.write_text(done.stdout)
     assert cli("import", str(exported)).code == 0
@@ -199,3 +202,148 @@ def test_the_typescript_plugins_database_comes_over_through_export_legacy(
         1,
         2,
     )
+
+
+def export_from(cli: Cli, settings: config.Settings) -> list[str]:
+    lines: list[str] = cli("export").out.splitlines()
+    return lines
+
+
+def test_pooling_again_takes_grown_counts_and_newer_grades(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    laptop = config.load()
+    journal = Journal(laptop.journal_dir)
+    sha = "ab" * 20
+    for event in [events.make("tool", BUILD, "p", name="x") for _ in range(3)] + [
+        commit_event(BUILD, "p", sha),
+        events.make("grade", BUILD, "p", hash=sha, by="user", grade=-1),
+    ]:
+        journal.append(events.encode(event))
+    flush(laptop)
+    first = tmp_path / "first.jsonl"
+    first.write_text(cli("export").out)
+    for event in [events.make("tool", BUILD, "p", name="x") for _ in range(7)] + [
+        events.make("grade", BUILD, "p", hash=sha, by="user", grade=5),  # changed their mind
+    ]:
+        journal.append(events.encode(event))
+    flush(laptop)
+    second = tmp_path / "second.jsonl"
+    second.write_text(cli("export").out)
+    expected = report(cli)
+
+    use_empty_database(monkeypatch, tmp_path)
+    cli("import", str(first))
+    result = json.loads(cli("import", str(second), "--format", "json").out)
+    assert (result["added"], result["updated"]) == (0, 2)
+    assert report(cli) == expected
+    (group,) = expected
+    assert (group["tool_calls"], group["score"]) == (10, 5)
+    again = json.loads(cli("import", str(first), "--format", "json").out)
+    assert (again["added"], again["updated"]) == (0, 0)  # older copies change nothing
+    assert report(cli) == expected
+
+
+def test_an_amended_commit_does_not_come_back_from_an_older_export(
+    cli: Cli, tmp_path: Path
+) -> None:
+    settings = config.load()
+    journal = Journal(settings.journal_dir)
+    old, new = "aa" * 20, "bb" * 20
+    journal.append(events.encode(commit_event(BUILD, "p", old)))
+    journal.append(events.encode(events.make("grade", BUILD, "p", hash=old, by="user", grade=5)))
+    flush(settings)
+    before_amend = tmp_path / "before.jsonl"
+    before_amend.write_text(cli("export").out)
+    journal.append(events.encode(commit_event(BUILD, "p", new, replaces=old)))
+    flush(settings)
+    after = report(cli)
+    assert (after[0]["commits"], after[0]["score"]) == (1, 5)
+    assert any(json.loads(x)["kind"] == "replaced" for x in cli("export").out.splitlines())
+    assert cli("import", str(before_amend)).code == 0
+    assert report(cli) == after
+
+
+def test_a_flush_after_a_merge_agrees_with_a_rebuild(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = config.load()
+    journal = Journal(settings.journal_dir)
+    sha = "cd" * 20
+    # graded on this machine while its commit was only known elsewhere
+    journal.append(events.encode(events.make("grade", PLAN, "p", hash=sha, by="agent", grade=2)))
+    flush(settings)
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"v": 1, "kind": "commit", **commit_event(BUILD, "p", sha)}))
+    assert cli("import", str(other)).code == 0
+    journal.append(events.encode(events.make("grade", PLAN, "p", hash=sha, by="user", grade=5)))
+    flush(settings)
+    incremental = entries(settings)
+    assert cli("rebuild").code == 0
+    assert entries(settings) == incremental
+    (group,) = report(cli)
+    assert (group["agent"], group["graded_commits"], group["score"]) == ("build", 1, 7)
+
+
+def test_a_minimal_commit_line_imports_and_can_be_amended_later(cli: Cli, tmp_path: Path) -> None:
+    settings = config.load()
+    line = {
+        "v": 1,
+        "kind": "commit",
+        "harness": "h",
+        "agent": "a",
+        "model": "m",
+        "project": "p",
+        "hash": "ef" * 20,
+        "ts": 1_700_000_000,
+    }
+    minimal = tmp_path / "minimal.jsonl"
+    minimal.write_text(json.dumps(line) + "\n")
+    assert cli("import", str(minimal)).code == 0
+    amend = commit_event(("h", "a", "m"), "p", "12" * 20, replaces="ef" * 20)
+    Journal(settings.journal_dir).append(events.encode(amend))
+    assert not flush(settings).busy
+    (group,) = report(cli)
+    assert group["commits"] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"ts": 1e20}, "field 'ts' is not a time"),
+        ({"dbid": "f" * 600}, "field 'dbid' is not a database id"),
+        ({"dbid": "a:b"}, "field 'dbid' is not a database id"),
+        ({"day": "zzzz"}, "field 'day' is not a day"),
+    ],
+)
+def test_damaged_lines_are_skipped_not_crashing(
+    exported: tuple[Path, list[dict[str, object]]],
+    cli: Cli,
+    tmp_path: Path,
+    change: dict[str, object],
+    error: str,
+) -> None:
+    path, _ = exported
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    kind = "commit" if "ts" in change else "usage"
+    victim = next(line for line in lines if line["kind"] == kind)
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_text(json.dumps(dict(victim, **change)) + "\n")
+    result = cli("import", str(damaged))
+    assert result.code == 1
+    assert f"{damaged}:1: skipped: {error}" in result.out
+    assert "Traceback" not in result.out + result.err
+
+
+def test_export_since_leaves_out_older_facts(cli: Cli) -> None:
+    settings = config.load()
+    journal = Journal(settings.journal_dir)
+    old = commit_event(BUILD, "p", "01" * 20)
+    old["ts"] = 1_600_000_000.0  # 2020
+    journal.append(events.encode(old))
+    journal.append(events.encode(commit_event(BUILD, "p", "02" * 20)))
+    flush(settings)
+    recent = [json.loads(x) for x in cli("export", "--since", "30d").out.splitlines()]
+    assert [line["hash"] for line in recent if line["kind"] == "commit"] == ["02" * 20]
+    early = [json.loads(x) for x in cli("export", "--until", "2021-01-01").out.splitlines()]
+    assert [line["hash"] for line in early] == ["01" * 20]

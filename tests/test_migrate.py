@@ -260,3 +260,86 @@ def test_a_per_project_database_in_a_single_file_is_merged_too(
     assert (totals["commits"], totals["tool_calls"]) == (2, 4)
     assert fingerprint(path) == before
     assert not Path(f"{path}-lock").exists()
+
+
+def test_an_unreadable_source_is_explained_once_then_remembered(
+    project_dir: Path, cli: Cli
+) -> None:
+    path = project_dir.joinpath(*LEGACY_PARTS)
+    path.parent.mkdir(parents=True)
+    shutil.copy(FIXTURES / "legacy-v2.lmdb", path)
+    settings = config.load()
+    cli("flush")
+    log = settings.journal_dir / "migrate.log"
+    assert len(log.read_text().splitlines()) == 1
+    cli("flush")
+    assert len(log.read_text().splitlines()) == 1, "the same explanation on every push"
+    status = cli("status").out
+    assert "cannot be read" in " ".join(status.split())
+    data = json.loads(cli("migrate", "--from", str(path), "--format", "json").out)
+    assert data[0]["status"] == "unreadable"
+
+
+def test_a_large_source_waits_for_an_explicit_migrate_inside_the_hook(legacy: Path) -> None:
+    settings = config.load()
+    Journal(settings.journal_dir).append(events.encode(events.make("tool", BUILD, "p", name="x")))
+    result = flush(settings, str(legacy.parents[3]), merge_limit=1024)
+    assert result.applied == 1, "the journal is flushed whatever happens to the merge"
+    assert [m.status for m in result.migrations] == ["postponed"]
+    assert "agent-tracker migrate" in result.migrations[0].message
+    assert [m.status for m in flush(settings, str(legacy.parents[3])).migrations] == ["merged"]
+
+
+def test_special_files_and_links_to_the_central_database_are_not_merged(
+    project_dir: Path, cli: Cli, tmp_path: Path
+) -> None:
+    settings = config.load()
+    write_database(settings.database_path, settings.journal_dir, work(BUILD, "p", 0, 1, 1))
+    link = tmp_path / "link.mdb"
+    link.symlink_to(settings.database_path / "data.mdb")
+    (result,) = merge(settings, [str(link)])
+    assert result.status == "is-central"
+    fifo = project_dir.joinpath(*LEGACY_PARTS)
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    assert cli("flush").code == 0  # returns at once: a named pipe is never opened
+    (special,) = merge(settings, [str(fifo)])
+    assert (special.status, special.message) == ("missing", "is not a database")
+
+
+def test_a_source_from_a_newer_agent_tracker_is_refused(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.lmdb"
+    write_database(newer, tmp_path / "newer-journal", work(BUILD, "p", 0, 1, 1))
+    env = lmdb.open(str(newer))
+    with env.begin(write=True) as txn:
+        txn.put(b"meta:format", b"7")
+    env.close()
+    (result,) = merge(config.load(), [str(newer)])
+    assert result.status == "unreadable"
+    assert "newer agent-tracker" in result.message
+
+
+def test_dry_run_against_an_existing_database_changes_nothing(legacy: Path, cli: Cli) -> None:
+    settings = config.load()
+    write_database(
+        settings.database_path,
+        settings.journal_dir,
+        [commit_event(BUILD, "github.com/me/app", f"{0:040x}")],
+    )
+    before = entries(settings)
+    data = json.loads(cli("migrate", "--dry-run", "--format", "json").out)
+    assert [(r["facts_added"], r["already_present"]) for r in data] == [(6, 1)]
+    assert entries(settings) == before
+
+
+def test_json_output_stays_json_when_a_per_project_database_is_reported(
+    project_dir: Path, cli: Cli, tmp_path: Path
+) -> None:
+    path = project_dir.joinpath(*LEGACY_PARTS)
+    path.parent.mkdir(parents=True)
+    shutil.copy(FIXTURES / "legacy-v2.lmdb", path)
+    other = tmp_path / "other.lmdb"
+    write_database(other, tmp_path / "other-journal", work(PLAN, "p", 0, 1, 1))
+    result = cli("migrate", "--from", str(other), "--format", "json")
+    assert [r["status"] for r in json.loads(result.out)] == ["merged"]
+    assert "LMDB data format v2" in " ".join(result.err.split())

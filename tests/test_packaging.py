@@ -31,5 +31,7 @@ def test_wheel_ships_the_hook_scripts_and_the_console_script(tmp_path: Path) -> 
         for hook in ("post-commit", "pre-push"):
             shipped = archive.read(f"agent_tracker/hooks/{hook}")
             assert shipped == (ROOT / "hooks" / hook).read_bytes()
+        shipped = archive.read("agent_tracker/export-legacy.mjs")
+        assert shipped == (ROOT / "examples" / "export-legacy.mjs").read_bytes()
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         assert "agent-tracker = agent_tracker.entry:main" in archive.read(entry_points).decode()
