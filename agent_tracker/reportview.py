@@ -18,7 +18,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from agent_tracker.report import MIN_GRADED, TREND_WEEKS, Group, Report, SetupDetail
+from agent_tracker.ranking import MIN_GRADED, TREND_WEEKS, Group
+from agent_tracker.report import Report, SetupDetail
 
 SPARK = "▁▂▃▄▅▆▇█"
 #: The range a commit's score can take (two grades of -1..+5).

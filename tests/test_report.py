@@ -19,7 +19,8 @@ from conftest import Result, commit_event, commit_file
 from agent_tracker import config, events
 from agent_tracker.flush import flush
 from agent_tracker.journal import Journal
-from agent_tracker.report import MIN_GRADED, Query, build, parse_day, parse_setup
+from agent_tracker.ranking import MIN_GRADED
+from agent_tracker.report import Query, build, parse_day, parse_setup
 from agent_tracker.store import LMDBDatabase
 
 Cli = Callable[..., Result]
