@@ -1,0 +1,39 @@
+"""What the CLI modules share: output formats, option helpers, settings from the context."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from agent_tracker import config, render
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
+
+
+def opt(name: str, text: str) -> Any:
+    return typer.Option(name, help=text)
+
+
+def settings_of(ctx: typer.Context) -> config.Settings:
+    """The settings for this run: the root's flags over environment, file and defaults."""
+    obj: dict[str, Any] = ctx.find_root().obj or {}
+    return config.load(config_flag=obj.get("config"), flags=obj.get("flags"))
+
+
+def config_file_of(ctx: typer.Context) -> str:
+    obj: dict[str, Any] = ctx.find_root().obj or {}
+    return config.config_path(obj.get("config"))
+
+
+def notes_console(fmt: Format) -> Console:
+    """Where side remarks go: stdout for text, stderr when stdout carries JSON."""
+    return render.console(stderr=fmt is Format.json)

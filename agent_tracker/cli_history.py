@@ -1,0 +1,216 @@
+"""CLI commands that read or merge history: report, migrate, export, import, rebuild.
+
+Registered on the app by `cli`. Thin, like the rest of the CLI: parse, call one core
+function, render.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from agent_tracker import exchange, languages, migrate, render, reportview
+from agent_tracker import report as report_mod
+from agent_tracker.cli_base import Format, FormatOpt, notes_console, opt, settings_of
+from agent_tracker.errors import TrackerError, UsageError
+from agent_tracker.store import LMDBDatabase
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class By(StrEnum):
+    setup = "setup"
+    agent = "agent"
+    model = "model"
+    harness = "harness"
+    project = "project"
+
+
+ByOpt = Annotated[By, opt("--by", "Group by setup, agent, model, harness or project.")]
+SinceOpt = Annotated[str | None, opt("--since", "From this day: YYYY-MM-DD, or 30d, 12w, 6m, 1y.")]
+UntilOpt = Annotated[str | None, opt("--until", "Up to this day (same forms).")]
+ProjectOpt = Annotated[
+    str | None, opt("--project", "Only this project: its name or remote (github.com/me/app).")
+]
+LikeOpt = Annotated[
+    Path | None, opt("--like", "Only projects in the main language of the project at PATH.")
+]
+SetupOpt = Annotated[
+    str | None, opt("--setup", "One setup in depth: AGENT@MODEL or HARNESS/AGENT@MODEL.")
+]
+TopOpt = Annotated[int | None, opt("--top", "Show the best N only.")]
+FlushedOpt = Annotated[bool, opt("--flushed-only", "Leave out events still in the journal.")]
+ReportFormatOpt = Annotated[ReportFormat, opt("--format", "Output format.")]
+
+
+def report(
+    ctx: typer.Context,
+    by: ByOpt = By.setup,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    project: ProjectOpt = None,
+    agent: Annotated[str | None, opt("--agent", "Only this agent.")] = None,
+    model: Annotated[str | None, opt("--model", "Only this model.")] = None,
+    harness: Annotated[str | None, opt("--harness", "Only this harness.")] = None,
+    like: LikeOpt = None,
+    setup: SetupOpt = None,
+    top: TopOpt = None,
+    flushed_only: FlushedOpt = False,
+    fmt: ReportFormatOpt = ReportFormat.text,
+) -> None:
+    """Rank agent setups by the quality of their work, and recommend one.
+
+    Quality is the score per graded commit (agent's and user's grades), shrunk toward the
+    overall mean for small samples; see the README for the method. Reads only; never flushes.
+    """
+    today = report_mod.utc_today()
+    language = None
+    if like is not None:
+        language = languages.of_project(str(like))
+        if language is None:
+            raise UsageError(f"--like {like}: cannot tell the main language of that project")
+    query = report_mod.Query(
+        by=by.value,
+        since=report_mod.parse_day(since, today) if since else None,
+        until=report_mod.parse_day(until, today) if until else None,
+        project=project,
+        agent=agent,
+        model=model,
+        harness=harness,
+        language=language,
+        top=top,
+        include_pending=not flushed_only,
+    )
+    settings = settings_of(ctx)
+    out = render.console()
+    if setup is not None:
+        detail = report_mod.setup_detail(settings, query, setup)
+        if fmt is ReportFormat.json:
+            render.json_out(out, detail.as_dict())
+        else:
+            reportview.setup_detail(out, detail)
+        return
+    data = report_mod.build(settings, query, str(Path.cwd()))
+    if fmt is ReportFormat.json:
+        render.json_out(out, data.as_dict())
+    elif fmt is ReportFormat.csv:
+        sys.stdout.write(reportview.csv_text(data))
+    elif fmt is ReportFormat.markdown:
+        sys.stdout.write(reportview.markdown_text(data))
+    else:
+        reportview.table(out, data)
+
+
+# -- merging: migrate, export, import, rebuild ----------------------------------------------------
+
+FromOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--from",
+        help="A database to merge (repeatable). Default: the per-project database an older "
+        "tool left here, ./~/.config/opencode/agent-tracker.lmdb.",
+    ),
+]
+
+
+def migrate_command(
+    ctx: typer.Context,
+    sources: FromOpt = None,
+    dry_run: Annotated[bool, opt("--dry-run", "Only count what would be merged.")] = False,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Merge other agent-tracker databases into the central one, additively.
+
+    Only facts whose keys are missing are written (nothing is overwritten), summaries are
+    rebuilt from the facts, and the source is never changed. Running it again merges
+    nothing new. Exits 1 if a source named with --from cannot be read.
+    """
+    settings = settings_of(ctx)
+    named = bool(sources)
+    paths = sources or [str(Path.cwd().joinpath(*migrate.LEGACY_PARTS))]
+    out = render.console()
+    if named and not dry_run:  # like every writing command: the per-project database too
+        render.migrations(notes_console(fmt), migrate.auto_merge(settings, str(Path.cwd())))
+    with render.progress(out, "reading", enabled=fmt is Format.text) as step:
+        results = migrate.merge(settings, paths, dry_run=dry_run, progress=step)
+    if fmt is Format.json:
+        render.json_out(out, [r.as_dict() for r in results])
+    else:
+        render.migrations(out, results)
+        if all(r.status == "unchanged" for r in results):
+            out.print("nothing new to merge")
+    failed = [r for r in results if r.status in ("unreadable", "missing")]
+    if failed and named:
+        raise TrackerError(f"{len(failed)} of {len(results)} sources could not be merged")
+
+
+def export_command(
+    ctx: typer.Context,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Write the facts (commits, grades, usage counts) as JSON Lines to standard output.
+
+    One fact per line, versioned (see docs/export-format.md); DuckDB and pandas load it as
+    is. Import it on another machine with `agent-tracker import`.
+    """
+    today = report_mod.utc_today()
+    lines = exchange.export_lines(
+        settings_of(ctx),
+        since=report_mod.parse_day(since, today) if since else None,
+        until=report_mod.parse_day(until, today) if until else None,
+        project=project,
+    )
+    sys.stdout.buffer.writelines(lines)
+    sys.stdout.flush()
+
+
+def import_command(
+    ctx: typer.Context,
+    files: Annotated[list[str], typer.Argument(help="Export files ('-' for standard input).")],
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Merge exported facts into the central database, additively and idempotently.
+
+    Facts already present are left alone, so importing a file twice changes nothing. Bad
+    lines are reported with their line numbers and skipped; the rest is imported (exit 1
+    if any line was bad).
+    """
+    settings = settings_of(ctx)
+    streams = exchange.open_inputs(files)
+    out = render.console()
+    render.migrations(notes_console(fmt), migrate.auto_merge(settings, str(Path.cwd())))
+    try:
+        result = exchange.import_files(settings, streams)
+    finally:
+        for name, stream in streams:
+            if name != "<stdin>":
+                stream.close()
+    if fmt is Format.json:
+        render.json_out(out, result.as_dict())
+    else:
+        for line in exchange.describe(result):
+            out.print(escape(line), soft_wrap=True)
+    if result.bad:
+        raise typer.Exit(code=1)
+
+
+def rebuild_command(ctx: typer.Context) -> None:
+    """Recompute every summary (per setup, project and day) from the stored facts."""
+    settings = settings_of(ctx)
+    render.migrations(render.console(), migrate.auto_merge(settings, str(Path.cwd())))
+    db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
+    with db:
+        count = db.rebuild_totals()
+    typer.echo(f"rebuilt {count} summaries from the facts in {settings.database_path}")
