@@ -36,15 +36,23 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Markdown: docstrings are re-flowed to the terminal's width, `code` is shown as code.
+    rich_markup_mode="markdown",
 )
 track_app = typer.Typer(
-    help="Record an agent's tool call or command (appends to the journal).", no_args_is_help=True
+    help="Record an agent's tool call or command (appends to the journal).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 hooks_app = typer.Typer(
-    help="Install, remove or inspect the git hooks of a repository.", no_args_is_help=True
+    help="Install, remove or inspect the git hooks of a repository.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 config_app = typer.Typer(
-    help="Show or change settings (database path, size limit).", no_args_is_help=True
+    help="Show or change settings (database path, size limit).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 app.add_typer(track_app, name="track")
 app.add_typer(hooks_app, name="hooks")

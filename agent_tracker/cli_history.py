@@ -183,9 +183,9 @@ def import_command(
 ) -> None:
     """Merge exported facts into the central database, additively and idempotently.
 
-    Facts already present are left alone, so importing a file twice changes nothing. Bad
-    lines are reported with their line numbers and skipped; the rest is imported (exit 1
-    if any line was bad).
+    A fact already present is kept unless the file has a newer grade or a grown usage count
+    of it, so importing a file twice changes nothing. Bad lines are reported with their line
+    numbers and skipped; the rest is imported (exit 1 if any line was bad).
     """
     settings = settings_of(ctx)
     streams = exchange.open_inputs(files)
