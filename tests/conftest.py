@@ -148,3 +148,13 @@ def commit_event(
     }
     values.update(fields)
     return events.make("commit", setup, project, **values)
+
+
+def db_entries(settings: config.Settings) -> dict[bytes, bytes]:
+    """Every key and value of the central database, read-only."""
+    from agent_tracker.store import LMDBDatabase
+
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    assert db is not None
+    with db, db.env.begin() as txn:
+        return {bytes(k): bytes(v) for k, v in txn.cursor()}

@@ -10,12 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Result, commit_event
+from conftest import Result, commit_event, db_entries
 
 from agent_tracker import config, events
 from agent_tracker.flush import flush
 from agent_tracker.journal import Journal
-from agent_tracker.store import LMDBDatabase
 
 Cli = Callable[..., Result]
 BUILD = ("opencode", "build", "anthropic/claude-sonnet-4-5")
@@ -39,13 +38,6 @@ def seed(settings: config.Settings) -> None:
     for event in items:
         journal.append(events.encode(event))
     flush(settings)
-
-
-def entries(settings: config.Settings) -> dict[bytes, bytes]:
-    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
-    assert db is not None
-    with db, db.env.begin() as txn:
-        return {bytes(k): bytes(v) for k, v in txn.cursor()}
 
 
 def report(cli: Cli, *args: str) -> list[dict[str, object]]:
@@ -114,10 +106,10 @@ def test_importing_twice_changes_nothing(
     path, _ = exported
     settings = use_empty_database(monkeypatch, tmp_path)
     cli("import", str(path))
-    once = entries(settings)
+    once = db_entries(settings)
     again = json.loads(cli("import", str(path), "--format", "json").out)
     assert (again["added"], again["already_present"]) == (0, 25)
-    assert entries(settings) == once
+    assert db_entries(settings) == once
 
 
 def test_importing_into_the_database_it_came_from_changes_nothing(
@@ -125,9 +117,9 @@ def test_importing_into_the_database_it_came_from_changes_nothing(
     cli: Cli,
 ) -> None:
     path, original = exported
-    before = entries(config.load())
+    before = db_entries(config.load())
     assert cli("import", str(path)).code == 0
-    assert entries(config.load()) == before
+    assert db_entries(config.load()) == before
     assert report(cli) == original
 
 
@@ -278,9 +270,9 @@ def test_a_flush_after_a_merge_agrees_with_a_rebuild(
     assert cli("import", str(other)).code == 0
     journal.append(events.encode(events.make("grade", PLAN, "p", hash=sha, by="user", grade=5)))
     flush(settings)
-    incremental = entries(settings)
+    incremental = db_entries(settings)
     assert cli("rebuild").code == 0
-    assert entries(settings) == incremental
+    assert db_entries(settings) == incremental
     (group,) = report(cli)
     assert (group["agent"], group["graded_commits"], group["score"]) == ("build", 1, 7)
 

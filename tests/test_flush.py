@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import commit_event
+from conftest import commit_event, db_entries
 
 from agent_tracker import config, events, store
 from agent_tracker.errors import DatabaseFullError, FormatError
@@ -53,13 +53,6 @@ def setup_record(settings: config.Settings, setup: tuple[str, str, str] = SETUP)
     return record
 
 
-def all_entries(settings: config.Settings) -> dict[bytes, bytes]:
-    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
-    assert db is not None
-    with db, db.env.begin() as txn:
-        return {bytes(k): bytes(v) for k, v in txn.cursor()}
-
-
 def test_flush_applies_everything_in_one_transaction_with_one_put_per_key(
     settings: config.Settings,
 ) -> None:
@@ -98,10 +91,10 @@ def test_second_flush_with_nothing_pending_changes_nothing(settings: config.Sett
     append(settings, "tool", name="edit")
     append_commit(settings, "a" * 40)
     flush(settings)
-    before = all_entries(settings)
+    before = db_entries(settings)
     result = flush(settings)
     assert (result.segments, result.applied, result.puts) == (0, 0, 0)
-    assert all_entries(settings) == before
+    assert db_entries(settings) == before
     assert Journal(settings.journal_dir).pending_count() == 0
 
 
@@ -173,7 +166,7 @@ def test_incremental_totals_equal_totals_rebuilt_from_facts(settings: config.Set
         if index % 5 == 0:
             flush(settings)
     flush(settings)
-    derived = [k for k in all_entries(settings) if k.startswith((b"agent:", b"project:"))]
+    derived = [k for k in db_entries(settings) if k.startswith((b"agent:", b"project:"))]
     assert len(derived) == 2 + 4
     assert_totals_match_rebuild(settings)
 
@@ -289,7 +282,7 @@ def test_long_names_never_make_keys_longer_than_lmdb_allows(settings: config.Set
     event = commit_event(long_setup, "p" * 500, "f" * 40)
     journal.append(events.encode(event))
     flush(settings)
-    keys = all_entries(settings)
+    keys = db_entries(settings)
     assert max(len(k) for k in keys) < 100
     assert agent_key(events.setup_id(*long_setup)).encode() in keys
 
@@ -381,11 +374,11 @@ def test_an_amended_commit_replaces_the_one_it_amends_and_keeps_its_grades(
 
 def assert_totals_match_rebuild(settings: config.Settings) -> None:
     """Derived records kept up to date by flushes equal those recomputed from the facts."""
-    incremental = all_entries(settings)
+    incremental = db_entries(settings)
     db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
     with db:
         db.rebuild_totals()
-    rebuilt = all_entries(settings)
+    rebuilt = db_entries(settings)
     derived = (b"agent:", b"project:", b"day:")
     checked = 0
     for key in incremental.keys() | rebuilt.keys():
@@ -405,7 +398,7 @@ def test_segment_markers_do_not_pile_up(settings: config.Settings) -> None:
     for _ in range(5):
         append(settings, "tool", name="edit")
         flush(settings)
-    markers = [k for k in all_entries(settings) if k.startswith(b"meta:segment:")]
+    markers = [k for k in db_entries(settings) if k.startswith(b"meta:segment:")]
     assert len(markers) == 1  # only the latest flush's, pruned by the next one
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import lmdb
 import pytest
-from conftest import Result, commit_event
+from conftest import Result, commit_event, db_entries
 
 from agent_tracker import config, events
 from agent_tracker.flush import flush
@@ -67,13 +67,6 @@ def fingerprint(path: Path) -> dict[str, str]:
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
-def entries(settings: config.Settings) -> dict[bytes, bytes]:
-    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
-    assert db is not None
-    with db, db.env.begin() as txn:
-        return {bytes(k): bytes(v) for k, v in txn.cursor()}
-
-
 def setup_totals(settings: config.Settings, setup: tuple[str, str, str]) -> dict[str, object]:
     db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
     assert db is not None
@@ -110,24 +103,24 @@ def test_present_entries_are_never_overwritten(legacy: Path, tmp_path: Path) -> 
     central_items = [commit_event(BUILD, "github.com/me/app", f"{0:040x}", subject="mine")]
     write_database(settings.database_path, settings.journal_dir, central_items)
     key = f"commit:{events.project_id('github.com/me/app')}:{0:040x}".encode()
-    mine = entries(settings)[key]
+    mine = db_entries(settings)[key]
     (result,) = merge(settings, [str(legacy)])
     assert (result.facts_added, result.already_present) == (6, 1)
-    assert entries(settings)[key] == mine
+    assert db_entries(settings)[key] == mine
     assert json.loads(mine)["subject"] == "mine"
 
 
 def test_merging_twice_gives_the_same_database(legacy: Path) -> None:
     settings = config.load()
     merge(settings, [str(legacy)])
-    once = entries(settings)
+    once = db_entries(settings)
     (again,) = merge(settings, [str(legacy)])
     assert again.status == "unchanged"  # remembered by path and content stamp: not re-read
-    assert entries(settings) == once
+    assert db_entries(settings) == once
     os.utime(legacy / "data.mdb", ns=(1, 1))  # a changed stamp: read again, nothing new
     (third,) = merge(settings, [str(legacy)])
     assert (third.status, third.facts_added, third.already_present) == ("merged", 0, 7)
-    without_markers = {k: v for k, v in entries(settings).items() if b"meta:migrated" not in k}
+    without_markers = {k: v for k, v in db_entries(settings).items() if b"meta:migrated" not in k}
     assert without_markers == {k: v for k, v in once.items() if b"meta:migrated" not in k}
 
 
@@ -326,10 +319,10 @@ def test_dry_run_against_an_existing_database_changes_nothing(legacy: Path, cli:
         settings.journal_dir,
         [commit_event(BUILD, "github.com/me/app", f"{0:040x}")],
     )
-    before = entries(settings)
+    before = db_entries(settings)
     data = json.loads(cli("migrate", "--dry-run", "--format", "json").out)
     assert [(r["facts_added"], r["already_present"]) for r in data] == [(6, 1)]
-    assert entries(settings) == before
+    assert db_entries(settings) == before
 
 
 def test_json_output_stays_json_when_a_per_project_database_is_reported(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import Result, commit_event, commit_file
+from conftest import Result, commit_event, commit_file, db_entries
 
 from agent_tracker import config, events
 from agent_tracker.flush import flush
@@ -320,18 +320,11 @@ def test_markdown_output_is_a_table(fixture_history: History, cli: Cli) -> None:
     assert len([line for line in lines if line.startswith("| ")]) == 1 + 3
 
 
-def all_entries(settings: config.Settings) -> dict[bytes, bytes]:
-    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
-    assert db is not None
-    with db, db.env.begin() as txn:
-        return {bytes(k): bytes(v) for k, v in txn.cursor()}
-
-
 def test_pending_events_are_counted_shown_and_leave_the_database_untouched(
     fixture_history: History, settings: config.Settings, cli: Cli
 ) -> None:
     fixture_history.commit(PLAN, (5, 5), days_ago=0, tools=2)  # 1 commit, 2 grades, 2 tools
-    before = all_entries(settings)
+    before = db_entries(settings)
     data_file = settings.database_path / "data.mdb"
     stamp = data_file.stat().st_mtime_ns
     data = json.loads(cli("report", "--format", "json").out)
@@ -343,7 +336,7 @@ def test_pending_events_are_counted_shown_and_leave_the_database_untouched(
     assert (plan["commits"], plan["score"]) == (2, 0)
     assert flushed_only["pending_events"] == 5
     assert "5 pending events included" in cli("report").out
-    assert all_entries(settings) == before
+    assert db_entries(settings) == before
     assert data_file.stat().st_mtime_ns == stamp
     assert Journal(settings.journal_dir).pending_count() == 5
 
