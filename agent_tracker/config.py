@@ -88,6 +88,8 @@ class Settings:
         return paths.as_path(self.journal_folder)
 
     def value(self, key: str) -> str | int:
+        if key not in KEYS:
+            raise ConfigError(f"unknown setting {key!r}; known: {', '.join(KEYS)}")
         if key == "max_database_size":
             return self.max_database_size
         return {"database_path": self.database_file, "journal_dir": self.journal_folder}[key]
@@ -215,6 +217,7 @@ def normalise(key: str, value: str) -> str | int:
         return check_size(parse_size(value), value)
     if not value.strip():
         raise ConfigError(f"{key} must be a non-empty path")
+    paths.resolve_user_path(value)  # refuses what it cannot resolve, such as ~user/...
     return value
 
 

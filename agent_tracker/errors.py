@@ -8,7 +8,6 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 # Exit codes, named once and used everywhere.
-EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 EVENT_FORMAT = 1
 MAX_LINE = 4096
-TYPES = ("tool", "command", "commit", "grade")
 PARTIES = ("agent", "user")
 UNKNOWN = "unknown"
 

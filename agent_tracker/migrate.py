@@ -30,7 +30,7 @@ from typing import Any
 import lmdb
 import orjson
 
-from agent_tracker import facts
+from agent_tracker import facts, paths
 from agent_tracker.config import Settings
 from agent_tracker.store import DB_FORMAT, SCORING_VERSION, LMDBDatabase, WriteBatch, rebuild
 
@@ -50,7 +50,7 @@ class SourceError(Exception):
 @dataclass
 class SourceResult:
     path: str
-    status: str  # merged | unchanged | would-merge | unreadable | missing | is-central
+    status: str  # merged | unchanged | would-merge | postponed | unreadable | missing | is-central
     facts_added: int = 0
     already_present: int = 0
     ignored: int = 0
@@ -342,12 +342,6 @@ def _recall(settings: Settings, marker: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _remembered(settings: Settings, marker: str) -> Any:
-    """The content stamp a source had when it was last merged (or found unreadable)."""
-    value = _recall(settings, marker)
-    return None if value is None else value.get("stamp")
-
-
 def _count_absent(settings: Settings, found: list[tuple[str, bytes]]) -> tuple[int, int]:
     db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
     if db is None:
@@ -363,9 +357,11 @@ def _log(settings: Settings, results: list[SourceResult]) -> None:
     if not lines:
         return
     try:
-        os.makedirs(settings.journal_folder, mode=0o700, exist_ok=True)
+        paths.make_private_dir(settings.journal_folder)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        with open(os.path.join(settings.journal_folder, LOG_NAME), "a", encoding="utf-8") as log:
+        target = os.path.join(settings.journal_folder, LOG_NAME)
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # holds paths
+        with os.fdopen(fd, "a", encoding="utf-8") as log:
             log.writelines(f"{stamp} {line}\n" for line in lines)
     except OSError:
         pass  # the log is a courtesy; the results are returned to the caller anyway

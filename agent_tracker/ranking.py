@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from agent_tracker import events
+from agent_tracker import events, totals
 
 PRIOR_COMMITS = 5
 MIN_GRADED = 5
@@ -62,7 +62,11 @@ class Group:
 
     @property
     def xp(self) -> int:
-        return self.tool_calls + 2 * self.commands + 5 * self.commits
+        return (
+            totals.XP_TOOL * self.tool_calls
+            + totals.XP_COMMAND * self.commands
+            + totals.XP_COMMIT * self.commits
+        )
 
     @property
     def graded_share(self) -> float | None:

@@ -1,6 +1,7 @@
 """Turning result data into terminal text or JSON (the report has its own: `reportview`).
 
-With `cli` and `reportview`, the only modules that use Rich.
+With `reportview` and the CLI modules (`cli`, `cli_base`, `cli_history`), the only modules
+that use Rich; core modules never do.
 
 Rich honours `NO_COLOR` and drops colour and box styling when stdout is not a terminal, so
 the same tables serve a person and a script; `--format json` serves a program.
@@ -37,12 +38,14 @@ def json_out(out: Console, data: Any) -> None:
 
 
 def size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    if n < 1024:
+        return f"{n} B"
+    value = n / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
         value /= 1024
-    return f"{n} B"
+    return f"{value:.1f} GiB"
 
 
 @contextmanager

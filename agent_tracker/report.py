@@ -29,7 +29,7 @@ from agent_tracker.store import LMDBDatabase, WriteBatch
 REPORT_SCHEMA = "agent-tracker-report"
 REPORT_VERSION = 1
 BY_CHOICES = ("setup", "agent", "model", "harness", "project")
-SOURCES = ("flag", "env", "trailer", "journal", "unknown")
+SOURCES = ("flag", "env", "trailer", "journal", "legacy", "unknown")
 
 _RELATIVE = re.compile(r"^(\d+)([dwmy])$")
 _UNIT_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
@@ -172,8 +172,7 @@ class Report:
 class _View:
     """The stored derived records with pending events applied on top, in memory only."""
 
-    def __init__(self, db: LMDBDatabase | None, txn: Any) -> None:
-        self.db = db
+    def __init__(self, txn: Any) -> None:
         self.batch = WriteBatch(txn)
 
     def applied(self, segment_id: str) -> bool:
@@ -222,7 +221,7 @@ def build(settings: Settings, query: Query | None = None, folder: str | None = N
     try:
         txn = db.env.begin() if db is not None else None
         report.database_exists = db is not None
-        view = _View(db, txn)
+        view = _View(txn)
         report.stale_derived = db is not None and db.derived_outdated()
         # Segments a dead flush applied but did not delete are not pending any more.
         report.pending_events = journal.pending_count(view.applied)
