@@ -5,10 +5,12 @@ For `commit`, the full chain, first match wins, recorded as the commit's `source
 
 1. `flag`     `--agent` / `--model` given on the command line
 2. `env`      `AGENT_TRACKER_AGENT` / `AGENT_TRACKER_MODEL` set by the harness
-3. `trailer`  `Agent:` / `Model:` trailers in the commit message, or an agent's
-              co-author marker (Claude Code's `Co-authored-by: Claude ...`)
+3. `trailer`  `Agent:` / `Model:` / `Harness:` trailers in the commit message, or an
+              agent's marker: Claude Code's `Co-authored-by: Claude ...`, Aider's
+              ` (aider)` after the author's name
 4. `journal`  the setup of the newest tool call or command in this project in the last
-              `JOURNAL_WINDOW` seconds, still in the journal
+              `JOURNAL_WINDOW` seconds: from the journal, or, once a flush has emptied
+              it, from what that flush remembered (`Journal.remember_setups`)
 5. `unknown`
 
 The harness comes from `--harness`, `AGENT_TRACKER_HARNESS`, the variables harnesses set in
@@ -92,6 +94,10 @@ def trailer_setup(trailers: Mapping[str, object]) -> Partial:
         for co_author in co_authors:
             if "noreply@anthropic.com" in str(co_author).lower():
                 return Partial(harness or "claude-code", "claude-code", None)
+    # Aider commits in the user's name with " (aider)" appended (its author marker).
+    author = _text(trailers, "author") or ""
+    if "(aider)" in author.lower():
+        return Partial(harness or "aider", "aider", None)
     return partial
 
 

@@ -26,8 +26,8 @@ from agent_tracker import (
 )
 from agent_tracker import status as status_mod
 from agent_tracker.cli_base import Format, FormatOpt, config_file_of, settings_of
-from agent_tracker.errors import EXIT_INTERRUPTED, TrackerError
-from agent_tracker.flush import flush as flush_journal
+from agent_tracker.errors import EXIT_ERROR, EXIT_INTERRUPTED, TrackerError
+from agent_tracker.tracking import TrackingService
 
 app = typer.Typer(
     name="agent-tracker",
@@ -50,7 +50,7 @@ hooks_app = typer.Typer(
     rich_markup_mode="markdown",
 )
 config_app = typer.Typer(
-    help="Show or change settings (database path, size limit).",
+    help="Show or change settings (database path, size limit, journal folder).",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
@@ -158,7 +158,13 @@ def track_tool(
 @track_app.command("command")
 def track_command(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Command name, e.g. test, build.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Command name, e.g. test, build; `-` reads it from a harness hook's JSON on "
+            "standard input (command or name, and cwd)."
+        ),
+    ],
     agent: AgentOpt = None,
     model: ModelOpt = None,
     harness: HarnessOpt = None,
@@ -182,7 +188,10 @@ def commit(
     """Record a commit (+5 XP, +1 commit); run by the post-commit hook.
 
     The setup is decided by, in order: --agent/--model, $AGENT_TRACKER_AGENT/MODEL,
-    Agent:/Model: commit trailers, the setup last active in this project, else unknown.
+    Agent:/Model:/Harness: commit trailers or an agent's marker (Claude Code's co-author,
+    Aider's "(aider)" author), the setup last active in this project, else unknown.
+    Commits re-applied by a rebase or cherry-pick are not counted again; an amend replaces
+    the commit it amends.
     """
     _capture(ctx, "commit", agent=agent, model=model, harness=harness, repo=repo, rev=rev)
 
@@ -237,7 +246,7 @@ def flush(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
     # Inside the pre-push hook, a large per-project database waits for an explicit migrate.
     in_hook = bool(os.environ.get("AGENT_TRACKER_HOOK_TIMEOUT"))
     limit = migrate.HOOK_MERGE_LIMIT if in_hook else None
-    result = flush_journal(settings_of(ctx), str(Path.cwd()), limit)
+    result = TrackingService(settings_of(ctx)).flush_write_buffer(str(Path.cwd()), limit)
     out = render.console()
     if fmt is Format.json:
         render.json_out(out, result.as_dict())
@@ -362,6 +371,9 @@ def run(argv: list[str]) -> int:
         # Plain write, not Rich: an error is one line, never wrapped, for people and scripts.
         sys.stderr.write(f"agent-tracker: error: {exc}\n")
         return exc.exit_code
+    except OSError as exc:  # e.g. an unwritable journal or database folder
+        sys.stderr.write(f"agent-tracker: error: {exc}\n")
+        return EXIT_ERROR
     finally:
         signal.signal(signal.SIGINT, previous)
     return 0

@@ -17,7 +17,7 @@ from rich.markup import escape
 from agent_tracker import exchange, languages, migrate, render, reportview
 from agent_tracker import report as report_mod
 from agent_tracker.cli_base import Format, FormatOpt, notes_console, opt, settings_of
-from agent_tracker.errors import TrackerError, UsageError
+from agent_tracker.errors import EXIT_ERROR, TrackerError, UsageError
 from agent_tracker.store import LMDBDatabase
 
 
@@ -94,6 +94,8 @@ def report(
     settings = settings_of(ctx)
     out = render.console()
     if setup is not None:
+        if fmt in (ReportFormat.csv, ReportFormat.markdown) or by is not By.setup:
+            raise UsageError("--setup shows one setup by project: use --format text or json")
         detail = report_mod.setup_detail(settings, query, setup)
         if fmt is ReportFormat.json:
             render.json_out(out, detail.as_dict())
@@ -203,7 +205,7 @@ def import_command(
         for line in exchange.describe(result):
             out.print(escape(line), soft_wrap=True)
     if result.bad:
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=EXIT_ERROR)
 
 
 def rebuild_command(ctx: typer.Context) -> None:

@@ -253,7 +253,6 @@ def read_commit(repo: str, rev: str = "HEAD", honour_env: bool = True) -> dict[s
     return {
         "hash": commit_hash,
         "author_time": int(author_time or 0),
-        "author": author,
         "subject": subject,
         "files": files,
         "insertions": insertions,
@@ -264,6 +263,7 @@ def read_commit(repo: str, rev: str = "HEAD", honour_env: bool = True) -> dict[s
             "model": _first(model),
             "harness": _first(harness),
             "co_authors": [c for c in coauthors.split("\x1f") if c.strip()],
+            "author": author,
         },
     }
 

@@ -94,7 +94,6 @@ class TrackingService:
             return self.journal.last_setup(project.identity, since)
 
         setup, source = attribution.for_commit(flags, self.environ, trailers, from_journal)
-        commit.pop("author", None)
         return self._append(events.make("commit", setup, project.identity, source=source, **commit))
 
     def record_communication_score(
@@ -119,8 +118,11 @@ class TrackingService:
             fields["note"] = note
         return self._append(events.make("grade", setup, project.identity, **fields))
 
-    def flush_write_buffer(self) -> FlushResult:
-        """Apply every pending event to the database in one transaction."""
+    def flush_write_buffer(
+        self, folder: str | None = None, merge_limit: int | None = None
+    ) -> FlushResult:
+        """Apply every pending event to the database in one transaction; then merge the
+        per-project database an older tool left in `folder`, if any (see `flush.flush`)."""
         from agent_tracker.flush import flush
 
-        return flush(self.settings)
+        return flush(self.settings, folder, merge_limit)

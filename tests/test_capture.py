@@ -420,3 +420,15 @@ def test_a_claude_code_hook_payload_on_stdin_gives_the_tool_and_folder(
     )
     assert garbage.returncode == 0
     assert journal_events(config.load())[-1]["name"] == "unknown"
+
+
+def test_aiders_author_marker_counts_as_trailer(
+    cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo()
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Person (aider)")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "aider: fix")
+    cli("commit")
+    (event,) = journal_events(config.load())
+    assert (event["source"], event["harness"], event["agent"]) == ("trailer", "aider", "aider")

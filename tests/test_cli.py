@@ -199,3 +199,15 @@ def test_capture_reports_an_unwritable_journal_in_one_line(
     assert result.code == 1
     assert result.err.startswith("agent-tracker: error:")
     assert "Traceback" not in result.err
+
+
+def test_typer_path_reports_an_unwritable_journal_in_one_line(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("AGENT_TRACKER_JOURNAL_DIR", str(blocker / "journal"))
+    result = cli("--max-database-size", "8MiB", "track", "tool", "edit")  # not the fast path
+    assert result.code == 1
+    assert result.err.startswith("agent-tracker: error:")
+    assert "Traceback" not in result.err

@@ -535,3 +535,9 @@ def test_summaries_older_than_this_version_are_flagged_then_rebuilt(
     data = json.loads(cli("report", "--format", "json").out)
     assert data["warnings"] == []
     assert (data["groups"][0]["commits"], data["groups"][0]["score"]) == (2, 7)
+
+
+def test_setup_detail_refuses_formats_it_cannot_give(cli: Cli) -> None:
+    result = cli("report", "--setup", "a@b", "--format", "csv")
+    assert result.code == 2
+    assert "--format text or json" in result.err
