@@ -129,6 +129,14 @@ def migrate_command(
     ctx: typer.Context,
     sources: FromOpt = None,
     dry_run: Annotated[bool, opt("--dry-run", "Only count what would be merged.")] = False,
+    legacy_script: Annotated[
+        bool,
+        opt(
+            "--legacy-script",
+            "Print where export-legacy.mjs is (for databases of the "
+            "original TypeScript plugin) and exit.",
+        ),
+    ] = False,
     fmt: FormatOpt = Format.text,
 ) -> None:
     """Merge other agent-tracker databases into the central one, additively.
@@ -137,6 +145,9 @@ def migrate_command(
     rebuilt from the facts, and the source is never changed. Running it again merges
     nothing new. Exits 1 if a source named with --from cannot be read.
     """
+    if legacy_script:
+        typer.echo(migrate.legacy_script())
+        return
     settings = settings_of(ctx)
     named = bool(sources)
     paths = sources or [str(Path.cwd().joinpath(*migrate.LEGACY_PARTS))]

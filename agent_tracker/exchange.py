@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import orjson
 
-from agent_tracker import facts
+from agent_tracker import facts, totals
 from agent_tracker.config import Settings
 from agent_tracker.errors import UsageError
 from agent_tracker.migrate import merge_facts
@@ -40,15 +40,9 @@ def export_lines(
                     continue
                 if until and facts.day_of(kind, fact) > until:
                     continue
-                if project and not _project_matches(fact["project"], project):
+                if project and not totals.project_matches(fact["project"], project):
                     continue
                 yield orjson.dumps(facts.to_line(kind, key, fact)) + b"\n"
-
-
-def _project_matches(identity: str, wanted: str) -> bool:
-    text = wanted.strip().rstrip("/").lower()
-    name = identity.rstrip("/").rsplit("/", 1)[-1].lower()
-    return text in (identity.lower(), name) or identity.lower().endswith("/" + text)
 
 
 @dataclass

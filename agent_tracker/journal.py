@@ -28,6 +28,7 @@ import os
 import time
 
 from agent_tracker import events
+from agent_tracker.attribution import JOURNAL_WINDOW
 from agent_tracker.errors import TrackerError
 from agent_tracker.paths import as_path, make_private_dir
 
@@ -286,7 +287,7 @@ class Journal:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def remember_setups(self, latest: dict[str, list[Any]], keep: float = 8 * 3600) -> None:
+    def remember_setups(self, latest: dict[str, list[Any]], keep: float = JOURNAL_WINDOW) -> None:
         """Record, per project, the newest setup a flush saw, so that attribution from the
         journal still works for a commit made after a flush emptied the journal."""
         if not latest:

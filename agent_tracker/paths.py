@@ -6,7 +6,8 @@ Invariants:
   folder named `~` inside projects.
 - A relative configured path resolves against the home folder, not the working directory, so
   the result does not depend on where a hook happens to run.
-- The journal lives beside the database, in the tracker's own folder, never in a work tree.
+- The journal lives beside the *default* database, in the tracker's own folder, whatever
+  database is configured (so a change of database strands nothing), never in a work tree.
 
 The functions work on `str` paths with `os.path`: they run in every agent tool call, where
 importing `pathlib` alone would cost a noticeable share of the command's time.

@@ -282,7 +282,7 @@ def _matching_projects(projects: dict[str, dict[str, Any]], query: Query) -> set
         return None
     wanted = set()
     for identity, record in projects.items():
-        if query.project is not None and not _project_matches(identity, record, query.project):
+        if query.project is not None and not totals.project_matches(identity, query.project):
             continue
         if query.language is not None and (
             languages.dominant(record.get("exts") or {}) != query.language
@@ -290,14 +290,6 @@ def _matching_projects(projects: dict[str, dict[str, Any]], query: Query) -> set
             continue
         wanted.add(identity)
     return wanted
-
-
-def _project_matches(identity: str, record: dict[str, Any], wanted: str) -> bool:
-    text = wanted.strip().rstrip("/").lower()
-    return text in (
-        identity.lower(),
-        str(record.get("name", "")).lower(),
-    ) or identity.lower().endswith("/" + text)
 
 
 def _matches(cell: dict[str, Any], query: Query) -> bool:

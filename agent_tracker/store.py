@@ -4,14 +4,17 @@ One unnamed LMDB database holds UTF-8 keys and JSON values:
 
 | key | kind | value |
 |---|---|---|
-| `meta:format`, `meta:scoring` | meta | format and scoring versions |
+| `meta:format`, `meta:scoring`, `meta:derived` | meta | versions of format, scoring, summaries |
 | `meta:dbid` | meta | this database's random id |
 | `meta:segment:<id>` | meta | a journal segment applied here (exactly-once marker) |
+| `meta:migrated:<source>` | meta | a source database merged (or found unreadable), its stamp |
 | `commit:<project>:<hash>` | fact | the commit, its setup and how the setup was decided |
 | `communication:<project>:<hash>:<party>` | fact | a party's (agent/user) grade of it |
 | `usage:<dbid>:<project>:<setup>:<day>` | fact | tool calls and commands counted by `dbid` |
+| `replaced:<project>:<hash>` | fact | a commit replaced by its amendment |
 | `agent:<setup>` | derived | per-setup totals: XP, commits, communication score, grade mix |
 | `project:<project>` | derived | project identity, name, language mix, commit count |
+| `day:<day>:<setup>:<project>` | derived | one day's usage, commits and graded commits |
 
 `<project>` and `<setup>` are 16-hex-digit hashes (`events.project_id`, `events.setup_id`), so
 no key comes near LMDB's 511-byte limit whatever the names. Fact keys are unique across
@@ -24,7 +27,6 @@ in memory, and written with one `put` per distinct key by `put_batch`.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,7 +51,7 @@ DERIVED_PREFIXES = ("agent:", "project:", "day:")
 
 
 def _dump(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 class Database(Protocol):
@@ -209,7 +211,7 @@ class LMDBDatabase:
             ("format", raw, DB_FORMAT),
             ("scoring version", scoring, SCORING_VERSION),
         ):
-            found = None if raw_value is None else json.loads(bytes(raw_value))
+            found = None if raw_value is None else orjson.loads(raw_value)
             if isinstance(found, int) and found > known:
                 raise FormatError(
                     f"database {self.path} has {what} {found}; this agent-tracker understands "
@@ -248,7 +250,7 @@ class LMDBDatabase:
                 raw = txn.get(b"meta:dbid")
             if raw is None:
                 raise TrackerError(f"database {self.path} has no id (meta:dbid)")
-            self._dbid = str(json.loads(raw))
+            self._dbid = str(orjson.loads(raw))
         return self._dbid
 
     # -- writing ---------------------------------------------------------------------------
@@ -296,7 +298,7 @@ class LMDBDatabase:
     def get(self, key: str) -> Any:
         with self.env.begin() as txn:
             raw = txn.get(key.encode())
-        return None if raw is None else json.loads(raw)
+        return None if raw is None else orjson.loads(raw)
 
     def get_agent(self, sid: str) -> dict[str, Any] | None:
         value: dict[str, Any] | None = self.get(agent_key(sid))
@@ -325,14 +327,8 @@ class LMDBDatabase:
 
     def scan(self, prefix: str) -> Iterator[tuple[str, Any]]:
         """Every (key, value) whose key starts with `prefix`, in key order."""
-        raw_prefix = prefix.encode()
-        with self.env.begin() as txn, txn.cursor() as cursor:
-            if not cursor.set_range(raw_prefix):
-                return
-            for key, value in cursor:
-                if not key.startswith(raw_prefix):
-                    break
-                yield key.decode(), json.loads(value)
+        with self.env.begin() as txn:
+            yield from _iter_txn(txn, prefix)
 
     def agents(self) -> list[dict[str, Any]]:
         return [value for _, value in self.scan("agent:")]

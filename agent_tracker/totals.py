@@ -53,8 +53,20 @@ def setup_record(harness: str, agent: str, model: str) -> Record:
     }
 
 
+def project_name(project: str) -> str:
+    """The short name of a project identity: `github.com/me/app` -> `app`."""
+    return project.rstrip("/").rsplit("/", 1)[-1] or project
+
+
+def project_matches(project: str, wanted: str) -> bool:
+    """Whether `wanted` (a short name, an identity or its tail) names `project`."""
+    text = wanted.strip().rstrip("/").lower()
+    identity = project.lower()
+    return text in (identity, project_name(project).lower()) or identity.endswith("/" + text)
+
+
 def project_record(project: str) -> Record:
-    name = project.rstrip("/").rsplit("/", 1)[-1] or project
+    name = project_name(project)
     return {
         "project": project,
         "name": name,
