@@ -18,7 +18,6 @@ from agent_tracker import exchange, languages, migrate, render, reportview
 from agent_tracker import report as report_mod
 from agent_tracker.cli_base import Format, FormatOpt, notes_console, opt, settings_of
 from agent_tracker.errors import EXIT_ERROR, TrackerError, UsageError
-from agent_tracker.store import LMDBDatabase
 
 
 class ReportFormat(StrEnum):
@@ -150,7 +149,7 @@ def migrate_command(
         return
     settings = settings_of(ctx)
     named = bool(sources)
-    paths = sources or [str(Path.cwd().joinpath(*migrate.LEGACY_PARTS))]
+    paths = sources or [migrate.default_source(str(Path.cwd()))]
     out = render.console()
     if named and not dry_run:  # like every writing command: the per-project database too
         render.migrations(notes_console(fmt), migrate.auto_merge(settings, str(Path.cwd())))
@@ -222,8 +221,6 @@ def import_command(
 def rebuild_command(ctx: typer.Context) -> None:
     """Recompute every summary (per setup, project and day) from the stored facts."""
     settings = settings_of(ctx)
-    render.migrations(render.console(), migrate.auto_merge(settings, str(Path.cwd())))
-    db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
-    with db:
-        count = db.rebuild_totals()
+    count, merged = migrate.rebuild_all(settings, str(Path.cwd()))
+    render.migrations(render.console(), merged)
     typer.echo(f"rebuilt {count} summaries from the facts in {settings.database_path}")

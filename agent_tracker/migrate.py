@@ -385,6 +385,19 @@ def pending_source(settings: Settings, folder: str) -> str | None:
     return path
 
 
+def rebuild_all(settings: Settings, folder: str | None = None) -> tuple[int, list[SourceResult]]:
+    """`agent-tracker rebuild`: merge the per-project database in `folder` (as every
+    writing command does), then recompute every summary from the facts."""
+    merged = auto_merge(settings, folder) if folder is not None else []
+    with LMDBDatabase.open_write(settings.database_path, settings.max_database_size) as db:
+        return db.rebuild_totals(), merged
+
+
+def default_source(folder: str) -> str:
+    """Where `migrate` looks when no source is named: the per-project database in `folder`."""
+    return os.path.join(folder, *LEGACY_PARTS)
+
+
 def auto_merge(settings: Settings, folder: str, max_bytes: int | None = None) -> list[SourceResult]:
     """What writing commands do besides their job: merge the per-project database in
     `folder`, if any. Never raises: a failure is logged and reported, and the command goes
