@@ -32,7 +32,8 @@ export GIT_COMMITTER_NAME="Demo Person" GIT_COMMITTER_EMAIL="demo@example.invali
 unset AGENT_TRACKER_AGENT AGENT_TRACKER_MODEL AGENT_TRACKER_HARNESS CLAUDECODE OPENCODE
 unset AGENT_TRACKER_DATABASE_PATH AGENT_TRACKER_CONFIG AGENT_TRACKER_JOURNAL_DIR
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then bold=$(printf '\033[1m') plain=$(printf '\033[0m'); else bold='' plain=''; fi
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 
 make_project() {  # make_project NAME EXT: a repository with a bare remote and our hooks
     local name=$1 ext=$2
