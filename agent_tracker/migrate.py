@@ -34,7 +34,7 @@ from agent_tracker import facts, paths
 from agent_tracker.config import Settings
 from agent_tracker.store import DB_FORMAT, SCORING_VERSION, LMDBDatabase, WriteBatch, rebuild
 
-LEGACY_PARTS = ("~", ".config", "opencode", "agent-tracker.lmdb")
+LEGACY_PARTS = paths.LEGACY_PARTS
 LMDB_MAGIC = 0xBEEFC0DE
 LOG_NAME = "migrate.log"
 #: The largest per-project database merged from inside the pre-push hook.

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 DB_NAME = "agent-tracker.lmdb"
 CONFIG_NAME = "agent-tracker.toml"
+#: Where older tools left a database inside each project: they passed the path with an
+#: unexpanded `~`, which LMDB took as a folder named "~" in the working directory.
+LEGACY_PARTS = ("~", ".config", "opencode", DB_NAME)
 
 
 def home() -> str:
