@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -158,3 +159,15 @@ def db_entries(settings: config.Settings) -> dict[bytes, bytes]:
     assert db is not None
     with db, db.env.begin() as txn:
         return {bytes(k): bytes(v) for k, v in txn.cursor()}
+
+
+def setup_totals(settings: config.Settings, setup: tuple[str, str, str]) -> dict[str, Any]:
+    """The stored totals record of one setup (harness, agent, model); it must exist."""
+    from agent_tracker.store import LMDBDatabase
+
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    assert db is not None
+    with db:
+        record = db.get_agent(events.setup_id(*setup))
+    assert record is not None
+    return record

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import commit_event, db_entries
+from conftest import commit_event, db_entries, setup_totals
 
 from agent_tracker import config, events, store
 from agent_tracker.errors import DatabaseFullError, FormatError
@@ -45,12 +45,7 @@ def grade_event(
 
 
 def setup_record(settings: config.Settings, setup: tuple[str, str, str] = SETUP) -> dict:
-    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
-    assert db is not None
-    with db:
-        record = db.get_agent(events.setup_id(*setup))
-    assert record is not None
-    return record
+    return setup_totals(settings, setup)
 
 
 def test_flush_applies_everything_in_one_transaction_with_one_put_per_key(

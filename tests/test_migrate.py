@@ -11,7 +11,7 @@ from pathlib import Path
 
 import lmdb
 import pytest
-from conftest import Result, commit_event, db_entries
+from conftest import Result, commit_event, db_entries, setup_totals
 
 from agent_tracker import config, events
 from agent_tracker.flush import flush
@@ -65,15 +65,6 @@ def legacy(project_dir: Path, tmp_path: Path) -> Path:
 def fingerprint(path: Path) -> dict[str, str]:
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-
-
-def setup_totals(settings: config.Settings, setup: tuple[str, str, str]) -> dict[str, object]:
-    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
-    assert db is not None
-    with db:
-        record = db.get_agent(events.setup_id(*setup))
-    assert record is not None
-    return record
 
 
 def test_next_flush_merges_a_per_project_database_even_with_nothing_pending(
