@@ -5,7 +5,7 @@ One unnamed LMDB database holds UTF-8 keys and JSON values:
 | key | kind | value |
 |---|---|---|
 | `meta:format`, `meta:scoring`, `meta:derived` | meta | versions of format, scoring, summaries |
-| `meta:dbid` | meta | this database's random id |
+| `meta:dbid`, `meta:origin` | meta | this database's random id, and the host and path it is for |
 | `meta:segment:<id>` | meta | a journal segment applied here (exactly-once marker) |
 | `meta:migrated:<source>` | meta | a source database merged (or found unreadable), its stamp |
 | `commit:<project>:<hash>` | fact | the commit, its setup and how the setup was decided |
@@ -221,15 +221,35 @@ class LMDBDatabase:
     def _initialise(self) -> None:
         self._check_format()
         with self.env.begin() as txn:
-            if txn.get(b"meta:format") is not None:
-                if self.derived_outdated():
-                    self.rebuild_totals()
-                return
+            exists = txn.get(b"meta:format") is not None
+            origin = txn.get(b"meta:origin")
+        if exists:
+            if self.derived_outdated():
+                self.rebuild_totals()
+            if origin is None or orjson.loads(origin) != self._origin():
+                self._new_identity(keep_id=origin is None)
+            return
         with self.env.begin(write=True) as txn:
             txn.put(b"meta:format", _dump(DB_FORMAT), overwrite=False)
             txn.put(b"meta:scoring", _dump(SCORING_VERSION), overwrite=False)
             txn.put(b"meta:dbid", _dump(os.urandom(8).hex()), overwrite=False)
             txn.put(b"meta:derived", _dump(DERIVED_VERSION), overwrite=False)
+            txn.put(b"meta:origin", _dump(self._origin()), overwrite=False)
+
+    def _origin(self) -> dict[str, str]:
+        import socket
+
+        return {"host": socket.gethostname(), "path": os.path.realpath(self.path)}
+
+    def _new_identity(self, *, keep_id: bool) -> None:
+        """A database found on another machine or path (a copy, a restore) counts from now
+        on under a new id: usage counters are keyed by the id of the database that counted,
+        so the copy's counts and the original's add up when they are merged again, instead
+        of one overwriting the other."""
+        with self.env.begin(write=True) as txn:
+            if not keep_id:
+                txn.put(b"meta:dbid", _dump(os.urandom(8).hex()))
+            txn.put(b"meta:origin", _dump(self._origin()))
 
     def derived_outdated(self) -> bool:
         """True when derived records predate DERIVED_VERSION (they are rebuilt on write)."""

@@ -339,3 +339,39 @@ def test_export_since_leaves_out_older_facts(cli: Cli) -> None:
     assert [line["hash"] for line in recent if line["kind"] == "commit"] == ["02" * 20]
     early = [json.loads(x) for x in cli("export", "--until", "2021-01-01").out.splitlines()]
     assert [line["hash"] for line in early] == ["01" * 20]
+
+
+def test_a_copied_database_counts_under_a_new_id_so_counts_add_up(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    original = config.load()
+    journal = Journal(original.journal_dir)
+    for _ in range(3):
+        journal.append(events.encode(events.make("tool", BUILD, "p", name="x")))
+    flush(original)
+    copy = tmp_path / "restored.lmdb"
+    shutil.copytree(original.database_path, copy)  # a backup restored on another machine
+    monkeypatch.setenv("AGENT_TRACKER_DATABASE_PATH", str(copy))
+    monkeypatch.setenv("AGENT_TRACKER_JOURNAL_DIR", str(tmp_path / "restored.journal"))
+    restored = config.load()
+    for _ in range(4):
+        Journal(restored.journal_dir).append(
+            events.encode(events.make("tool", BUILD, "p", name="x"))
+        )
+    flush(restored)
+    exported = tmp_path / "restored.jsonl"
+    exported.write_text(cli("export").out)
+    dbids = {
+        json.loads(x)["dbid"]
+        for x in exported.read_text().splitlines()
+        if json.loads(x)["kind"] == "usage"
+    }
+    assert len(dbids) == 2, "the copy counts under a new id"
+    monkeypatch.delenv("AGENT_TRACKER_DATABASE_PATH")
+    monkeypatch.delenv("AGENT_TRACKER_JOURNAL_DIR")
+    for _ in range(2):
+        journal.append(events.encode(events.make("tool", BUILD, "p", name="x")))
+    flush(original)
+    assert cli("import", str(exported)).code == 0
+    (group,) = report(cli)
+    assert group["tool_calls"] == 3 + 4 + 2
