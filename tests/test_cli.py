@@ -189,25 +189,20 @@ def test_config_set_repairs_an_invalid_config_file(cli: Cli, home: Path) -> None
     assert cli("status").code == 0
 
 
-def test_capture_reports_an_unwritable_journal_in_one_line(
-    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["track", "tool", "edit"],  # the fast path
+        ["--max-database-size", "8MiB", "track", "tool", "edit"],  # the Typer path
+    ],
+)
+def test_an_unwritable_journal_is_one_error_line_on_both_paths(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, argv: list[str]
 ) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("AGENT_TRACKER_JOURNAL_DIR", str(blocker / "journal"))
-    result = cli("track", "tool", "edit")
-    assert result.code == 1
-    assert result.err.startswith("agent-tracker: error:")
-    assert "Traceback" not in result.err
-
-
-def test_typer_path_reports_an_unwritable_journal_in_one_line(
-    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
-    monkeypatch.setenv("AGENT_TRACKER_JOURNAL_DIR", str(blocker / "journal"))
-    result = cli("--max-database-size", "8MiB", "track", "tool", "edit")  # not the fast path
+    result = cli(*argv)
     assert result.code == 1
     assert result.err.startswith("agent-tracker: error:")
     assert "Traceback" not in result.err
