@@ -4,13 +4,23 @@ Every event is one JSON object on one line, at most `MAX_LINE` bytes, with:
 `v` (format version), `id` (unique, random), `type`, `ts` (Unix seconds), the setup
 (`harness`, `agent`, `model`), the `project` identity, and type-specific fields:
 
-- `tool`, `command`: `name`
+- `tool`, `command`: `name` (the tool; for a command, the program it ran), `ok` (false for a
+  failed call; absent means it succeeded)
+- `session` (format 2): `name` (`start`, `stop`, `end`, `idle`, `model`): a harness session
+  was active in the project; it carries token use but earns no XP
 - `commit`: `hash`, `subject`, `author_time`, `files`, `insertions`, `deletions`, `exts`
   (changed files per extension), `source` (how the setup was decided)
 - `grade`: `hash`, `by` (agent|user), `grade` (-1, 1, 2, 5), `note`
 
-Lines with a newer `v` than `EVENT_FORMAT` are refused, never guessed at. This module is on
-the capture hot path and imports only the standard library.
+Format 2 adds optional fields to every type but `grade`: `session` (the harness's session id),
+`instructions` (fingerprint of the instruction files the agent worked with), `tokens`
+(`{"in", "out", "cache_read", "cache_write"}` counts) and `cost` (dollars). On a tool, command
+or session event, tokens and cost are what the session spent since its previous report; on a
+commit, what it spent since its previous commit (a per-commit figure, not added to the totals).
+
+Lines with a newer `v` than `EVENT_FORMAT` are refused, never guessed at. Format 1 lines are
+format 2 lines without the optional fields. This module is on the capture hot path and
+imports only the standard library.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
     from typing import Any
 
-EVENT_FORMAT = 1
+EVENT_FORMAT = 2
 MAX_LINE = 4096
 PARTIES = ("agent", "user")
 UNKNOWN = "unknown"
@@ -42,6 +52,8 @@ _LIMITS = {
     "agent": 200,
     "model": 200,
     "harness": 100,
+    "session": 200,
+    "instructions": 32,
     "project": 500,
     "subject": 500,
     "note": 1000,
@@ -112,10 +124,14 @@ def encode(event: dict[str, Any]) -> bytes:
 _REQUIRED_TEXT = ("id", "harness", "agent", "model", "project")
 _HEX = "0123456789abcdef"
 _OPTIONAL_TEXT = ("subject", "note", "source", "replaces")
+#: Names of the counts in a `tokens` field.
+TOKEN_KINDS = ("in", "out", "cache_read", "cache_write")
+SESSION_PHASES = ("start", "stop", "end", "idle", "model")
 #: The text fields each event type must carry.
 _FIELDS = {
     "tool": (*_REQUIRED_TEXT, "name"),
     "command": (*_REQUIRED_TEXT, "name"),
+    "session": (*_REQUIRED_TEXT, "name"),
     "commit": (*_REQUIRED_TEXT, "hash"),
     "grade": (*_REQUIRED_TEXT, "hash"),
 }
@@ -161,6 +177,13 @@ def check(event: object) -> dict[str, Any]:
     if type(ts) is not float and type(ts) is not int:
         raise BadEvent("field 'ts' is not a time")
     if kind == "tool" or kind == "command":  # noqa: PLR1714 - the common case, kept cheap
+        if len(event) > 9:  # the 9 fields every tool or command has: nothing optional
+            _check_optional(event)
+        return event
+    if kind == "session":
+        if event["name"] not in SESSION_PHASES:
+            raise BadEvent(f"field 'name' of a session event must be one of {SESSION_PHASES}")
+        _check_optional(event)
         return event
     # Commits and grades name a commit: its hash becomes part of LMDB keys, so bound it.
     commit_hash = event["hash"]
@@ -171,6 +194,7 @@ def check(event: object) -> dict[str, Any]:
         if value is not None and type(value) is not str:
             raise BadEvent(f"field {key!r} is not text")
     if kind == "commit":
+        _check_optional(event)
         for key in ("files", "insertions", "deletions", "author_time"):
             value = get(key, 0)
             if type(value) is not int or value < 0:
@@ -188,6 +212,27 @@ def check(event: object) -> dict[str, Any]:
         if type(get("grade")) is not int or event["grade"] not in GRADE_VALUES:
             raise BadEvent("field 'grade' is not -1, 1, 2 or 5")
     return event
+
+
+def _check_optional(event: dict[str, Any]) -> None:
+    """The optional fields of format 2: `ok`, `session`, `instructions`, `tokens`, `cost`."""
+    get = event.get
+    ok = get("ok")
+    if ok is not None and type(ok) is not bool:
+        raise BadEvent("field 'ok' is not true or false")
+    for key in ("session", "instructions"):
+        value = get(key)
+        if value is not None and (type(value) is not str or not value or len(value) > 200):
+            raise BadEvent(f"field {key!r} is not text")
+    tokens = get("tokens")
+    if tokens is not None and (
+        type(tokens) is not dict
+        or not all(k in TOKEN_KINDS and type(n) is int and n >= 0 for k, n in tokens.items())
+    ):
+        raise BadEvent(f"field 'tokens' is not a map of {', '.join(TOKEN_KINDS)} to counts")
+    cost = get("cost")
+    if cost is not None and (type(cost) not in (int, float) or cost < 0 or cost != cost):
+        raise BadEvent("field 'cost' is not an amount in dollars")
 
 
 def short_hash(*parts: str) -> str:
