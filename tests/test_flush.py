@@ -192,7 +192,7 @@ def test_bad_lines_are_quarantined_and_counted_and_the_rest_applied(
 def test_events_of_a_newer_format_are_refused_and_kept(settings: config.Settings) -> None:
     append(settings, "tool", name="edit")
     with (settings.journal_dir / "live.jsonl").open("ab") as handle:
-        handle.write(b'\n{"v":2,"type":"tool"}\n')
+        handle.write(b'\n{"v":%d,"type":"tool"}\n' % (events.EVENT_FORMAT + 1))
     with pytest.raises(FormatError, match="newer agent-tracker"):
         flush(settings)
     assert Journal(settings.journal_dir).pending_count() == 2
