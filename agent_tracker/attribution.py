@@ -1,25 +1,32 @@
 """Which setup (harness, agent, model) an event belongs to, and how that was decided.
 
 For `track` and `grade`: command-line flags, then environment variables, then `unknown`.
-For `commit`, the full chain, first match wins, recorded as the commit's `source`:
+For `commit`, the chain below, first match wins, recorded as the commit's `source`:
 
-1. `flag`     `--agent` / `--model` given on the command line
-2. `env`      `AGENT_TRACKER_AGENT` / `AGENT_TRACKER_MODEL` set by the harness
-3. `trailer`  `Agent:` / `Model:` / `Harness:` trailers in the commit message, or an
-              agent's marker: Claude Code's `Co-authored-by: Claude ...`, Aider's
-              ` (aider)` after the author's name
-4. `journal`  the setup of the newest tool call or command in this project in the last
-              `JOURNAL_WINDOW` seconds: from the journal, or, once a flush has emptied
-              it, from what that flush remembered (`Journal.remember_setups`)
-5. `unknown`
+1. `session`  the harness session named in the commit's environment (`CLAUDE_CODE_SESSION_ID`;
+              `CODEX_SESSION_ID` / `CODEX_THREAD_ID`; `AGENT_TRACKER_SESSION`, which the
+              OpenCode plugin sets) -> the setup that session's hooks recorded. A session
+              whose hooks recorded nothing still names its harness; agent and model then come
+              from flags or `AGENT_TRACKER_*` variables, else stay unknown.
+2. `flag`     `--agent` / `--model` given on the command line
+3. `env`      `AGENT_TRACKER_AGENT` / `AGENT_TRACKER_MODEL` set by the harness
+4. `trailer`  `Agent:` / `Model:` / `Harness:` trailers (any case), Claude Code's
+              `Co-Authored-By: Claude ... <noreply@anthropic.com>`, Aider's
+              `Co-authored-by: aider (<model>)` trailer
+5. `author`   an agent's author marker: Aider's ` (aider)` after the author's name; cloud
+              agents by e-mail (GitHub Copilot, Cursor, Devin, OpenAI Codex, Google Jules)
+6. `recent`   the most recent session active in this repository within the attribution
+              window (default 2 hours, setting `attribution_window`) — the most recent one
+              even when its model is unknown, never an older one with a known model
+7. `unknown`
 
-The harness comes from `--harness`, `AGENT_TRACKER_HARNESS`, the variables harnesses set in
-their shells (`CLAUDECODE`, `OPENCODE`), the source that gave the agent, or the harness last
-active in this project according to the journal.
+The harness, when a rule does not name it, comes from `--harness`, `AGENT_TRACKER_HARNESS`,
+the variables harnesses set in their shells, or the harness of the most recent session.
 """
 
 from __future__ import annotations
 
+from agent_tracker import models
 from agent_tracker.events import UNKNOWN
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
@@ -29,11 +36,35 @@ if TYPE_CHECKING:
 ENV_AGENT = "AGENT_TRACKER_AGENT"
 ENV_MODEL = "AGENT_TRACKER_MODEL"
 ENV_HARNESS = "AGENT_TRACKER_HARNESS"
+ENV_SESSION = "AGENT_TRACKER_SESSION"
 #: Variables that harnesses set in the shells they start, and the harness each one means.
-HARNESS_MARKERS = (("CLAUDECODE", "claude-code"), ("OPENCODE", "opencode"))
-JOURNAL_WINDOW = 8 * 3600
+HARNESS_MARKERS = (
+    ("CLAUDECODE", "claude-code"),
+    ("CODEX_SESSION_ID", "codex"),
+    ("CODEX_THREAD_ID", "codex"),
+    ("OPENCODE", "opencode"),
+)
+#: Variables that name the harness session a shell belongs to, and that session's harness
+#: (None: the harness named by AGENT_TRACKER_HARNESS).
+SESSION_VARIABLES = (
+    ("CLAUDE_CODE_SESSION_ID", "claude-code"),
+    ("CODEX_SESSION_ID", "codex"),
+    ("CODEX_THREAD_ID", "codex"),
+    (ENV_SESSION, None),
+)
+#: Author e-mail fragments of cloud agents -> (harness, agent).
+CLOUD_AUTHORS = (
+    ("+copilot@users.noreply.github.com", ("copilot", "copilot")),
+    ("cursoragent@cursor.com", ("cursor", "cursor")),
+    ("+devin-ai-integration[bot]@", ("devin", "devin")),
+    ("noreply@openai.com", ("codex-cloud", "codex")),
+    ("google-labs-jules[bot]", ("jules", "jules")),
+)
+DEFAULT_WINDOW = 2 * 3600
 
 Setup = tuple[str, str, str]
+#: (setup, session id or None) of the most recent activity in a project.
+Activity = tuple[Setup, str | None]
 
 
 class Partial:
@@ -61,12 +92,21 @@ def harness_from_env(environ: Mapping[str, str]) -> str | None:
     return None
 
 
+def session_from_env(environ: Mapping[str, str]) -> tuple[str, str | None] | None:
+    """(session id, harness) named by the environment, if any."""
+    for variable, harness in SESSION_VARIABLES:
+        value = environ.get(variable, "").strip()
+        if value:
+            return value[:200], harness or environ.get(ENV_HARNESS) or None
+    return None
+
+
 def from_env(environ: Mapping[str, str]) -> Partial:
     return Partial(harness_from_env(environ), environ.get(ENV_AGENT), environ.get(ENV_MODEL))
 
 
-def _complete(first: Partial, harness: str | None) -> Setup:
-    return (harness or first.harness or UNKNOWN, first.agent or UNKNOWN, first.model or UNKNOWN)
+def _model(name: str | None) -> str:
+    return models.normalise(name) or UNKNOWN
 
 
 def for_event(flags: Partial, environ: Mapping[str, str]) -> Setup:
@@ -75,7 +115,7 @@ def for_event(flags: Partial, environ: Mapping[str, str]) -> Setup:
     return (
         flags.harness or env.harness or UNKNOWN,
         flags.agent or env.agent or UNKNOWN,
-        flags.model or env.model or UNKNOWN,
+        _model(flags.model or env.model),
     )
 
 
@@ -85,40 +125,77 @@ def _text(trailers: Mapping[str, object], key: str) -> str | None:
 
 
 def trailer_setup(trailers: Mapping[str, object]) -> Partial:
+    """`Agent:`/`Model:`/`Harness:` trailers, else a co-author trailer of a known agent."""
     harness = _text(trailers, "harness")
     partial = Partial(harness, _text(trailers, "agent"), _text(trailers, "model"))
     if partial.names_agent():
         return partial
     co_authors = trailers.get("co_authors")
-    if isinstance(co_authors, list):
-        for co_author in co_authors:
-            if "noreply@anthropic.com" in str(co_author).lower():
-                return Partial(harness or "claude-code", "claude-code", None)
-    # Aider commits in the user's name with " (aider)" appended (its author marker).
-    author = _text(trailers, "author") or ""
-    if "(aider)" in author.lower():
-        return Partial(harness or "aider", "aider", None)
+    for co_author in co_authors if isinstance(co_authors, list) else ():
+        text = str(co_author).strip()
+        lower = text.lower()
+        if "noreply@anthropic.com" in lower:
+            return Partial(harness or "claude-code", "main", None)
+        if lower.startswith("aider") and "(" in text:
+            # Aider: `Co-authored-by: aider (openai/gpt-4o) <noreply@aider.chat>`
+            model = text[text.index("(") + 1 :].partition(")")[0].strip()
+            return Partial(harness or "aider", "aider", model or None)
     return partial
+
+
+def author_setup(trailers: Mapping[str, object]) -> Partial:
+    """An agent's author marker: Aider's name suffix, or a cloud agent's e-mail."""
+    author = (_text(trailers, "author") or "").lower()
+    name, _, email = author.partition("<")
+    if name.rstrip().endswith("(aider)"):
+        return Partial("aider", "aider", None)
+    for fragment, (harness, agent) in CLOUD_AUTHORS:
+        if fragment in email or fragment in name:
+            return Partial(harness, agent, None)
+    return Partial()
 
 
 def for_commit(
     flags: Partial,
     environ: Mapping[str, str],
     trailers: Mapping[str, object],
-    journal_lookup: Callable[[], Setup | None],
-) -> tuple[Setup, str]:
-    """(setup, source) of a commit, following the chain in the module docstring."""
+    session_setup: Callable[[str, str | None], Partial | None],
+    recent: Callable[[], Activity | None],
+) -> tuple[Setup, str, str | None]:
+    """(setup, source, session) of a commit, following the chain in the module docstring.
+
+    `session_setup(session, harness)` returns what that session's hooks recorded, if
+    anything; `recent()` the most recent activity in this repository within the window.
+    """
     env = from_env(environ)
     harness = flags.harness or env.harness
-    trailer = trailer_setup(trailers)
-    for source, partial in (("flag", flags), ("env", env), ("trailer", trailer)):
+    named = session_from_env(environ)
+    if named is not None:
+        session, session_harness = named
+        known = session_setup(session, session_harness) or Partial(session_harness)
+        setup = (
+            known.harness or session_harness or harness or UNKNOWN,
+            known.agent or flags.agent or env.agent or UNKNOWN,
+            _model(known.model or flags.model or env.model),
+        )
+        return setup, "session", session
+    rules = (
+        ("flag", flags),
+        ("env", env),
+        ("trailer", trailer_setup(trailers)),
+        ("author", author_setup(trailers)),
+    )
+    for source, partial in rules:
         if partial.names_agent():
-            if not (harness or partial.harness):
+            chosen = harness or partial.harness
+            if chosen is None:
                 # The harness is rarely spelled out; the one active here just before is.
-                found = journal_lookup()
-                harness = found[0] if found else None
-            return _complete(partial, harness), source
-    found = journal_lookup()
+                found = recent()
+                chosen = found[0][0] if found else None
+            setup = (chosen or UNKNOWN, partial.agent or UNKNOWN, _model(partial.model))
+            return setup, source, None
+    found = recent()
     if found is not None:
-        return (harness or found[0], found[1], found[2]), "journal"
-    return (harness or UNKNOWN, UNKNOWN, UNKNOWN), "unknown"
+        found_setup, recent_session = found
+        return found_setup, "recent", recent_session
+    return (harness or UNKNOWN, UNKNOWN, UNKNOWN), "unknown", None

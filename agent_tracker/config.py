@@ -28,6 +28,11 @@ GIB = 1024 * MIB
 DEFAULT_MAX_SIZE = 512 * MIB
 MIN_MAX_SIZE = 1 * MIB
 MAX_MAX_SIZE = 2 * GIB
+#: How long after a session's last activity a commit without other evidence is its (seconds).
+DEFAULT_WINDOW = 2 * 3600
+MIN_WINDOW = 60
+MAX_WINDOW = 7 * 86400
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 ENV_CONFIG = "AGENT_TRACKER_CONFIG"
 #: Environment variable for each setting.
@@ -35,6 +40,7 @@ ENV_VARS = {
     "database_path": "AGENT_TRACKER_DATABASE_PATH",
     "max_database_size": "AGENT_TRACKER_MAX_DATABASE_SIZE",
     "journal_dir": "AGENT_TRACKER_JOURNAL_DIR",
+    "attribution_window": "AGENT_TRACKER_ATTRIBUTION_WINDOW",
 }
 KEYS = tuple(ENV_VARS)
 _UNITS = {
@@ -59,7 +65,14 @@ class Settings:
     `Path` objects through properties for everything else.
     """
 
-    __slots__ = ("config_file", "database_file", "journal_folder", "max_database_size", "sources")
+    __slots__ = (
+        "attribution_window",
+        "config_file",
+        "database_file",
+        "journal_folder",
+        "max_database_size",
+        "sources",
+    )
 
     def __init__(
         self,
@@ -68,12 +81,14 @@ class Settings:
         max_database_size: int,
         journal_folder: str,
         sources: dict[str, str],
+        attribution_window: int = DEFAULT_WINDOW,
     ) -> None:
         self.config_file = config_file
         self.database_file = database_file
         self.max_database_size = max_database_size
         self.journal_folder = journal_folder
         self.sources = sources
+        self.attribution_window = attribution_window
 
     @property
     def config_path(self) -> Path:
@@ -92,6 +107,8 @@ class Settings:
             raise ConfigError(f"unknown setting {key!r}; known: {', '.join(KEYS)}")
         if key == "max_database_size":
             return self.max_database_size
+        if key == "attribution_window":
+            return self.attribution_window
         return {"database_path": self.database_file, "journal_dir": self.journal_folder}[key]
 
 
@@ -122,6 +139,33 @@ def check_size(size: int, given: object = None) -> int:
             f"{MIN_MAX_SIZE}..{MAX_MAX_SIZE} bytes (1 MiB..2 GiB)"
         )
     return size
+
+
+def parse_window(value: object) -> int:
+    """Seconds from an int or a duration such as `7200`, `90m`, `2h` or `1d`, checked
+    against MIN_WINDOW..MAX_WINDOW."""
+    seconds: float | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+        unit = text[len(digits) :]
+        if digits and unit in _DURATION_UNITS:
+            try:
+                seconds = float(digits) * _DURATION_UNITS[unit]
+            except ValueError:
+                seconds = None
+    if seconds is None:
+        raise ConfigError(
+            f"attribution_window must be a duration (e.g. 7200, 90m, 2h), got {value!r}"
+        )
+    if not MIN_WINDOW <= seconds <= MAX_WINDOW:
+        raise ConfigError(
+            f"attribution_window {value} is out of range: it must lie in "
+            f"{MIN_WINDOW}..{MAX_WINDOW} seconds (1 minute..7 days)"
+        )
+    return int(seconds)
 
 
 def config_path(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
@@ -206,7 +250,8 @@ def _build(cfg_path: str, raw: dict[str, object], sources: dict[str, str]) -> Se
         # a change of database_path are still flushed (into the new database).
         else paths.journal_dir_for(paths.default_database_path())
     )
-    return Settings(cfg_path, database_path, size, journal_dir, sources)
+    window = parse_window(raw.get("attribution_window", DEFAULT_WINDOW))
+    return Settings(cfg_path, database_path, size, journal_dir, sources, window)
 
 
 def normalise(key: str, value: str) -> str | int:
@@ -215,6 +260,9 @@ def normalise(key: str, value: str) -> str | int:
         raise ConfigError(f"unknown setting {key!r}; known: {', '.join(KEYS)}")
     if key == "max_database_size":
         return check_size(parse_size(value), value)
+    if key == "attribution_window":
+        parse_window(value)
+        return value.strip()
     if not value.strip():
         raise ConfigError(f"{key} must be a non-empty path")
     paths.resolve_user_path(value)  # refuses what it cannot resolve, such as ~user/...

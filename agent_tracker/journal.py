@@ -28,7 +28,6 @@ import os
 import time
 
 from agent_tracker import events
-from agent_tracker.attribution import JOURNAL_WINDOW
 from agent_tracker.errors import TrackerError
 from agent_tracker.paths import as_path, make_private_dir
 
@@ -40,8 +39,13 @@ if TYPE_CHECKING:
 
 LIVE = "live.jsonl"
 SEGMENT_PREFIX = "segment-"
-#: How far back `last_setup` reads in the live journal.
+#: How far back `last_activity` reads in the live journal.
 TAIL_BYTES = 256 * 1024
+#: How long `remember_setups` keeps a project's newest activity (longer than any sensible
+#: attribution window; the lookup applies the configured window).
+REMEMBER_SECONDS = 7 * 86400
+#: Event types that show a session at work in a project.
+ACTIVITY_TYPES = ("tool", "command", "session")
 
 
 LAST_SETUPS = "last-setups.json"
@@ -238,8 +242,11 @@ class Journal:
             total += sum(1 for line in path.read_bytes().split(b"\n") if line.strip())
         return total
 
-    def last_setup(self, project: str, since: float) -> tuple[str, str, str] | None:
-        """The setup of the newest tool/command event of `project` after `since`, if any.
+    def last_activity(
+        self, project: str, since: float
+    ) -> tuple[tuple[str, str, str], str | None] | None:
+        """(setup, session) of the newest tool call, command or session event of `project`
+        at or after `since`, whether or not its agent and model are known.
 
         Reads only the tail of the live file and of the newest segment, then the small
         record of what earlier flushes saw (`remember_setups`): this runs inside the
@@ -267,16 +274,18 @@ class Journal:
                     continue
                 if (
                     isinstance(event, dict)
-                    and event.get("type") in ("tool", "command")
+                    and event.get("type") in ACTIVITY_TYPES
                     and event.get("project") == project
                     and isinstance(event.get("ts"), int | float)
                     and event["ts"] >= since
-                    and events.UNKNOWN not in (event.get("agent"), event.get("model"))
                 ):
-                    return (str(event["harness"]), str(event["agent"]), str(event["model"]))
+                    session = event.get("session")
+                    setup = (str(event["harness"]), str(event["agent"]), str(event["model"]))
+                    return setup, session if isinstance(session, str) else None
         seen = self._last_setups().get(project)
-        if isinstance(seen, list) and len(seen) == 4 and seen[0] >= since:
-            return (str(seen[1]), str(seen[2]), str(seen[3]))
+        if isinstance(seen, list) and len(seen) in (4, 5) and seen[0] >= since:
+            session = seen[4] if len(seen) == 5 and isinstance(seen[4], str) else None
+            return (str(seen[1]), str(seen[2]), str(seen[3])), session
         return None
 
     def _last_setups(self) -> dict[str, Any]:
@@ -287,9 +296,12 @@ class Journal:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def remember_setups(self, latest: dict[str, list[Any]], keep: float = JOURNAL_WINDOW) -> None:
-        """Record, per project, the newest setup a flush saw, so that attribution from the
-        journal still works for a commit made after a flush emptied the journal."""
+    def remember_setups(
+        self, latest: dict[str, list[Any]], keep: float = REMEMBER_SECONDS
+    ) -> None:
+        """Record, per project, the newest activity a flush saw (`[ts, harness, agent, model,
+        session]`), so that attribution to the most recent session still works for a commit
+        made after a flush emptied the journal."""
         if not latest:
             return
         merged = self._last_setups()

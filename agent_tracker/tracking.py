@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import time
 
-from agent_tracker import attribution, events, gitinfo
+from agent_tracker import attribution, events, gitinfo, instructions
 from agent_tracker.errors import UsageError
 from agent_tracker.journal import Journal
+from agent_tracker.sessions import SessionStore
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
@@ -53,7 +54,11 @@ class TrackingService:
             raise UsageError(f"{kind} name must not be empty")
         setup = attribution.for_event(flags, self.environ)
         project, _, _ = self._project(repo)
-        return self._append(events.make(kind, setup, project.identity, name=name.strip()))
+        fields: dict[str, Any] = {"name": name.strip()}
+        named = attribution.session_from_env(self.environ)
+        if named is not None:
+            fields["session"] = named[0]
+        return self._append(events.make(kind, setup, project.identity, **fields))
 
     def track_tool_usage(
         self, name: str, flags: attribution.Partial, repo: str | None = None
@@ -89,11 +94,32 @@ class TrackingService:
             if message.startswith("commit (amend)"):
                 commit["replaces"] = old_hash
 
-        def from_journal() -> attribution.Setup | None:
-            since = time.time() - attribution.JOURNAL_WINDOW
-            return self.journal.last_setup(project.identity, since)
+        sessions = SessionStore(self.settings.journal_folder)
+        states: list[dict[str, Any]] = []
 
-        setup, source = attribution.for_commit(flags, self.environ, trailers, from_journal)
+        def session_setup(session: str, harness: str | None) -> attribution.Partial | None:
+            state = sessions.find(session, harness)
+            if state is None:
+                return None
+            states.append(state)
+            return attribution.Partial(state.get("harness"), state.get("agent"), state.get("model"))
+
+        def recent() -> attribution.Activity | None:
+            since = time.time() - self.settings.attribution_window
+            return self.journal.last_activity(project.identity, since)
+
+        setup, source, session = attribution.for_commit(
+            flags, self.environ, trailers, session_setup, recent
+        )
+        if session:
+            commit["session"] = session
+            commit.update(_spent_since_last_commit(sessions, setup[0], session))
+            state = states[0] if states else sessions.find(session, setup[0])
+            fingerprint = state.get("instructions") if state else None
+        else:
+            fingerprint = instructions.of_project(where)
+        if fingerprint:
+            commit["instructions"] = fingerprint
         return self._append(events.make("commit", setup, project.identity, source=source, **commit))
 
     def record_communication_score(
@@ -126,3 +152,29 @@ class TrackingService:
         from agent_tracker.flush import flush
 
         return flush(self.settings, folder, merge_limit)
+
+
+def _spent_since_last_commit(
+    sessions: SessionStore, harness: str, session: str
+) -> dict[str, Any]:
+    """The tokens (and cost) `session` spent since its previous commit, as its hooks
+    counted them, and remember this commit's totals for the next one."""
+    if harness not in SessionStore.HARNESSES or sessions.read(harness, session) is None:
+        return {}
+    locked = sessions.open(harness, session)
+    try:
+        state = locked.state
+        spent = state.get("tokens") or {}
+        before = state.get("at_commit") or {}
+        tokens = {k: n - before.get(k, 0) for k, n in spent.items() if n > before.get(k, 0)}
+        cost = state.get("cost", 0.0) - state.get("cost_at_commit", 0.0)
+        state["at_commit"] = dict(spent)
+        state["cost_at_commit"] = state.get("cost", 0.0)
+    finally:
+        locked.close()
+    found: dict[str, Any] = {}
+    if tokens:
+        found["tokens"] = tokens
+    if cost > 0:
+        found["cost"] = round(cost, 6)
+    return found

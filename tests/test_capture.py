@@ -154,7 +154,7 @@ def test_commit_attribution_chain_records_its_source(
     assert [(c["source"], c["agent"], c["model"]) for c in commits] == [
         ("unknown", "unknown", "unknown"),
         ("trailer", "build", "anthropic/x"),
-        ("journal", "plan", "m2"),
+        ("recent", "plan", "m2"),
         ("env", "envagent", "unknown"),
         ("flag", "flagagent", "unknown"),
     ]
@@ -170,11 +170,7 @@ def test_claude_code_co_author_marker_counts_as_trailer(
     git(repo, "commit", "-q", "--allow-empty", "-m", message)
     cli("commit")
     (event,) = journal_events(config.load())
-    assert (event["source"], event["harness"], event["agent"]) == (
-        "trailer",
-        "claude-code",
-        "claude-code",
-    )
+    assert (event["source"], event["harness"], event["agent"]) == ("trailer", "claude-code", "main")
 
 
 @pytest.mark.parametrize(
@@ -316,7 +312,7 @@ def test_capture_outside_git_still_records_a_tool_call(cli: Cli, tmp_path: Path)
     assert event["project"] == str(folder)
 
 
-def test_journal_attribution_survives_a_flush_in_between(
+def test_recent_session_attribution_survives_a_flush_in_between(
     cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = make_repo()
@@ -327,7 +323,7 @@ def test_journal_attribution_survives_a_flush_in_between(
     cli("commit")
     (event,) = journal_events(config.load())
     assert (event["source"], event["harness"], event["agent"], event["model"]) == (
-        "journal",
+        "recent",
         "opencode",
         "build",
         "m1",
@@ -422,7 +418,7 @@ def test_a_claude_code_hook_payload_on_stdin_gives_the_tool_and_folder(
     assert journal_events(config.load())[-1]["name"] == "unknown"
 
 
-def test_aiders_author_marker_counts_as_trailer(
+def test_aiders_author_marker_counts_as_an_author_marker(
     cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = make_repo()
@@ -431,4 +427,4 @@ def test_aiders_author_marker_counts_as_trailer(
     git(repo, "commit", "-q", "--allow-empty", "-m", "aider: fix")
     cli("commit")
     (event,) = journal_events(config.load())
-    assert (event["source"], event["harness"], event["agent"]) == ("trailer", "aider", "aider")
+    assert (event["source"], event["harness"], event["agent"]) == ("author", "aider", "aider")

@@ -102,6 +102,7 @@ def test_precedence_is_flag_then_env_then_file_then_default(
         "database_path": "file",
         "max_database_size": "file",
         "journal_dir": "default",
+        "attribution_window": "default",
     }
 
     monkeypatch.setenv("AGENT_TRACKER_DATABASE_PATH", "/from/env")
@@ -171,3 +172,22 @@ def test_private_folders_are_created_mode_0700(home: Path) -> None:
     for folder in (home / "a", home / "a" / "b", target):
         assert (folder.stat().st_mode & 0o777) == 0o700
     assert target.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("7200", 7200), ("90m", 5400), ("2h", 7200), ("1d", 86400), ("60s", 60)]
+)
+def test_attribution_window_reads_durations(
+    monkeypatch: pytest.MonkeyPatch, text: str, seconds: int
+) -> None:
+    monkeypatch.setenv("AGENT_TRACKER_ATTRIBUTION_WINDOW", text)
+    assert config.load().attribution_window == seconds
+
+
+@pytest.mark.parametrize("text", ["10s", "8d", "soon", "2 weeks"])
+def test_attribution_window_out_of_range_or_unreadable_is_refused(
+    monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    monkeypatch.setenv("AGENT_TRACKER_ATTRIBUTION_WINDOW", text)
+    with pytest.raises(ConfigError, match="attribution_window"):
+        config.load()

@@ -62,7 +62,7 @@ def test_commit_hook_records_and_push_hook_flushes_exact_totals(
     assert build is not None
     assert plan is not None
     assert first_commit is not None
-    assert first_commit["source"] == "journal"
+    assert first_commit["source"] == "recent"
     assert (build["tool_calls"], build["commands"], build["commits"]) == (3, 1, 1)
     assert build["xp"] == 3 * 1 + 1 * 2 + 1 * 5
     assert build["score"] == 5 + 2

@@ -1,0 +1,186 @@
+"""Harness adapters: one module per harness, behind one small interface.
+
+Each module (`claude_code`, `codex`, `opencode`) turns the JSON its harness hands a hook into
+an `Observation` (what happened, in which session, folder and setup), and knows where that
+harness keeps what its payloads leave out (Claude Code's model is only in its transcript;
+Codex's tokens are only in its rollout file). `agent_tracker.hook` does the rest, the same for
+every harness: session state, tokens, instruction fingerprint, the journal event.
+
+An adapter module provides:
+
+- `NAME`: the harness name recorded in events (`claude-code`, `codex`, `opencode`);
+- `SESSION_VARIABLES`: the environment variables that name the session in the harness's
+  shells (what `agent-tracker commit` looks for);
+- `observe(payload) -> Observation | None`: None for hook events that record nothing;
+- `discover(observation, state, reader)`: fill in the model and count new tokens from the
+  harness's own files, using and updating the session's `state`.
+
+Standard library only, imported lazily per harness: this runs in every hook call.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # avoids importing typing on the capture hot path
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Any
+
+#: Harness name -> its adapter module.
+MODULES = {
+    "claude-code": "agent_tracker.harnesses.claude_code",
+    "codex": "agent_tracker.harnesses.codex",
+    "opencode": "agent_tracker.harnesses.opencode",
+}
+#: Programs that only prepare the shell for the one that matters (`cd repo && pytest`).
+_PRELUDE = frozenset(
+    {"cd", "pushd", "popd", "export", "set", "source", ".", "unset", "true", ":", "alias"}
+)
+#: Words that run the next word as the program (`sudo make`, `uv run pytest`).
+_WRAPPERS = frozenset({"sudo", "env", "time", "nohup", "exec", "command", "nice", "timeout"})
+_RUNNERS = {"uv": "run", "poetry": "run", "pipenv": "run", "pnpm": "exec", "bundle": "exec"}
+_SEPARATORS = ("&&", "||", ";", "|", "\n", "&")
+
+
+class Observation:
+    """One hook call, normalised.
+
+    `kind` is `tool`, `command` or `session` (None: only the session state changes);
+    `name` the tool, program or session phase; `ok` False for a failed call.
+    """
+
+    __slots__ = (
+        "agent",
+        "agent_id",
+        "cost",
+        "cwd",
+        "flush",
+        "instruction_files",
+        "kind",
+        "model",
+        "name",
+        "ok",
+        "session",
+        "tokens",
+        "transcript",
+    )
+
+    def __init__(self, kind: str | None, name: str, **fields: Any) -> None:
+        self.kind = kind
+        self.name = name
+        self.session: str | None = None
+        self.agent: str | None = None
+        self.agent_id: str | None = None
+        self.model: str | None = None
+        self.cwd: str | None = None
+        self.ok = True
+        self.transcript: str | None = None
+        self.tokens: dict[str, int] = {}
+        self.cost: float = 0.0
+        self.instruction_files: list[str] = []
+        self.flush = False
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+
+def adapter(harness: str) -> ModuleType | None:
+    """The adapter module of `harness`, or None for a harness agent-tracker does not know."""
+    name = MODULES.get(harness)
+    if name is None:
+        return None
+    import importlib
+
+    return importlib.import_module(name)
+
+
+def text(payload: dict[str, Any], key: str, limit: int = 2000) -> str | None:
+    """`payload[key]` when it is non-empty text (cut to `limit`), else None."""
+    value = payload.get(key)
+    if isinstance(value, str) and value.strip():
+        return value[:limit]
+    return None
+
+
+def program_of(command: str) -> str:
+    """The program a shell command line runs: `cd app && uv run pytest -q` -> `pytest`.
+
+    The first word of the first part that is not mere preparation (`cd`, `export`, ...),
+    past wrappers (`sudo`, `env X=1`, `uv run`, `python -m`), without its folder.
+    """
+    for part in _split_parts(command[:4000]):
+        words = part.split()
+        while words and ("=" in words[0] and not words[0].startswith("=")):
+            words.pop(0)  # FOO=1 make
+        while words and words[0] in _WRAPPERS:
+            words.pop(0)
+            while words and (words[0].startswith("-") or "=" in words[0]):
+                words.pop(0)  # env -i X=1 / timeout 10 (a number) / nice -n 5
+            while words and words[0].isdigit():
+                words.pop(0)
+        if not words:
+            continue
+        program = words[0].rsplit("/", 1)[-1].strip("'\"()")
+        if program in _PRELUDE or not program:
+            continue
+        if _RUNNERS.get(program) == (words[1] if len(words) > 1 else None) and len(words) > 2:
+            program = words[2].rsplit("/", 1)[-1]
+        elif program in ("npx", "bunx", "pipx") and len(words) > 1:
+            program = words[1 + (words[1] == "run" and len(words) > 2)].rsplit("/", 1)[-1]
+        elif program.startswith("python") and len(words) > 2 and words[1] == "-m":
+            program = words[2]
+        return program[:100] or "shell"
+    return "shell"
+
+
+def _split_parts(command: str) -> list[str]:
+    """Split a command line at `&&`, `||`, `;`, `|`, `&` and newlines outside quotes."""
+    parts: list[str] = []
+    current: list[str] = []
+    quote = ""
+    index = 0
+    while index < len(command):
+        char = command[index]
+        if quote:
+            if char == quote:
+                quote = ""
+            elif char == "\\" and quote == '"':
+                current.append(char)
+                index += 1
+                char = command[index] if index < len(command) else ""
+            current.append(char)
+            index += 1
+            continue
+        if char in "'\"":
+            quote = char
+            current.append(char)
+            index += 1
+            continue
+        separator = next((s for s in _SEPARATORS if command.startswith(s, index)), None)
+        if separator:
+            parts.append("".join(current))
+            current = []
+            index += len(separator)
+            continue
+        current.append(char)
+        index += 1
+    parts.append("".join(current))
+    return [part for part in (p.strip() for p in parts) if part]
+
+
+def salvage(raw: bytes) -> dict[str, Any]:
+    """What can be read from a payload that is not valid JSON (cut short, say): the
+    top-level text fields a hook needs, found by their `"key":"value"` spelling."""
+    head = raw[: 1 << 16].decode("utf-8", "replace")
+    found: dict[str, Any] = {}
+    for key in ("hook_event_name", "session_id", "tool_name", "cwd", "model", "event", "tool"):
+        marker = f'"{key}":"'
+        start = head.find(marker)
+        if start < 0:
+            marker = f'"{key}": "'
+            start = head.find(marker)
+        if start < 0:
+            continue
+        start += len(marker)
+        end = head.find('"', start)
+        if end > start:
+            found[key] = head[start:end]
+    return found

@@ -1,0 +1,84 @@
+"""Codex CLI: hook payloads (every one but SessionEnd names the model) and its rollout file.
+
+| event | recorded |
+|---|---|
+| `SessionStart` | session `start` |
+| `PostToolUse` | a tool call; `Bash` (Codex's shell) is a command named by its program |
+| `Stop` | session `stop` (the turn's tokens); flushes |
+| `SessionEnd` | session `end`; flushes |
+
+Codex has no named agents: the agent is `main`. Tokens come from the `token_count` events of
+the rollout file (`transcript_path`), read incrementally. Codex passes `CODEX_SESSION_ID` and
+`CODEX_THREAD_ID` to the shells it starts, so a commit made there names its session.
+"""
+
+from __future__ import annotations
+
+from agent_tracker import transcript
+from agent_tracker.harnesses import Observation, program_of, text
+
+TYPE_CHECKING = False  # avoids importing typing on the capture hot path
+if TYPE_CHECKING:
+    from typing import Any
+
+NAME = "codex"
+SESSION_VARIABLES = ("CODEX_SESSION_ID", "CODEX_THREAD_ID")
+SHELL_TOOLS = frozenset({"Bash", "shell", "exec_command", "local_shell"})
+MAIN_AGENT = "main"
+_SESSION_EVENTS = {"SessionStart": "start", "Stop": "stop", "SessionEnd": "end"}
+_FLUSH_EVENTS = frozenset({"Stop", "SessionEnd"})
+
+
+def observe(payload: dict[str, Any]) -> Observation | None:
+    event = text(payload, "hook_event_name") or ""
+    common: dict[str, Any] = {
+        "session": text(payload, "session_id", 200),
+        "cwd": text(payload, "cwd", 4096),
+        "transcript": text(payload, "transcript_path", 4096),
+        "model": text(payload, "model", 200),
+        "agent": MAIN_AGENT,
+    }
+    if event == "PostToolUse":
+        tool = text(payload, "tool_name", 200) or "unknown"
+        ok = not _failed(payload.get("tool_response"))
+        if tool in SHELL_TOOLS:
+            tool_input = payload.get("tool_input")
+            line = _command_line(tool_input)
+            return Observation("command", program_of(line), ok=ok, **common)
+        return Observation("tool", tool, ok=ok, **common)
+    if event in _SESSION_EVENTS:
+        return Observation(
+            "session", _SESSION_EVENTS[event], flush=event in _FLUSH_EVENTS, **common
+        )
+    return None
+
+
+def _command_line(tool_input: object) -> str:
+    if isinstance(tool_input, dict):
+        command = tool_input.get("command")
+        if isinstance(command, list):  # some Codex tools pass argv
+            return " ".join(str(word) for word in command)
+        if isinstance(command, str):
+            return command
+    return ""
+
+
+def _failed(response: object) -> bool:
+    """Codex hands the output as text; a structured response may say it failed."""
+    if not isinstance(response, dict):
+        return False
+    for key in ("exit_code", "exitCode"):
+        code = response.get(key)
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            return True
+    return response.get("success") is False or response.get("is_error") is True
+
+
+def discover(observation: Observation, state: dict[str, Any], reader: transcript.Reader) -> None:
+    if observation.transcript:
+        found = reader.read_increment(observation.transcript, state, transcript.CODEX)
+        observation.tokens = found["tokens"]
+    model = observation.model or state.get("model")
+    if model:
+        state["model"] = model
+    observation.model = model
