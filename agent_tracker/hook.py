@@ -161,8 +161,15 @@ def start_flush(settings: Settings) -> None:
     try:
         subprocess.Popen(
             # -P: never import a module named agent_tracker from the project folder
-            [sys.executable, "-P", "-m", "agent_tracker", "--database-path",
-             settings.database_file, "flush"],
+            [
+                sys.executable,
+                "-P",
+                "-m",
+                "agent_tracker",
+                "--database-path",
+                settings.database_file,
+                "flush",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -110,7 +110,7 @@ def program_of(command: str) -> str:
         words = part.split()
         while words and ("=" in words[0] and not words[0].startswith("=")):
             words.pop(0)  # FOO=1 make
-        while words and words[0] in _WRAPPERS:
+        while words and words[0].rsplit("/", 1)[-1] in _WRAPPERS:
             words.pop(0)
             while words and (words[0].startswith("-") or "=" in words[0]):
                 words.pop(0)  # env -i X=1 / timeout 10 (a number) / nice -n 5

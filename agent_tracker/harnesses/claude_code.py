@@ -89,9 +89,7 @@ def _interrupted(response: object) -> bool:
 def _subagent_file(main: str | None, session: str | None, agent_id: str) -> str | None:
     if not main or not session:
         return main
-    candidate = os.path.join(
-        os.path.dirname(main), session, "subagents", f"agent-{agent_id}.jsonl"
-    )
+    candidate = os.path.join(os.path.dirname(main), session, "subagents", f"agent-{agent_id}.jsonl")
     return candidate if os.path.exists(candidate) else main
 
 
