@@ -1,0 +1,262 @@
+"""Which session and setup a commit is credited to, through real `git commit` and the real
+post-commit hook, one test per rule of `attribution.for_commit`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import git
+from test_harnesses import assistant_line, hook, journal
+
+from agent_tracker import config, events, hookscripts
+from agent_tracker.journal import Journal
+
+Env = dict[str, str]
+
+
+@pytest.fixture
+def repo(make_repo: Callable[..., Path]) -> Path:
+    path: Path = make_repo("repo")
+    hookscripts.install(path)
+    return path
+
+
+def commit(repo: Path, message: str = "change", env: Env | None = None) -> dict[str, Any]:
+    """Make a real commit (the post-commit hook records it); return the commit event."""
+    name = f"f{len(list(repo.iterdir()))}.txt"
+    (repo / name).write_text(message)
+    git(repo, "add", name)
+    done = subprocess.run(
+        ["git", "-C", str(repo), "commit", "-q", "-m", message],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    found = [e for e in journal() if e["type"] == "commit"]
+    assert found, "the post-commit hook recorded nothing"
+    assert found[-1]["hash"] == git(repo, "rev-parse", "HEAD")
+    return found[-1]
+
+
+def credited(event: dict[str, Any]) -> tuple[str, str, str, str, str | None]:
+    return (
+        event["source"],
+        event["harness"],
+        event["agent"],
+        event["model"],
+        event.get("session"),
+    )
+
+
+def claude_tool_call(repo: Path, session: str, transcript: Path, model: str) -> None:
+    with transcript.open("a") as handle:
+        handle.write(assistant_line(model, f"m{time.time_ns()}", {"output_tokens": 40}))
+    payload = {
+        "session_id": session,
+        "hook_event_name": "PostToolUse",
+        "cwd": str(repo),
+        "tool_name": "Edit",
+        "transcript_path": str(transcript),
+    }
+    assert hook("claude-code", json.dumps(payload).encode()).returncode == 0
+
+
+def session_start(repo: Path, harness: str, session: str, **extra: str) -> None:
+    payload = {"session_id": session, "hook_event_name": "SessionStart", "cwd": str(repo), **extra}
+    assert hook(harness, json.dumps(payload).encode()).returncode == 0
+
+
+def test_a_commit_goes_to_the_claude_session_in_its_environment(repo: Path, tmp_path: Path) -> None:
+    transcript = tmp_path / "a.jsonl"
+    claude_tool_call(repo, "sess-a", transcript, "claude-opus-4-5")
+    # Another session, more recent, in the same repository: not the one that committed.
+    session_start(repo, "codex", "sess-b", model="gpt-5-codex")
+    first = commit(repo, env={"CLAUDECODE": "1", "CLAUDE_CODE_SESSION_ID": "sess-a"})
+    assert credited(first) == (
+        "session",
+        "claude-code",
+        "main",
+        "anthropic/claude-opus-4-5",
+        "sess-a",
+    )
+    assert first["tokens"] == {"out": 40}
+    claude_tool_call(repo, "sess-a", transcript, "claude-opus-4-5")
+    claude_tool_call(repo, "sess-a", transcript, "claude-opus-4-5")
+    second = commit(repo, env={"CLAUDE_CODE_SESSION_ID": "sess-a"})
+    assert second["tokens"] == {"out": 80}  # what it spent since its previous commit
+
+
+def test_a_new_unconfigured_session_is_not_credited_to_the_configured_one_before_it(
+    repo: Path, tmp_path: Path
+) -> None:
+    claude_tool_call(repo, "configured", tmp_path / "t.jsonl", "claude-opus-4-5")
+    # A Codex session whose hooks are not installed: only its shell says who it is.
+    event = commit(repo, env={"CODEX_SESSION_ID": "new-thread", "CODEX_THREAD_ID": "new-thread"})
+    assert credited(event) == ("session", "codex", "unknown", "unknown", "new-thread")
+
+
+def test_an_opencode_commit_names_its_session_through_the_plugins_variables(repo: Path) -> None:
+    payload = {
+        "event": "tool",
+        "tool": "edit",
+        "session_id": "ses_x",
+        "agent": "build",
+        "model": "fake/fake-model-rc",
+        "cwd": str(repo),
+    }
+    assert hook("opencode", json.dumps(payload).encode()).returncode == 0
+    env = {"OPENCODE": "1", "AGENT_TRACKER_SESSION": "ses_x", "AGENT_TRACKER_HARNESS": "opencode"}
+    assert credited(commit(repo, env=env)) == (
+        "session",
+        "opencode",
+        "build",
+        "fake/fake-model-rc",
+        "ses_x",
+    )
+
+
+def test_flags_name_the_setup_when_no_session_does(repo: Path) -> None:
+    commit(repo)
+    done = subprocess.run(
+        [sys.executable, "-m", "agent_tracker", "commit", "--agent", "build", "--model", "o3"],
+        cwd=repo,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert credited(journal()[-1]) == ("flag", "unknown", "build", "openai/o3", None)
+
+
+def test_environment_variables_name_the_setup(repo: Path) -> None:
+    env = {"AGENT_TRACKER_AGENT": "plan", "AGENT_TRACKER_MODEL": "claude-sonnet-4-5"}
+    assert credited(commit(repo, env=env)) == (
+        "env",
+        "unknown",
+        "plan",
+        "anthropic/claude-sonnet-4-5",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("trailers", "expected"),
+    [
+        ("agent: review\nMODEL: gpt-5", ("trailer", "unknown", "review", "openai/gpt-5", None)),
+        (
+            "Co-Authored-By: Claude <noreply@anthropic.com>",
+            ("trailer", "claude-code", "main", "unknown", None),
+        ),
+        (
+            "Co-authored-by: aider (openai/gpt-4o) <noreply@aider.chat>",
+            ("trailer", "aider", "aider", "openai/gpt-4o", None),
+        ),
+    ],
+)
+def test_trailers_name_the_setup_whatever_their_case(
+    repo: Path, trailers: str, expected: tuple[Any, ...]
+) -> None:
+    assert credited(commit(repo, f"change\n\n{trailers}")) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "email", "expected"),
+    [
+        ("Me (aider)", "me@example.invalid", ("author", "aider", "aider", "unknown", None)),
+        (
+            "Copilot",
+            "198982749+Copilot@users.noreply.github.com",
+            ("author", "copilot", "copilot", "unknown", None),
+        ),
+        ("Cursor Agent", "cursoragent@cursor.com", ("author", "cursor", "cursor", "unknown", None)),
+        (
+            "devin-ai-integration[bot]",
+            "158243242+devin-ai-integration[bot]@users.noreply.github.com",
+            ("author", "devin", "devin", "unknown", None),
+        ),
+        ("Codex", "noreply@openai.com", ("author", "codex-cloud", "codex", "unknown", None)),
+        (
+            "google-labs-jules[bot]",
+            "161369871+google-labs-jules[bot]@users.noreply.github.com",
+            ("author", "jules", "jules", "unknown", None),
+        ),
+    ],
+)
+def test_author_markers_of_agents_name_the_setup(
+    repo: Path, name: str, email: str, expected: tuple[Any, ...]
+) -> None:
+    env = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email}
+    assert credited(commit(repo, env=env)) == expected
+
+
+def test_the_most_recent_session_is_credited_even_when_its_model_is_unknown(
+    repo: Path, tmp_path: Path
+) -> None:
+    claude_tool_call(repo, "known", tmp_path / "t.jsonl", "claude-opus-4-5")
+    assert credited(commit(repo))[:4] == (
+        "recent",
+        "claude-code",
+        "main",
+        "anthropic/claude-opus-4-5",
+    )
+    # A newer session starts whose model nobody knows yet (no transcript line so far).
+    session_start(repo, "claude-code", "newer")
+    assert credited(commit(repo)) == ("recent", "claude-code", "main", "unknown", "newer")
+
+
+def _activity_hours_ago(repo: Path, hours: float) -> None:
+    event = events.make("tool", ("codex", "main", "openai/gpt-5"), str(repo), name="edit")
+    event["ts"] = round(time.time() - hours * 3600, 3)
+    event["session"] = "old"
+    Journal(config.load().journal_folder).append(events.encode(event))
+
+
+def test_a_persons_commit_three_hours_after_the_last_agent_activity_is_unknown(
+    repo: Path,
+) -> None:
+    _activity_hours_ago(repo, 3)
+    assert credited(commit(repo)) == ("unknown", "unknown", "unknown", "unknown", None)
+
+
+def test_the_window_is_a_setting(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _activity_hours_ago(repo, 3)
+    monkeypatch.setenv("AGENT_TRACKER_ATTRIBUTION_WINDOW", "4h")
+    assert credited(commit(repo)) == ("recent", "codex", "main", "openai/gpt-5", "old")
+
+
+def test_recent_activity_in_another_repository_does_not_count(
+    repo: Path, make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    other = make_repo("other")
+    claude_tool_call(other, "elsewhere", tmp_path / "t.jsonl", "claude-opus-4-5")
+    assert credited(commit(repo))[0] == "unknown"
+
+
+def test_a_commit_records_the_instruction_fingerprint_of_its_session_or_repository(
+    repo: Path, tmp_path: Path, make_repo: Callable[..., Path]
+) -> None:
+    (repo / "CLAUDE.md").write_text("Use small commits.\n")
+    git(repo, "add", "CLAUDE.md")
+    claude_tool_call(repo, "s", tmp_path / "t.jsonl", "claude-opus-4-5")
+    in_session = commit(repo, env={"CLAUDE_CODE_SESSION_ID": "s"})
+    by_hand = commit(repo)
+    tool_event = next(e for e in journal() if e["type"] == "tool")
+    assert in_session["instructions"] == tool_event["instructions"] == by_hand["instructions"]
+    # No session at all: the repository's own instruction files, as they are now.
+    plain = make_repo("plain")
+    hookscripts.install(plain)
+    (plain / "CLAUDE.md").write_text("Use small commits.\n")
+    assert commit(plain)["instructions"] == by_hand["instructions"]
+    (plain / "CLAUDE.md").write_text("Use large commits.\n")
+    assert commit(plain)["instructions"] != by_hand["instructions"]
