@@ -231,7 +231,7 @@ def _check_optional(event: dict[str, Any]) -> None:
     ):
         raise BadEvent(f"field 'tokens' is not a map of {', '.join(TOKEN_KINDS)} to counts")
     cost = get("cost")
-    if cost is not None and (type(cost) not in (int, float) or cost < 0 or cost != cost):
+    if cost is not None and (type(cost) not in (int, float) or not cost >= 0):  # NaN too
         raise BadEvent("field 'cost' is not an amount in dollars")
 
 

@@ -10,6 +10,7 @@ the same tables serve a person and a script; `--format json` serves a program.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -107,6 +108,15 @@ def status_table(out: Console, st: Status) -> None:
                 "per-project db",
                 f"{st.per_project_database}: will be merged by the next flush "
                 "(or `agent-tracker migrate`)",
+            )
+        )
+    for seen in st.harnesses:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(seen["seen"]))
+        rows.append(
+            (
+                f"last {seen['harness']}",
+                f"{when}  {seen['agent']}@{seen['model']}  session {seen['session']}  "
+                f"in {seen['project']}",
             )
         )
     width = max(len(label) for label, _ in rows)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agent_tracker import migrate
+from agent_tracker import migrate, models
 from agent_tracker.config import Settings
 from agent_tracker.journal import Journal
+from agent_tracker.sessions import SessionStore
 from agent_tracker.store import LMDBDatabase
 
 
@@ -26,6 +27,9 @@ class Status:
     entries: int
     setups: int
     per_project_database: str | None = None
+    #: Per harness, the newest session its hooks reported: harness, session, agent, model,
+    #: project and when it was last seen (Unix time).
+    harnesses: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,4 +62,25 @@ def collect(settings: Settings, folder: str | None = None) -> Status:
         entries=entries,
         setups=setups,
         per_project_database=None if folder is None else migrate.pending_source(settings, folder),
+        harnesses=last_seen_per_harness(settings),
     )
+
+
+def last_seen_per_harness(settings: Settings) -> list[dict[str, Any]]:
+    """The newest session each harness reported through `agent-tracker hook`, so a person
+    can check that an integration works and records the model they expect."""
+    newest: dict[str, dict[str, Any]] = {}
+    for state in SessionStore(settings.journal_folder).all():
+        harness, seen = state.get("harness"), state.get("seen")
+        if not isinstance(harness, str) or not isinstance(seen, int | float):
+            continue
+        if harness not in newest or seen > newest[harness]["seen"]:
+            newest[harness] = {
+                "harness": harness,
+                "session": state.get("session"),
+                "agent": state.get("agent") or "unknown",
+                "model": models.normalise(state.get("model")) or "unknown",
+                "project": state.get("project"),
+                "seen": seen,
+            }
+    return sorted(newest.values(), key=lambda item: item["harness"])

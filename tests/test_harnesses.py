@@ -427,3 +427,22 @@ def test_instruction_fingerprint_follows_the_files(repo: Path) -> None:
     assert all(value is not None and len(value) == 16 for value in (with_agents, edited, more))
     assert start("b") == with_agents  # the session keeps the files it started with
     git(repo, "status")  # the repository is untouched by all this
+
+
+def test_status_shows_the_last_session_seen_per_harness_with_its_model(
+    repo: Path, cli: Callable[..., Any]
+) -> None:
+    for session, model in (("c1", "gpt-5"), ("c2", "o3")):
+        payload = {"session_id": session, "hook_event_name": "SessionStart", "cwd": str(repo)}
+        hook("codex", json.dumps(dict(payload, model=model)).encode())
+        time.sleep(0.01)
+    hook("opencode", json.dumps({"event": "tool", "tool": "read", "session_id": "o1"}).encode())
+    shown = cli("status", "--format", "json")
+    assert shown.code == 0
+    seen = {h["harness"]: h for h in json.loads(shown.out)["harnesses"]}
+    assert set(seen) == {"codex", "opencode"}
+    assert (seen["codex"]["session"], seen["codex"]["model"]) == ("c2", "openai/o3")
+    assert seen["opencode"]["model"] == "unknown"
+    text = cli("status").out
+    assert "last codex" in text
+    assert "main@openai/o3" in text
