@@ -12,10 +12,9 @@ from __future__ import annotations
 import os
 import time
 
-from agent_tracker import attribution, events, gitinfo, instructions
+from agent_tracker import attribution, events, gitinfo
 from agent_tracker.errors import UsageError
 from agent_tracker.journal import Journal
-from agent_tracker.sessions import SessionStore
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
 
     from agent_tracker.config import Settings
     from agent_tracker.flush import FlushResult
+    from agent_tracker.sessions import SessionStore
 
 
 #: HEAD reflog messages of commits that re-apply earlier work (not counted again).
@@ -94,6 +94,9 @@ class TrackingService:
             if message.startswith("commit (amend)"):
                 commit["replaces"] = old_hash
 
+        from agent_tracker import instructions  # commits only: tool calls never pay for them
+        from agent_tracker.sessions import SessionStore
+
         sessions = SessionStore(self.settings.journal_folder)
         states: list[dict[str, Any]] = []
 
@@ -159,7 +162,7 @@ def _spent_since_last_commit(
 ) -> dict[str, Any]:
     """The tokens (and cost) `session` spent since its previous commit, as its hooks
     counted them, and remember this commit's totals for the next one."""
-    if harness not in SessionStore.HARNESSES or sessions.read(harness, session) is None:
+    if harness not in sessions.HARNESSES or sessions.read(harness, session) is None:
         return {}
     locked = sessions.open(harness, session)
     try:
