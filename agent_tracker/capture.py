@@ -76,17 +76,17 @@ def from_hook_payload(command: str, repo: str | None) -> tuple[str, str | None]:
     """NAME `-`: the name (and folder) from the JSON a harness hook gets on standard input.
 
     Claude Code hooks receive `{"tool_name": ..., "cwd": ...}`; other harnesses' plugins can
-    send `{"tool": ...}` or `{"command": ...}`. Unreadable input records the name "unknown".
+    send `{"tool": ...}` or `{"command": ...}`. The whole input is read, however large (a
+    Write payload carries the file); what cannot be parsed is read as far as it goes
+    (`harnesses.salvage`), else the name is "unknown". `agent-tracker hook` does more.
     """
-    import json
     import sys
 
-    try:
-        payload = json.loads(sys.stdin.read(1 << 20) or "{}")
-    except (ValueError, UnicodeDecodeError):
-        payload = {}
-    if not isinstance(payload, dict):
-        payload = {}
+    from agent_tracker.hook import read_payload
+
+    stream = getattr(sys.stdin, "buffer", None)
+    raw = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+    payload, _ = read_payload(raw)
     keys = ("tool_name", "tool") if command == "track tool" else ("command", "name")
     name = next((str(payload[k]) for k in keys if isinstance(payload.get(k), str)), "unknown")
     cwd = payload.get("cwd")

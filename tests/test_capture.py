@@ -388,7 +388,8 @@ def test_a_claude_code_hook_payload_on_stdin_gives_the_tool_and_folder(
             "hook_event_name": "PostToolUse",
             "tool_name": "Edit",
             "cwd": str(repo),
-            "tool_input": {},
+            # Past the 1 MiB that an earlier version read: the name must survive it.
+            "tool_input": {"content": "x" * (3 << 20)},
         }
     )
     done = subprocess.run(
