@@ -200,3 +200,18 @@ def test_model_names_are_normalised_to_provider_and_model(
 )
 def test_shell_commands_are_named_by_the_program_they_ran(line: str, program: str) -> None:
     assert program_of(line) == program
+
+
+def test_a_resumed_session_does_not_count_the_earlier_turns_again(
+    tmp_path: Path, make_repo: Any
+) -> None:
+    repo = make_repo()
+    path = tmp_path / "resumed.jsonl"
+    path.write_text(assistant_line("claude-opus-4-5", "old", {"output_tokens": 500}))
+    run_hook(hook_payload(path, repo, hook_event_name="SessionStart", source="resume"))
+    with path.open("a") as handle:
+        handle.write(assistant_line("claude-opus-4-5", "new", {"output_tokens": 7}))
+    run_hook(hook_payload(path, repo))
+    start, tool = journal()
+    assert (start["model"], start.get("tokens")) == ("anthropic/claude-opus-4-5", None)
+    assert tool["tokens"] == {"out": 7}

@@ -60,6 +60,7 @@ class Observation:
         "name",
         "ok",
         "session",
+        "skip_history",
         "tokens",
         "transcript",
     )
@@ -78,6 +79,9 @@ class Observation:
         self.cost: float = 0.0
         self.instruction_files: list[str] = []
         self.flush = False
+        #: The transcript holds an earlier session's turns (a resumed session): count from
+        #: its end, not its start.
+        self.skip_history = False
         for key, value in fields.items():
             setattr(self, key, value)
 

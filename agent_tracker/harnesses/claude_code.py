@@ -73,8 +73,13 @@ def observe(payload: dict[str, Any]) -> Observation | None:
             return Observation("command", program_of(line or ""), ok=ok, **common)
         return Observation("tool", tool, ok=ok, **common)
     if event in _SESSION_EVENTS:
+        resumed = event == "SessionStart" and payload.get("source") == "resume"
         return Observation(
-            "session", _SESSION_EVENTS[event], flush=event in _FLUSH_EVENTS, **common
+            "session",
+            _SESSION_EVENTS[event],
+            flush=event in _FLUSH_EVENTS,
+            skip_history=resumed,
+            **common,
         )
     if event == "InstructionsLoaded":
         path = text(payload, "file_path", 4096)
@@ -93,11 +98,24 @@ def _subagent_file(main: str | None, session: str | None, agent_id: str) -> str 
     return candidate if os.path.exists(candidate) else main
 
 
+def _size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
 def discover(observation: Observation, state: dict[str, Any], reader: transcript.Reader) -> None:
     """Model and new tokens from the transcript; `state` is this agent's part of the
     session's state (its reading position and remembered model)."""
     path = observation.transcript
     found_model = None
+    if path and observation.skip_history and "offset" not in state:
+        # Counted when they happened (or before agent-tracker was there): not again.
+        size = _size(path)
+        if size is not None:
+            state["offset"] = size
+        found_model = reader.tail_model(path)
     if path:
         found = reader.read_increment(path, state, transcript.CLAUDE)
         observation.tokens = found["tokens"]
