@@ -21,6 +21,7 @@ from agent_tracker import (
     cli_history,
     config,
     hookscripts,
+    integrate,
     migrate,
     render,
 )
@@ -297,6 +298,46 @@ def hooks_uninstall(repo: RepoArg = Path()) -> None:
 def hooks_status(repo: RepoArg = Path()) -> None:
     """Show whether our hooks are installed in the repository."""
     render.hook_states(render.console(), hookscripts.status(repo))
+
+
+@app.command("integrate")
+def integrate_command(
+    harness: Annotated[
+        str,
+        typer.Argument(help=f"One of: {', '.join(integrate.HARNESSES)}.", metavar="HARNESS"),
+    ],
+    project: Annotated[
+        bool,
+        typer.Option("--project", help="Install into this repository's harness config instead."),
+    ] = False,
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Remove what integrate added, and only that.")
+    ] = False,
+    show: Annotated[
+        bool, typer.Option("--print", help="Show what would be written; write nothing.")
+    ] = False,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Connect a harness to agent-tracker in one step; safe to repeat.
+
+    Claude Code and Codex get hooks in their settings, OpenCode a plugin; each runs
+    `agent-tracker hook <harness>`. Your settings are merged, not replaced, and the original
+    file is kept as `<file>.agent-tracker.bak`. `--remove` puts the file back as it was when
+    you changed nothing else meanwhile. Codex runs the new hooks only once you trust them
+    (`/hooks` in Codex).
+    """
+    root = integrate.repo_root(Path.cwd()) if project else None
+    outcome = integrate.run(harness, project=root, remove=remove, dry_run=show)
+    if fmt is Format.json:
+        render.json_out(render.console(), outcome.as_dict())
+        return
+    # Plain echo, not Rich: file contents hold brackets that Rich would read as markup.
+    for change in outcome.changes:
+        typer.echo(f"{change.path}: {change.detail}")
+        if show and change.content is not None:
+            typer.echo(change.content, nl=not change.content.endswith("\n"))
+    for note in outcome.notes:
+        typer.echo(note)
 
 
 # -- config ----------------------------------------------------------------------------------
