@@ -235,6 +235,30 @@ def grade(
     )
 
 
+@app.command("hook")
+def hook_command(
+    ctx: typer.Context,
+    harness: Annotated[
+        str,
+        typer.Argument(
+            help=f"The harness that runs this hook: {', '.join(integrate.HARNESSES)}.",
+            metavar="HARNESS",
+        ),
+    ],
+) -> None:
+    """Record one harness hook call from the JSON payload on standard input.
+
+    Run by the hooks that `agent-tracker integrate` installs (Claude Code, Codex) and by the
+    OpenCode plugin. Prints nothing on standard output and always exits 0, so a harness is
+    never held up; a payload it cannot read gives one line on standard error. Session-end
+    events start a flush in the background.
+    """
+    from agent_tracker import hook
+
+    # Not an enum: an unknown harness is one line on stderr and exit 0, as on the fast path.
+    hook.main(harness, settings_of(ctx))
+
+
 # -- flush, status, report ---------------------------------------------------------------------
 
 

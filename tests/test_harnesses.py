@@ -446,3 +446,28 @@ def test_status_shows_the_last_session_seen_per_harness_with_its_model(
     text = cli("status").out
     assert "last codex" in text
     assert "main@openai/o3" in text
+
+
+def test_hook_with_global_options_goes_through_typer_and_still_exits_0(
+    repo: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "other.lmdb"
+    payload = json.dumps({"hook_event_name": "PostToolUse", "tool_name": "Read", "cwd": str(repo)})
+    for harness in ("claude-code", "nonsense"):
+        done = subprocess.run(
+            [sys.executable, "-m", "agent_tracker", "--database-path", str(db), "hook", harness],
+            input=payload.encode(),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert (done.returncode, done.stdout) == (0, b"")
+    assert [e["name"] for e in journal()] == ["Read"]
+    help_text = subprocess.run(
+        [sys.executable, "-m", "agent_tracker", "hook", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert all(name in help_text.stdout for name in ("claude-code", "codex", "opencode"))
