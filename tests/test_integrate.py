@@ -277,11 +277,12 @@ def test_project_installs_into_the_repositorys_settings(
     done = cli("integrate", "claude-code", "--project")
 
     assert done.code == 0, done.err
-    data = json.loads((repo / ".claude" / "settings.json").read_text())
+    assert not (repo / ".claude" / "settings.json").exists()  # the shared file is left alone
+    data = json.loads((repo / ".claude" / "settings.local.json").read_text())
     assert commands(data, "Stop") == [ours("claude-code")]
     assert not claude_settings(home).exists()
     assert cli("integrate", "claude-code", "--project", "--remove").code == 0
-    assert not (repo / ".claude" / "settings.json").exists()
+    assert not (repo / ".claude" / "settings.local.json").exists()
 
 
 def test_project_outside_a_repository_is_a_clear_error(cli: Cli, home: Path) -> None:

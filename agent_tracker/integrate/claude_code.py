@@ -1,7 +1,9 @@
 """Claude Code: hooks in its settings file run `<tracker> hook claude-code`.
 
 Where: `~/.claude/settings.json` (`$CLAUDE_CONFIG_DIR/settings.json` when that is set), or with
---project the repository's `.claude/settings.json`. Events (code.claude.com/docs/en/hooks):
+--project the repository's `.claude/settings.local.json`: the hooks name this machine's
+agent-tracker, so they belong in the personal project settings, which Claude Code keeps out of
+git, not in the shared `.claude/settings.json`. Events (code.claude.com/docs/en/hooks):
 SessionStart, PostToolUse and PostToolUseFailure (matcher "*": every tool), InstructionsLoaded,
 PostModelSwitch, SubagentStop, Stop and SessionEnd, each with a 10 s timeout.
 
@@ -38,7 +40,7 @@ _LEGACY = re.compile(r"agent[-_]tracker\S*\s+(track|flush)\b")
 
 def settings_path(home: Path, env: Mapping[str, str], project: Path | None) -> Path:
     if project is not None:
-        return project / ".claude" / "settings.json"
+        return project / ".claude" / "settings.local.json"
     folder = env.get("CLAUDE_CONFIG_DIR")
     return (Path(folder).expanduser() if folder else home / ".claude") / "settings.json"
 
