@@ -6,16 +6,24 @@ A fact is a record written once under a key that is unique across databases and 
 |---|---|---|
 | `commit` | `commit:<project id>:<hash>` | the project and the commit hash |
 | `grade` | `communication:<project id>:<hash>:<party>` | the commit and who graded it |
-| `usage` | `usage:<database id>:<project id>:<setup id>:<day>` | the database that counted |
+| `usage` | `usage:<dbid>:<project id>:<setup id>:<day>[:<context>]` | the counting db (+ context) |
 | `replaced` | `replaced:<project id>:<hash>` | a commit replaced by its amendment |
 
 Because keys are unique, merging facts from anywhere is a key-by-key union: nothing is
 counted twice and nothing is lost, and the derived totals are recomputed from the union.
 
-Export format (`agent-tracker export`, version 1): JSON Lines, one fact per line, flat so
-that DuckDB (`read_json_auto`) and pandas (`read_json(lines=True)`) load it as is:
-`{"v": 1, "kind": "commit" | "grade" | "usage", ...the fact's fields}`; a usage line also
-carries `dbid`. See docs/export-format.md.
+A usage fact counts `USAGE_COUNTS` (tool calls, commands, failed ones, tokens by kind, cost in
+millionths of a dollar); events that name a harness `session` or an `instructions`
+fingerprint are counted apart per such context (its hash is the key's fifth part), and the
+fact keeps both texts. A commit fact may keep the `session` and `instructions` that made it
+and what that session spent since its previous commit (`tokens`, `cost_micros`): a
+per-commit figure, never added to the usage totals.
+
+Export format (`agent-tracker export`, version 2; version 1 files still import): JSON Lines,
+one fact per line, flat so that DuckDB (`read_json_auto`) and pandas (`read_json(lines=True)`)
+load it as is: `{"v": 2, "kind": "commit" | "grade" | "usage" | "replaced", ...the fact's
+fields}`; a usage line also carries `dbid`, and a commit's `tokens` appear as the same
+`tokens_in`, `tokens_out`, ... columns as usage lines. See docs/export-format.md.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from typing import Any
 from agent_tracker import events
 from agent_tracker.keys import commit_key, communication_key, replaced_key, usage_key
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 KINDS = ("commit", "grade", "usage", "replaced")
 PREFIX_KIND = {
     "commit:": "commit",
@@ -35,6 +43,29 @@ PREFIX_KIND = {
     "replaced:": "replaced",
 }
 _SETUP = ("harness", "agent", "model")
+#: What a usage fact counts (all counts; the first two are in every usage fact, the others
+#: from format 2 on, absent meaning 0).
+USAGE_COUNTS = (
+    "tool_calls",
+    "commands",
+    "failures",
+    "tokens_in",
+    "tokens_out",
+    "tokens_cache_read",
+    "tokens_cache_write",
+    "cost_micros",
+)
+#: The usage counter of each kind of token an event reports (`reasoning` counts as output).
+TOKEN_COUNTS = {
+    "in": "tokens_in",
+    "out": "tokens_out",
+    "reasoning": "tokens_out",
+    "cache_read": "tokens_cache_read",
+    "cache_write": "tokens_cache_write",
+}
+#: Optional texts saying in which context the work happened.
+CONTEXT = ("session", "instructions")
+_MAX_CONTEXT = 200
 #: Unix times accepted in facts: 1970 .. 2286 (anything else is damage, not history).
 _MAX_TS = 10_000_000_000
 _HEX = "0123456789abcdef"
@@ -78,6 +109,48 @@ def _day(fact: dict[str, Any]) -> None:
         raise BadFact("field 'day' is not a day (YYYY-MM-DD)")
 
 
+def _context(fact: dict[str, Any]) -> None:
+    for key in CONTEXT:
+        if fact.get(key) is None:
+            fact.pop(key, None)  # absent and null are the same: no context recorded
+        else:
+            _text(fact, key, _MAX_CONTEXT)
+
+
+def _commit_figures(fact: dict[str, Any]) -> None:
+    tokens = fact.get("tokens")
+    if tokens is None:
+        fact.pop("tokens", None)
+    elif type(tokens) is not dict or not all(
+        k in events.TOKEN_KINDS and type(n) is int and n >= 0 for k, n in tokens.items()
+    ):
+        raise BadFact(f"field 'tokens' is not a map of {', '.join(events.TOKEN_KINDS)} to counts")
+    if fact.get("cost_micros") is None:
+        fact.pop("cost_micros", None)
+    else:
+        _count(fact, "cost_micros")
+
+
+def token_counts(tokens: object) -> dict[str, int]:
+    """An event's `tokens` map in the stored form: the four kinds, reasoning folded into
+    output (an event is checked before it gets here; anything else is ignored)."""
+    counts: dict[str, int] = {}
+    if type(tokens) is dict:
+        for kind, number in tokens.items():
+            name = TOKEN_COUNTS.get(kind)
+            if name is not None and type(number) is int and number >= 0:
+                short = name.removeprefix("tokens_")
+                counts[short] = counts.get(short, 0) + number
+    return counts
+
+
+def cost_micros(cost: object) -> int | None:
+    """Dollars to whole millionths of a dollar (None when no usable amount is given)."""
+    if type(cost) not in (int, float) or not 0 <= cost < 1e12:  # type: ignore[operator]
+        return None  # also NaN and infinity: damage, not spending
+    return round(cost * 1_000_000)  # type: ignore[operator]
+
+
 def check_dbid(value: object) -> str:
     if type(value) is not str or len(value) != 16 or value.strip(_HEX):
         raise BadFact("field 'dbid' is not a database id (16 hex digits)")
@@ -103,6 +176,8 @@ def check(kind: str, fact: object) -> dict[str, Any]:
             raise BadFact("field 'exts' is not a map of extensions to counts")
         if type(fact["source"]) is not str:
             raise BadFact("field 'source' is not text")
+        _context(fact)
+        _commit_figures(fact)
     elif kind == "grade":
         _commit_hash(fact)
         _time(fact)
@@ -112,8 +187,10 @@ def check(kind: str, fact: object) -> dict[str, Any]:
             raise BadFact("field 'grade' is not -1, 1, 2 or 5")
     elif kind == "usage":
         _day(fact)
-        for key in ("tool_calls", "commands"):
-            _count(fact, key)
+        for key in USAGE_COUNTS:
+            if key in USAGE_COUNTS[:2] or key in fact:
+                _count(fact, key)
+        _context(fact)
     elif kind == "replaced":
         _commit_hash(fact)
         _commit_hash(fact, "by_hash")
@@ -133,7 +210,8 @@ def key_of(kind: str, fact: dict[str, Any], dbid: str | None = None) -> str:
     if kind == "replaced":
         return replaced_key(pid, fact["hash"])
     sid = events.setup_id(fact["harness"], fact["agent"], fact["model"])
-    return usage_key(check_dbid(dbid), pid, sid, fact["day"])
+    context = (fact.get("session"), fact.get("instructions"))
+    return usage_key(check_dbid(dbid), pid, sid, fact["day"], *context)
 
 
 def kind_of_key(key: str) -> str | None:
@@ -153,8 +231,10 @@ def reconcile(kind: str, stored: dict[str, Any], incoming: dict[str, Any]) -> di
     grade replaces an older one, as in a flush. Other facts are written once."""
     if kind == "usage":
         merged = dict(stored)
-        for key in ("tool_calls", "commands"):
-            merged[key] = max(stored.get(key, 0), incoming[key])
+        for key in USAGE_COUNTS:
+            value = max(stored.get(key, 0), incoming.get(key, 0))
+            if value or key in stored:
+                merged[key] = value
         return merged if merged != stored else None
     if kind == "grade" and incoming["ts"] > stored.get("ts", 0):
         return incoming
@@ -171,6 +251,10 @@ def to_line(kind: str, key: str, fact: dict[str, Any]) -> dict[str, Any]:
     if kind == "usage":
         line["dbid"] = dbid_of_usage_key(key)
     line.update(fact)
+    tokens = line.pop("tokens", None) if kind == "commit" else None
+    if tokens is not None:  # flat, with the same column names as usage lines
+        for short, count in tokens.items():
+            line[f"tokens_{short}"] = count
     return line
 
 
@@ -190,6 +274,19 @@ def from_line(line: object) -> tuple[str, dict[str, Any]]:
     if kind not in KINDS:
         raise BadFact(f"field 'kind' must be one of {', '.join(KINDS)}")
     fact = {k: v for k, v in line.items() if k not in ("v", "kind", "dbid")}
+    if kind == "commit":
+        _gather_tokens(fact)
     check(str(kind), fact)
     dbid = check_dbid(line.get("dbid")) if kind == "usage" else None
     return key_of(str(kind), fact, dbid), fact
+
+
+def _gather_tokens(fact: dict[str, Any]) -> None:
+    """A commit line's flat `tokens_*` columns back into the stored `tokens` map."""
+    tokens = {}
+    for short in events.TOKEN_KINDS:
+        value = fact.pop(f"tokens_{short}", None)
+        if value is not None:
+            tokens[short] = value
+    if tokens and "tokens" not in fact:
+        fact["tokens"] = tokens

@@ -10,6 +10,8 @@ folder, or a single file). Every command that writes the central database (`flus
   present keys are never overwritten (facts are written once, so equal keys hold equal
   facts); summaries (agent:, project:, day:) and meta records are not copied: the central
   database's summaries are rebuilt from the union of the facts, in the same transaction;
+- a source written by this or an earlier agent-tracker (database format 1 or 2) is read as
+  it is: a fact's key follows from the fact in both formats; a newer format is refused;
 - the source's path and content stamp (size and modification time of its data file) are
   remembered, so an unchanged source is not read again;
 - a source this program cannot read (corrupt, or written in LMDB data format v2 by the

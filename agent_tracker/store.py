@@ -10,16 +10,24 @@ One unnamed LMDB database holds UTF-8 keys and JSON values:
 | `meta:migrated:<source>` | meta | a source database merged (or found unreadable), its stamp |
 | `commit:<project>:<hash>` | fact | the commit, its setup and how the setup was decided |
 | `communication:<project>:<hash>:<party>` | fact | a party's (agent/user) grade of it |
-| `usage:<dbid>:<project>:<setup>:<day>` | fact | tool calls and commands counted by `dbid` |
+| `usage:<dbid>:<project>:<setup>:<day>[:<ctx>]` | fact | usage counted by `dbid` (see `facts`) |
 | `replaced:<project>:<hash>` | fact | a commit replaced by its amendment |
 | `agent:<setup>` | derived | per-setup totals: XP, commits, communication score, grade mix |
 | `project:<project>` | derived | project identity, name, language mix, commit count |
-| `day:<day>:<setup>:<project>` | derived | one day's usage, commits and graded commits |
+| `day:<day>:<setup>:<project>:<ifp>` | derived | one day's usage, commits, graded commits |
 
-`<project>` and `<setup>` are 16-hex-digit hashes (`events.project_id`, `events.setup_id`), so
-no key comes near LMDB's 511-byte limit whatever the names. Fact keys are unique across
-databases and machines, so merging databases key by key is a lossless union, and the derived
-records can always be recomputed from the facts (`rebuild_totals`).
+`<project>` and `<setup>` are 16-hex-digit hashes (`events.project_id`, `events.setup_id`),
+`<ctx>` hashes the session and instructions fingerprint a usage counter is for, and `<ifp>` is
+the instructions fingerprint (`-` when unknown; see `keys`), so no key comes near LMDB's
+511-byte limit whatever the names. Fact keys are unique across databases and machines, so
+merging databases key by key is a lossless union, and the derived records can always be
+recomputed from the facts (`rebuild_totals`).
+
+Format history: format 1 had no `<ctx>` and no `<ifp>` and counted only tool calls and
+commands. A format-1 database opened for writing is brought forward in place: its facts stay
+as they are (a usage key without `<ctx>` is still the key of events without a session), its
+derived records are rebuilt from them, then `meta:format` becomes 2. An older agent-tracker
+refuses a format-2 database with a clear message instead of misreading it.
 
 Writes happen in one transaction per flush through `WriteBatch`: values are read once, changed
 in memory, and written with one `put` per distinct key by `put_batch`.
@@ -41,11 +49,12 @@ from agent_tracker.errors import DatabaseFullError, FormatError, TrackerError
 from agent_tracker.keys import agent_key, commit_key, communication_key, segment_key
 from agent_tracker.paths import make_private_dir
 
-DB_FORMAT = 1
+DB_FORMAT = 2
 SCORING_VERSION = 1
 #: Version of the derived records' layout. A database whose derived records are older (or
-#: missing) is rebuilt from its facts when next opened for writing.
-DERIVED_VERSION = 1
+#: missing) is rebuilt from its facts when next opened for writing. 2: day records per
+#: instructions fingerprint, and failures, tokens and cost in every derived record.
+DERIVED_VERSION = 2
 FACT_PREFIXES = ("commit:", "communication:", "usage:", "replaced:")
 DERIVED_PREFIXES = ("agent:", "project:", "day:")
 
@@ -221,11 +230,15 @@ class LMDBDatabase:
     def _initialise(self) -> None:
         self._check_format()
         with self.env.begin() as txn:
-            exists = txn.get(b"meta:format") is not None
+            found = txn.get(b"meta:format")
             origin = txn.get(b"meta:origin")
-        if exists:
-            if self.derived_outdated():
+        if found is not None:
+            older = orjson.loads(found) != DB_FORMAT  # not newer: _check_format refused that
+            if older or self.derived_outdated():
                 self.rebuild_totals()
+            if older:  # brought forward by the rebuild; marked only once it is committed
+                with self.env.begin(write=True) as txn:
+                    txn.put(b"meta:format", _dump(DB_FORMAT))
             if origin is None or orjson.loads(origin) != self._origin():
                 self._new_identity(keep_id=origin is None)
             return

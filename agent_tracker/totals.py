@@ -8,23 +8,32 @@
 | grade | communication score += grade (-1, 1, 2, 5); one grade per party per commit |
 
 Derived records: `agent:<setup>` (all-time totals per setup), `project:<project>` (identity,
-name, language mix) and `day:<day>:<setup>:<project>` (what the report reads: usage,
-commits by attribution source, and graded commits with the sum and sum of squares of their
-per-commit scores, so that means and their uncertainty come from aggregates, never from
-scanning events). A commit's grades count on the day of the commit (or of its first grade
-while the commit is unknown).
+name, language mix) and `day:<day>:<setup>:<project>:<instructions>` (what the report reads:
+usage, commits by attribution source, and graded commits with the sum and sum of squares of
+their per-commit scores, so that means and their uncertainty come from aggregates, never
+from scanning events). A commit's grades count on the day of the commit (or of its first
+grade while the commit is unknown), under the commit's instructions fingerprint.
+
+All three carry the usage counts (`facts.USAGE_COUNTS`: tool calls, commands, failures,
+tokens, cost; tokens and cost earn no XP) and the per-commit figures of the commits that
+have them (`COMMIT_FIGURES`: the tokens and cost their sessions spent since the previous
+commit, and how many commits had such a figure, so that a mean per commit is exact).
 
 The same functions serve the incremental update in `flush` and the full recomputation in
 `from_facts`, so the two always agree. Active days come from usage and commits only (a
-grade can be replaced, and a replaced fact must not leave a trace in a derived value).
+grade can be replaced, and a replaced fact must not leave a trace in a derived value); a
+commit replaced by its amendment no longer counts, but its day stays active. A grade of an
+amended commit counts for the commit that replaced it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from agent_tracker import events
+from agent_tracker.facts import USAGE_COUNTS
 from agent_tracker.keys import agent_key, day_key, project_key
 
 XP_TOOL = 1
@@ -33,6 +42,12 @@ XP_COMMIT = 5
 
 Record = dict[str, Any]
 Facts = Iterable[tuple[str, Record]]
+#: Sums over the commits that report what their session spent.
+COMMIT_FIGURES = ("commit_tokens", "commits_with_tokens", "commit_cost_micros", "commits_with_cost")
+
+
+def _figures() -> Record:
+    return dict.fromkeys((*USAGE_COUNTS, *COMMIT_FIGURES), 0)
 
 
 def setup_record(harness: str, agent: str, model: str) -> Record:
@@ -41,8 +56,7 @@ def setup_record(harness: str, agent: str, model: str) -> Record:
         "agent": agent,
         "model": model,
         "xp": 0,
-        "tool_calls": 0,
-        "commands": 0,
+        **_figures(),
         "commits": 0,
         "score": 0,
         "grades": 0,
@@ -70,6 +84,7 @@ def project_record(project: str) -> Record:
     return {
         "project": project,
         "name": name,
+        **_figures(),
         "commits": 0,
         "exts": {},
         "first_day": None,
@@ -77,15 +92,17 @@ def project_record(project: str) -> Record:
     }
 
 
-def day_record(harness: str, agent: str, model: str, project: str, day: str) -> Record:
+def day_record(
+    harness: str, agent: str, model: str, project: str, day: str, instructions: str | None
+) -> Record:
     return {
         "harness": harness,
         "agent": agent,
         "model": model,
         "project": project,
         "day": day,
-        "tool_calls": 0,
-        "commands": 0,
+        "instructions": instructions,
+        **_figures(),
         "commits": 0,
         "sources": {},
         "graded_commits": 0,
@@ -96,13 +113,34 @@ def day_record(harness: str, agent: str, model: str, project: str, day: str) -> 
     }
 
 
-def add_day_usage(cell: Record, tool_calls: int, commands: int) -> None:
-    cell["tool_calls"] += tool_calls
-    cell["commands"] += commands
+def add_counts(record: Record, usage: Record) -> None:
+    """Add a usage fact's counts (or those of events about to become one) to a record.
+
+    Records written before format 2 lack the newer counts (a report over a database not yet
+    brought forward): they start from 0.
+    """
+    for key in USAGE_COUNTS:
+        count = usage.get(key, 0)
+        if count or key not in record:
+            record[key] = record.get(key, 0) + count
 
 
-def add_day_commit(cell: Record, source: str, sign: int = 1) -> None:
+def add_commit_figures(record: Record, fact: Record, sign: int = 1) -> None:
+    """Add (+1) or remove (-1) a commit's spending figures, where it has them."""
+    tokens = fact.get("tokens")
+    if tokens is not None:
+        record["commit_tokens"] = record.get("commit_tokens", 0) + sign * sum(tokens.values())
+        record["commits_with_tokens"] = record.get("commits_with_tokens", 0) + sign
+    cost = fact.get("cost_micros")
+    if cost is not None:
+        record["commit_cost_micros"] = record.get("commit_cost_micros", 0) + sign * cost
+        record["commits_with_cost"] = record.get("commits_with_cost", 0) + sign
+
+
+def add_day_commit(cell: Record, fact: Record, sign: int = 1) -> None:
+    source = fact.get("source") or events.UNKNOWN
     cell["commits"] += sign
+    add_commit_figures(cell, fact, sign)
     sources = cell["sources"]
     sources[source] = sources.get(source, 0) + sign
     if not sources[source]:
@@ -120,8 +158,54 @@ def add_day_grades(cell: Record, grades: list[int], sign: int) -> None:
         cell["mix"][str(grade)] += sign
 
 
+def has_usage(record: Record) -> bool:
+    return any(record.get(key) for key in USAGE_COUNTS)
+
+
 def is_empty_day(cell: Record) -> bool:
-    return not (cell["tool_calls"] or cell["commands"] or cell["commits"] or cell["grades"])
+    return not (has_usage(cell) or cell["commits"] or cell["grades"])
+
+
+def day_of(fact: Record, on: str) -> tuple[str, tuple[str, str, str, str, str, str | None]]:
+    """The key of the day record a fact counts in on day `on`, and what makes that record."""
+    instructions = fact.get("instructions")
+    sid = events.setup_id(fact["harness"], fact["agent"], fact["model"])
+    key = day_key(on, sid, events.project_id(fact["project"]), instructions)
+    return key, (fact["harness"], fact["agent"], fact["model"], fact["project"], on, instructions)
+
+
+def grades_by_setup(
+    commit: Record | None, grades: Iterable[Record]
+) -> list[tuple[Record, list[int]]]:
+    """One commit's grades, grouped by what they count for: the commit's setup and
+    instructions when the commit is known, else each grade's own setup."""
+    by_setup: dict[tuple[str, str, str, str | None], list[int]] = {}
+    project = ""
+    for grade in grades:
+        made_by = commit or grade
+        project = grade["project"]
+        setup = (made_by["harness"], made_by["agent"], made_by["model"])
+        by_setup.setdefault((*setup, made_by.get("instructions")), []).append(grade["grade"])
+    return [
+        (
+            {"harness": h, "agent": a, "model": m, "project": project, "instructions": i},
+            values,
+        )
+        for (h, a, m, i), values in by_setup.items()
+    ]
+
+
+def final_hash(commit_hash: str, replaced_by: Callable[[str], str | None]) -> str:
+    """The commit that `commit_hash` became through amendments (maybe more than one)."""
+    seen = {commit_hash}
+    while (following := replaced_by(commit_hash)) is not None and following not in seen:
+        seen.add(following)  # a cycle can only come from a damaged import: stop there
+        commit_hash = following
+    return commit_hash
+
+
+def _successor(successor: dict[tuple[str, str], str], project: str, commit_hash: str) -> str | None:
+    return successor.get((project, commit_hash))
 
 
 def grade_day(commit: Record | None, grades: Iterable[Record]) -> str:
@@ -146,16 +230,16 @@ def _xp(record: Record) -> None:
     )
 
 
-def add_usage(record: Record, tool_calls: int, commands: int, day: str) -> None:
-    record["tool_calls"] += tool_calls
-    record["commands"] += commands
+def add_usage(record: Record, usage: Record, day: str) -> None:
+    add_counts(record, usage)
     _touch(record, day)
     _xp(record)
 
 
-def add_commit(record: Record, day: str, sign: int = 1) -> None:
+def add_commit(record: Record, fact: Record, day: str, sign: int = 1) -> None:
     """Count (sign=+1) or, for a commit replaced by its amendment, uncount (-1) a commit."""
     record["commits"] += sign
+    add_commit_figures(record, fact, sign)
     if sign > 0:
         _touch(record, day)
     _xp(record)
@@ -170,12 +254,15 @@ def add_commit_grades(record: Record, grades: list[int], sign: int) -> None:
         record["mix"][str(grade)] += sign
 
 
-def add_project_usage(record: Record, day: str) -> None:
+def add_project_usage(record: Record, usage: Record, day: str) -> None:
+    add_counts(record, usage)
     _touch(record, day)
 
 
-def add_project_commit(record: Record, exts: dict[str, int], day: str, sign: int = 1) -> None:
+def add_project_commit(record: Record, fact: Record, day: str, sign: int = 1) -> None:
     record["commits"] += sign
+    add_commit_figures(record, fact, sign)
+    exts: dict[str, int] = fact.get("exts") or {}
     for ext, count in exts.items():
         record["exts"][ext] = record["exts"].get(ext, 0) + sign * count
         if not record["exts"][ext]:
@@ -193,7 +280,8 @@ def from_facts(
     the commit that replaced it unless that one has its own grade from the same party.
     """
     out: dict[str, Record] = {}
-    successor = {(fact["project"], fact["hash"]): fact["by_hash"] for _, fact in replaced}
+    replaced_facts = list(replaced)
+    successor = {(fact["project"], fact["hash"]): fact["by_hash"] for _, fact in replaced_facts}
 
     def setup(fact: Record) -> Record:
         sid = events.setup_id(fact["harness"], fact["agent"], fact["model"])
@@ -206,15 +294,19 @@ def from_facts(
         return out.setdefault(project_key(pid), project_record(fact["project"]))
 
     def day(fact: Record, on: str) -> Record:
-        sid = events.setup_id(fact["harness"], fact["agent"], fact["model"])
-        key = day_key(on, sid, events.project_id(fact["project"]))
-        made = (fact["harness"], fact["agent"], fact["model"], fact["project"], on)
+        key, made = day_of(fact, on)
         return out.setdefault(key, day_record(*made))
 
+    for _, fact in replaced_facts:
+        # An amended commit no longer counts, but it was work on its day (as it was when a
+        # flush applied it before its amendment).
+        on = events.day_of(fact["ts"])
+        _touch(setup(fact), on)
+        _touch(project(fact), on)
     for _, fact in usages:
-        add_usage(setup(fact), fact["tool_calls"], fact["commands"], fact["day"])
-        add_project_usage(project(fact), fact["day"])
-        add_day_usage(day(fact, fact["day"]), fact["tool_calls"], fact["commands"])
+        add_usage(setup(fact), fact, fact["day"])
+        add_project_usage(project(fact), fact, fact["day"])
+        add_counts(day(fact, fact["day"]), fact)
     commit_facts = {
         (fact["project"], fact["hash"]): fact
         for _, fact in commits
@@ -222,16 +314,14 @@ def from_facts(
     }
     for fact in commit_facts.values():
         on = events.day_of(fact["ts"])
-        add_commit(setup(fact), on)
-        add_project_commit(project(fact), fact.get("exts") or {}, on)
-        add_day_commit(day(fact, on), fact.get("source") or events.UNKNOWN)
+        add_commit(setup(fact), fact, on)
+        add_project_commit(project(fact), fact, on)
+        add_day_commit(day(fact, on), fact)
     # A commit's grades count for the setup that made it (when the commit is known), as one
     # graded commit per setup however many parties graded it.
     latest: dict[tuple[str, str, str], tuple[tuple[bool, float], Record]] = {}
     for _, fact in grades:
-        commit_hash = fact["hash"]
-        while (fact["project"], commit_hash) in successor:  # amended, maybe more than once
-            commit_hash = successor[(fact["project"], commit_hash)]
+        commit_hash = final_hash(fact["hash"], partial(_successor, successor, fact["project"]))
         slot = (fact["project"], commit_hash, fact["by"])
         rank = (fact["hash"] == commit_hash, fact["ts"])  # its own grade first, then newest
         if slot not in latest or latest[slot][0] <= rank:
@@ -242,14 +332,7 @@ def from_facts(
     for commit_id, facts in per_commit.items():
         commit = commit_facts.get(commit_id)
         on = grade_day(commit, facts)
-        by_setup: dict[tuple[str, str, str], list[int]] = {}
-        for fact in facts:
-            made_by = commit or fact
-            by_setup.setdefault(
-                (made_by["harness"], made_by["agent"], made_by["model"]), []
-            ).append(fact["grade"])
-        for (harness, agent, model), values in by_setup.items():
-            made = {"harness": harness, "agent": agent, "model": model, "project": commit_id[0]}
+        for made, values in grades_by_setup(commit, facts):
             add_commit_grades(setup(made), values, +1)
             add_day_grades(day(made, on), values, +1)
     return {k: v for k, v in out.items() if not (k.startswith("day:") and is_empty_day(v))}

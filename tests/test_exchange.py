@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import Result, commit_event, db_entries
 
-from agent_tracker import config, events
+from agent_tracker import config, events, facts
 from agent_tracker.flush import flush
 from agent_tracker.journal import Journal
 
@@ -72,7 +72,7 @@ def test_export_writes_one_flat_versioned_fact_per_line(
     assert kinds.count("commit") == 9
     assert kinds.count("grade") == 9 + 4
     assert kinds.count("usage") == 3  # one per (project, setup, day)
-    assert all(line["v"] == 1 for line in lines)
+    assert all(line["v"] == facts.EXPORT_VERSION for line in lines)
     usage = next(line for line in lines if line["kind"] == "usage")
     assert len(usage["dbid"]) == 16
     # flat records of scalars (and the small extension map): loadable by pandas or DuckDB
@@ -266,7 +266,7 @@ def test_a_flush_after_a_merge_agrees_with_a_rebuild(
     journal.append(events.encode(events.make("grade", PLAN, "p", hash=sha, by="agent", grade=2)))
     flush(settings)
     other = tmp_path / "other.jsonl"
-    other.write_text(json.dumps({"v": 1, "kind": "commit", **commit_event(BUILD, "p", sha)}))
+    other.write_text(json.dumps({**commit_event(BUILD, "p", sha), "v": 1, "kind": "commit"}))
     assert cli("import", str(other)).code == 0
     journal.append(events.encode(events.make("grade", PLAN, "p", hash=sha, by="user", grade=5)))
     flush(settings)

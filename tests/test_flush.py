@@ -2,16 +2,19 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 
+import format1
 import pytest
 from conftest import commit_event, db_entries, setup_totals
 
-from agent_tracker import config, events, store
+from agent_tracker import config, events, facts, store
 from agent_tracker.errors import DatabaseFullError, FormatError
 from agent_tracker.flush import flush
 from agent_tracker.journal import Journal
 from agent_tracker.keys import agent_key
+from agent_tracker.report import Query, build
 from agent_tracker.store import LMDBDatabase
 
 SETUP = ("opencode", "build", "anthropic/claude-sonnet-4-5")
@@ -405,3 +408,235 @@ def test_database_with_a_newer_scoring_version_is_refused(settings: config.Setti
         txn.put(b"meta:scoring", b"2")
     with pytest.raises(FormatError, match="scoring version 2"):
         LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+
+
+# -- format 2: sessions, instructions, failures, tokens and cost --------------------------------
+
+SESSION = "ses_1"
+FINGERPRINT = "a1b2c3d4"
+
+
+def usage_facts(settings: config.Settings) -> dict[str, dict[str, object]]:
+    return {
+        key.decode(): json.loads(value)
+        for key, value in db_entries(settings).items()
+        if key.startswith(b"usage:")
+    }
+
+
+def test_failures_tokens_and_cost_are_counted_per_session_and_instructions(
+    settings: config.Settings,
+) -> None:
+    context = {"session": SESSION, "instructions": FINGERPRINT}
+    append(settings, "tool", name="edit", tokens={"in": 100, "out": 20, "cache_read": 5000})
+    append(settings, "tool", name="bash", ok=False, cost=0.0125, **context)
+    append(settings, "command", name="pytest", ok=False, tokens={"in": 1, "cache_write": 7})
+    append(settings, "command", name="git", ok=True, **context)
+    # A session event brings what the session spent, and counts no call.
+    append(settings, "session", name="idle", tokens={"out": 3, "in": 4}, **context)
+    append(settings, "session", name="start", **context)  # spent nothing: counts nothing
+    result = flush(settings)
+    assert result.by_type == {"tool": 2, "command": 2, "session": 2}
+    assert result.applied == 6
+    found = usage_facts(settings)
+    assert len(found) == 2
+    plain = next(f for k, f in found.items() if k.count(":") == 4)  # format 1's key layout
+    assert "session" not in plain
+    assert (plain["tool_calls"], plain["commands"], plain["failures"]) == (1, 1, 1)
+    assert (plain["tokens_in"], plain["tokens_out"], plain["tokens_cache_read"]) == (
+        101,
+        20,
+        5000,
+    )
+    assert (plain["tokens_cache_write"], plain["cost_micros"]) == (7, 0)
+    (key,) = (k for k in found if k.count(":") == 5)
+    session = found[key]
+    assert key.endswith(":" + events.short_hash("ctx", SESSION, FINGERPRINT))
+    assert (session["session"], session["instructions"]) == (SESSION, FINGERPRINT)
+    assert (session["tool_calls"], session["commands"], session["failures"]) == (1, 1, 1)
+    assert (session["tokens_in"], session["tokens_out"], session["cost_micros"]) == (4, 3, 12500)
+    record = setup_record(settings)
+    assert (record["tool_calls"], record["commands"], record["xp"]) == (2, 2, 6)
+    assert (record["failures"], record["tokens_out"], record["cost_micros"]) == (2, 23, 12500)
+    assert_totals_match_rebuild(settings)
+
+
+def test_the_newest_activity_is_remembered_with_its_session_even_when_the_model_is_unknown(
+    settings: config.Settings,
+) -> None:
+    first = append(settings, "tool", name="edit", session="older")
+    unknown_model = ("claude-code", "main", "unknown")
+    later = float(first["ts"]) + 1  # type: ignore[arg-type]
+    append(settings, "session", unknown_model, name="start", session="newest", ts=later)
+    flush(settings)
+    assert len(usage_facts(settings)) == 1  # the tool call; the session event spent nothing
+    found = Journal(settings.journal_dir).last_activity(PROJECT, since=0)
+    assert found == (unknown_model, "newest")
+
+
+def test_commits_keep_what_their_session_spent_without_adding_it_to_usage(
+    settings: config.Settings,
+) -> None:
+    context = {"session": SESSION, "instructions": FINGERPRINT}
+    append(settings, "tool", name="edit", tokens={"in": 1000, "out": 500}, cost=0.5, **context)
+    spent = {"tokens": {"in": 1000, "out": 500}, "cost": 0.5}
+    event = commit_event(SETUP, PROJECT, "1" * 40, **context, **spent)
+    Journal(settings.journal_dir).append(events.encode(event))
+    Journal(settings.journal_dir).append(events.encode(commit_event(SETUP, PROJECT, "2" * 40)))
+    flush(settings)
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    assert db is not None
+    with db:
+        fact = db.get_commit(events.project_id(PROJECT), "1" * 40)
+        bare = db.get_commit(events.project_id(PROJECT), "2" * 40)
+    assert fact is not None
+    assert bare is not None
+    assert (fact["session"], fact["instructions"]) == (SESSION, FINGERPRINT)
+    assert (fact["tokens"], fact["cost_micros"]) == ({"in": 1000, "out": 500}, 500_000)
+    assert not {"session", "instructions", "tokens", "cost_micros"} & bare.keys()
+    record = setup_record(settings)
+    assert (record["tokens_in"], record["tokens_out"], record["cost_micros"]) == (
+        1000,
+        500,
+        500_000,
+    )
+    assert (record["commit_tokens"], record["commits_with_tokens"]) == (1500, 1)
+    assert (record["commit_cost_micros"], record["commits_with_cost"]) == (500_000, 1)
+    days = {
+        k.decode(): json.loads(v) for k, v in db_entries(settings).items() if k.startswith(b"day:")
+    }
+    assert sorted(k.rsplit(":", 1)[1] for k in days) == ["-", FINGERPRINT]
+    assert {d["instructions"]: d["commits"] for d in days.values()} == {FINGERPRINT: 1, None: 1}
+    assert_totals_match_rebuild(settings)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_any_sequence_of_events_gives_what_a_rebuild_from_the_facts_gives(
+    settings: config.Settings, seed: int
+) -> None:
+    """Incremental totals (flush after flush) equal the totals recomputed from the facts,
+    whatever the events: sessions, instructions, failures, tokens, cost, amended commits,
+    grades before and after their commits, flushes in between."""
+    rng = random.Random(seed)
+    journal = Journal(settings.journal_dir)
+    setups = [SETUP, OTHER, ("codex", "main", "unknown")]
+    shas: list[tuple[str, str]] = []
+    base = 1_780_000_000.0
+    for step in range(120):
+        setup, project = rng.choice(setups), rng.choice(["p1", "p2"])
+        context: dict[str, object] = {}
+        if rng.random() < 0.6:
+            context["session"] = rng.choice(["s1", "s2"])
+        if rng.random() < 0.5:
+            context["instructions"] = rng.choice(["0a0a0a0a", "0b0b0b0b", "NOT-HEX/" * 5])
+        spent: dict[str, object] = {}
+        if rng.random() < 0.5:
+            spent["tokens"] = {k: rng.randrange(0, 5000) for k in rng.sample(events.TOKEN_KINDS, 2)}
+        if rng.random() < 0.3:
+            spent["cost"] = rng.randrange(0, 10_000) / 1e4
+        ts = base + step * 3000  # about 2 events per hour: several days
+        roll = rng.random()
+        if roll < 0.5:
+            kind = rng.choice(["tool", "command", "session"])
+            name = "idle" if kind == "session" else "x"
+            fields = {"ok": rng.random() < 0.8} if kind != "session" else {}
+            event = events.make(kind, setup, project, name=name, **context, **spent, **fields)
+        elif roll < 0.75 or not shas:
+            sha = f"{step:040x}"
+            replaces = rng.choice(shas)[1] if shas and rng.random() < 0.2 else None
+            extra = {"replaces": replaces} if replaces else {}
+            event = commit_event(setup, project, sha, **context, **spent, **extra)
+            shas.append((project, sha))
+        else:
+            project, sha = rng.choice(shas)
+            if rng.random() < 0.3:
+                sha = f"{step + 1000:040x}"  # graded before its commit is known (or never)
+            grade = rng.choice(events.GRADE_VALUES)
+            by = rng.choice(events.PARTIES)
+            event = events.make("grade", setup, project, hash=sha, by=by, grade=grade)
+        event["ts"] = ts
+        journal.append(events.encode(event))
+        if rng.random() < 0.08:
+            flush(settings)
+    flush(settings)
+    assert_totals_match_rebuild(settings)
+
+
+def test_a_format_1_database_is_brought_forward_with_nothing_lost(
+    settings: config.Settings,
+) -> None:
+    written = format1.write(settings.database_path)
+    # Read-only, it is reported as it is (with pending format-2 events on top), and flagged.
+    append(
+        settings,
+        "tool",
+        format1.SETUP,
+        format1.PROJECT,
+        name="edit",
+        session=SESSION,
+        tokens={"in": 10},
+    )
+    report = build(settings, Query())
+    assert report.stale_derived
+    (group,) = report.groups
+    assert (group.commits, group.tool_calls) == (1, 8)
+    assert flush(settings).applied == 1  # opening for writing brings it forward
+    after = db_entries(settings)
+    assert json.loads(after[b"meta:format"]) == store.DB_FORMAT == 2
+    assert json.loads(after[b"meta:derived"]) == store.DERIVED_VERSION
+    facts_before = {k: v for k, v in written.items() if k.startswith(format1.FACT_PREFIXES)}
+    assert {k: after[k] for k in facts_before} == facts_before  # every fact as it was
+    sid = events.setup_id(*format1.SETUP)
+    pid = events.project_id(format1.PROJECT)
+    old_day = f"day:{format1.DAY}:{sid}:{pid}".encode()
+    assert old_day not in after
+    day = json.loads(after[old_day + b":-"])
+    assert (day["tool_calls"], day["commands"], day["commits"], day["score"]) == (7, 2, 1, 5)
+    record = setup_totals(settings, format1.SETUP)
+    assert (record["tool_calls"], record["commits"], record["xp"], record["score"]) == (8, 1, 17, 5)
+    assert record["tokens_in"] == 10
+    report = build(settings, Query())
+    assert not report.stale_derived
+    assert report.sources == {"journal": 1}
+    assert_totals_match_rebuild(settings)
+
+
+def test_an_older_agent_tracker_refuses_a_format_2_database(
+    settings: config.Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    append(settings, "tool", name="edit")
+    flush(settings)
+    monkeypatch.setattr(store, "DB_FORMAT", 1)  # as the previous release was
+    with pytest.raises(FormatError, match="has format 2; this agent-tracker understands format 1"):
+        LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+
+
+def test_costs_become_whole_millionths_and_impossible_amounts_are_ignored() -> None:
+    assert facts.cost_micros(0.0123456789) == 12346
+    assert facts.cost_micros(2) == 2_000_000
+    assert facts.cost_micros(1e300) is None
+    assert facts.cost_micros(True) is None
+    assert facts.token_counts({"in": 3, "reasoning": 2, "out": 1, "other": 9}) == {
+        "in": 3,
+        "out": 3,
+    }
+
+
+def test_a_late_grade_of_an_amended_commit_counts_for_the_commit_that_replaced_it(
+    settings: config.Settings,
+) -> None:
+    append_commit(settings, "1" * 40)
+    flush(settings)
+    amended = commit_event(OTHER, PROJECT, "2" * 40, replaces="1" * 40)
+    Journal(settings.journal_dir).append(events.encode(amended))
+    flush(settings)
+    grade_event(settings, "1" * 40, "user", 5)  # graded by the hash it had before the amend
+    flush(settings)
+    record = setup_record(settings, OTHER)
+    assert (record["commits"], record["score"], record["graded_commits"]) == (1, 5, 1)
+    assert setup_record(settings)["commits"] == 0
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    assert db is not None
+    with db:
+        assert db.get_communication(events.project_id(PROJECT), "2" * 40, "user") is not None
+    assert_totals_match_rebuild(settings)

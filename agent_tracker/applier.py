@@ -1,0 +1,310 @@
+"""Applying decoded journal events to a `WriteBatch`: facts and derived totals together.
+
+Used by `flush` (in its one write transaction) and by the report (on an in-memory overlay of
+the stored records, for events still pending). Derived records change through `totals`, the
+same functions a rebuild from the facts uses, so the two always agree.
+
+Tool calls, commands and session events are first summed per (project, setup, day, session,
+instructions), and every record is read once and written once, so a thousand updates of one
+setup cost one put. A session event counts no tool call: it brings the tokens and cost the
+session reported, and marks the session as active in the project (`Applier.latest`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from agent_tracker import events, facts, totals
+from agent_tracker.keys import (
+    agent_key,
+    commit_key,
+    communication_key,
+    project_key,
+    replaced_key,
+    usage_key,
+)
+from agent_tracker.store import WriteBatch
+
+
+def drop_empty_days(batch: WriteBatch) -> None:
+    """Delete day records left with nothing in them (their grades or commit moved away), as
+    a rebuild from the facts would not have them either."""
+    for key, value in batch.changes().items():
+        if key.startswith("day:") and value is not None and totals.is_empty_day(value):
+            batch.delete(key)
+
+
+class Applier:
+    """Applies decoded events to a `WriteBatch`: facts and derived totals together."""
+
+    def __init__(
+        self, batch: WriteBatch, dbid: str, latest: dict[str, list[Any]] | None = None
+    ) -> None:
+        self.batch = batch
+        self.dbid = dbid
+        #: project -> [ts, harness, agent, model, session or None] of its newest tool call,
+        #: command or session event (for commit attribution after the journal is emptied)
+        self.latest: dict[str, list[Any]] = {} if latest is None else latest
+        self.applied = 0
+        self.duplicates = 0
+        self.by_type: dict[str, int] = {}
+
+    def apply(self, evts: Iterable[dict[str, Any]]) -> None:
+        # Tool calls, commands and session events (nearly all events) are only counted here,
+        # keyed by their raw strings; ids, days and records are worked out once per distinct
+        # key below.
+        counts: dict[tuple[Any, ...], list[Any]] = {}
+        for event in evts:
+            kind = event["type"]
+            if kind == "tool" or kind == "command" or kind == "session":  # noqa: PLR1714
+                # A format-1 event has exactly these 9 fields: no context, tokens or failure.
+                extra = len(event) > 9
+                key = (
+                    event["project"],
+                    event["harness"],
+                    event["agent"],
+                    event["model"],
+                    int(event["ts"] // 86400),
+                    event.get("session") if extra else None,
+                    event.get("instructions") if extra else None,
+                )
+                slot = counts.get(key)
+                if slot is None:
+                    slot = counts[key] = [0, 0, 0, 0.0, None]
+                slot[0 if kind == "tool" else 1 if kind == "command" else 2] += 1
+                if event["ts"] > slot[3]:  # noqa: PLR1730 - cheaper than max() per event
+                    slot[3] = event["ts"]
+                if extra:
+                    _add_extras(slot, event, kind)
+            elif kind == "commit":
+                self._count("commit")
+                self._commit(event)
+            else:
+                self._count("grade")
+                self._grade(event)
+        for (project, harness, agent, model, day_number, session, instr), slot in counts.items():
+            tools, commands, sessions, newest, extras = slot
+            seen = self.latest.get(project)
+            if seen is None or newest > seen[0]:
+                # Even with an unknown agent or model: a newer session must never be passed
+                # over for an older one whose model is known (commit attribution).
+                self.latest[project] = [newest, harness, agent, model, session]
+            self.applied += tools + commands + sessions
+            for kind, count in (("tool", tools), ("command", commands), ("session", sessions)):
+                if count:
+                    self._count(kind, count)
+            usage: dict[str, Any] = {
+                "project": project,
+                "harness": harness,
+                "agent": agent,
+                "model": model,
+                "day": events.day_of(day_number * 86400),
+                "tool_calls": tools,
+                "commands": commands,
+            }
+            if extras:
+                usage.update(extras)
+            if not totals.has_usage(usage):
+                continue  # session events that reported no spending: nothing to count
+            for name, value in (("session", session), ("instructions", instr)):
+                if value is not None:
+                    usage[name] = value
+            self._usage(usage)
+
+    def _count(self, kind: str, count: int = 1) -> None:
+        self.by_type[kind] = self.by_type.get(kind, 0) + count
+
+    # -- records ---------------------------------------------------------------------------
+
+    def _setup(self, fact: dict[str, Any]) -> dict[str, Any]:
+        key = agent_key(events.setup_id(fact["harness"], fact["agent"], fact["model"]))
+        record = self.batch.get(key)
+        if record is None:
+            record = totals.setup_record(fact["harness"], fact["agent"], fact["model"])
+        self.batch.set(key, record)
+        return record  # type: ignore[no-any-return]
+
+    def _project(self, project: str) -> dict[str, Any]:
+        key = project_key(events.project_id(project))
+        record = self.batch.get(key)
+        if record is None:
+            record = totals.project_record(project)
+        self.batch.set(key, record)
+        return record  # type: ignore[no-any-return]
+
+    def _day(self, fact: dict[str, Any], day: str) -> dict[str, Any]:
+        key, made = totals.day_of(fact, day)
+        cell = self.batch.get(key)
+        if cell is None:
+            cell = totals.day_record(*made)
+        self.batch.set(key, cell)
+        return cell  # type: ignore[no-any-return]
+
+    def _usage(self, slot: dict[str, Any]) -> None:
+        pid = events.project_id(slot["project"])
+        sid = events.setup_id(slot["harness"], slot["agent"], slot["model"])
+        day = slot["day"]
+        context = (slot.get("session"), slot.get("instructions"))
+        key = usage_key(self.dbid, pid, sid, day, *context)
+        fact = self.batch.get(key)
+        if fact is None:
+            fact = dict(slot, **dict.fromkeys(facts.USAGE_COUNTS, 0))
+        totals.add_counts(fact, slot)
+        self.batch.set(key, fact)
+        totals.add_usage(self._setup(slot), slot, day)
+        totals.add_project_usage(self._project(slot["project"]), slot, day)
+        totals.add_counts(self._day(slot, day), slot)
+
+    def _commit(self, event: dict[str, Any]) -> None:
+        pid = events.project_id(event["project"])
+        key = commit_key(pid, event["hash"])
+        if self.batch.has(key) or self.batch.has(replaced_key(pid, event["hash"])):
+            self.duplicates += 1  # recorded twice (hook and by hand), or amended since
+            return
+        fact = {k: event.get(k) for k in _COMMIT_FIELDS}
+        fact["exts"] = event.get("exts") or {}
+        _commit_context(fact, event)
+        replaced = event.get("replaces")
+        if replaced and self.batch.has(commit_key(pid, replaced)):
+            self._drop_commit(pid, replaced, event["hash"])  # leaves its grades uncounted
+        else:
+            self._account_grades(pid, event["hash"], -1)
+        self.batch.set(key, fact)
+        day = events.day_of(event["ts"])
+        totals.add_commit(self._setup(fact), fact, day)
+        totals.add_project_commit(self._project(event["project"]), fact, day)
+        totals.add_day_commit(self._day(fact, day), fact)
+        # Grades applied before their commit was known count for the setup that made it.
+        for party in events.PARTIES:
+            grade_key = communication_key(pid, event["hash"], party)
+            grade = self.batch.get(grade_key)
+            if grade is not None and not _same_setup(grade, fact):
+                self.batch.set(grade_key, dict(grade, **{k: fact[k] for k in _SETUP_FIELDS}))
+        self._account_grades(pid, event["hash"], +1)
+        self.applied += 1
+
+    def _drop_commit(self, pid: str, old_hash: str, new_hash: str) -> None:
+        """An amended commit replaces the one it amends: one commit, grades carried over."""
+        old_key = commit_key(pid, old_hash)
+        old = self.batch.get(old_key)
+        day = events.day_of(old["ts"])
+        self._account_grades(pid, old_hash, -1)
+        self._account_grades(pid, new_hash, -1)
+        for party in events.PARTIES:
+            grade_key = communication_key(pid, old_hash, party)
+            grade = self.batch.get(grade_key)
+            if grade is not None:
+                self.batch.delete(grade_key)
+                new_key = communication_key(pid, new_hash, party)
+                if self.batch.get(new_key) is None:
+                    self.batch.set(new_key, dict(grade, hash=new_hash))
+        totals.add_commit(self._setup(old), old, day, sign=-1)
+        totals.add_project_commit(self._project(old["project"]), old, day, sign=-1)
+        totals.add_day_commit(self._day(old, day), old, sign=-1)
+        self.batch.delete(old_key)
+        # A fact of its own: exported and merged like the others, so that no older copy of
+        # the amended commit (another database, an older export) can bring it back.
+        self.batch.set(
+            replaced_key(pid, old_hash),
+            {
+                "project": old["project"],
+                "hash": old_hash,
+                "by_hash": new_hash,
+                "ts": old["ts"],
+                "harness": old["harness"],
+                "agent": old["agent"],
+                "model": old["model"],
+            },
+        )
+
+    def _grade(self, event: dict[str, Any]) -> None:
+        pid = events.project_id(event["project"])
+        # A grade of a commit since amended is a grade of the commit that replaced it (as
+        # `_drop_commit` moves the grades it already had).
+        commit_hash = totals.final_hash(
+            event["hash"], lambda h: (self.batch.get(replaced_key(pid, h)) or {}).get("by_hash")
+        )
+        key = communication_key(pid, commit_hash, event["by"])
+        old = self.batch.get(key)
+        if old is not None and old["ts"] > event["ts"]:
+            self.duplicates += 1  # an older grade arriving late never replaces a newer one
+            return
+        # The grade counts for the setup that made the commit, when the commit is known.
+        made_by = self.batch.get(commit_key(pid, commit_hash)) or event
+        fact = {k: event.get(k) for k in _GRADE_FIELDS}
+        fact.update({k: made_by[k] for k in _SETUP_FIELDS}, hash=commit_hash)
+        self._account_grades(pid, commit_hash, -1)
+        self.batch.set(key, fact)
+        self._account_grades(pid, commit_hash, +1)
+        self.applied += 1
+
+    def _account_grades(self, pid: str, commit_hash: str, sign: int) -> None:
+        """Add (+1) or remove (-1) all grades of one commit from the setups they count for.
+
+        Called with -1 before a change to the commit or its grades and +1 after it, so the
+        day and setup they counted on are always worked out from the same state.
+        """
+        grades = [
+            grade
+            for party in events.PARTIES
+            if (grade := self.batch.get(communication_key(pid, commit_hash, party))) is not None
+        ]
+        if not grades:
+            return
+        commit = self.batch.get(commit_key(pid, commit_hash))
+        on = totals.grade_day(commit, grades)
+        for made, values in totals.grades_by_setup(commit, grades):  # as in a rebuild
+            totals.add_commit_grades(self._setup(made), values, sign)
+            totals.add_day_grades(self._day(made, on), values, sign)
+
+
+_SETUP_FIELDS = ("harness", "agent", "model")
+_COMMIT_FIELDS = (
+    "id",
+    "ts",
+    "project",
+    "hash",
+    *_SETUP_FIELDS,
+    "source",
+    "subject",
+    "author_time",
+    "files",
+    "insertions",
+    "deletions",
+)
+_GRADE_FIELDS = ("id", "ts", "project", "hash", "by", "grade", "note")
+
+
+def _add_extras(slot: list[Any], event: dict[str, Any], kind: str) -> None:
+    """Failures, tokens and cost of one event, summed into its slot's extra counts."""
+    extras: dict[str, int] | None = slot[4]
+    if extras is None:
+        extras = slot[4] = {}
+    if event.get("ok") is False and kind != "session":
+        extras["failures"] = extras.get("failures", 0) + 1
+    tokens = event.get("tokens")
+    if tokens:
+        for short, count in facts.token_counts(tokens).items():
+            name = f"tokens_{short}"
+            extras[name] = extras.get(name, 0) + count
+    micros = facts.cost_micros(event.get("cost"))
+    if micros:
+        extras["cost_micros"] = extras.get("cost_micros", 0) + micros
+
+
+def _commit_context(fact: dict[str, Any], event: dict[str, Any]) -> None:
+    """What a commit fact keeps of its session: which one, its instructions, and what it
+    spent since its previous commit (informational: never added to the usage totals)."""
+    for key in facts.CONTEXT:
+        if event.get(key) is not None:
+            fact[key] = event[key]
+    if type(event.get("tokens")) is dict:
+        fact["tokens"] = facts.token_counts(event["tokens"])
+    micros = facts.cost_micros(event.get("cost"))
+    if micros is not None:
+        fact["cost_micros"] = micros
+
+
+def _same_setup(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(a[k] == b[k] for k in _SETUP_FIELDS)
