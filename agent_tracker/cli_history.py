@@ -33,9 +33,17 @@ class By(StrEnum):
     model = "model"
     harness = "harness"
     project = "project"
+    instructions = "instructions"
 
 
-ByOpt = Annotated[By, opt("--by", "Group by setup, agent, model, harness or project.")]
+ByOpt = Annotated[
+    By,
+    opt(
+        "--by",
+        "Group by setup, agent, model, harness, project or instructions (the fingerprint of "
+        "the instruction files; - for none recorded).",
+    ),
+]
 SinceOpt = Annotated[str | None, opt("--since", "From this day: YYYY-MM-DD, or 30d, 12w, 6m, 1y.")]
 UntilOpt = Annotated[str | None, opt("--until", "Up to this day (same forms).")]
 ProjectOpt = Annotated[

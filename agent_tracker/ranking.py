@@ -21,6 +21,10 @@ from datetime import date
 from typing import Any
 
 from agent_tracker import events, totals
+from agent_tracker.facts import USAGE_COUNTS
+
+#: What a group sums from its day records besides commits and grades.
+_SUMMED = (*USAGE_COUNTS, *totals.COMMIT_FIGURES)
 
 PRIOR_COMMITS = 5
 MIN_GRADED = 5
@@ -42,6 +46,7 @@ class Group:
     agent: str | None = None
     model: str | None = None
     project: str | None = None
+    instructions: str | None = None
     commits: int = 0
     graded_commits: int = 0
     score: int = 0
@@ -50,6 +55,17 @@ class Group:
     mix: dict[str, int] = field(default_factory=lambda: dict.fromkeys(events.GRADE_NAMES_ORDER, 0))
     tool_calls: int = 0
     commands: int = 0
+    failures: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cache_read: int = 0
+    tokens_cache_write: int = 0
+    cost_micros: int = 0
+    commit_tokens: int = 0
+    commits_with_tokens: int = 0
+    commit_cost_micros: int = 0
+    commits_with_cost: int = 0
+    fingerprints: set[str] = field(default_factory=set)  # instructions seen
     projects: set[str] = field(default_factory=set)
     days: set[str] = field(default_factory=set)
     weekly: dict[str, list[int]] = field(default_factory=dict)  # week -> [graded, score]
@@ -77,6 +93,32 @@ class Group:
         return self.tool_calls / self.commits if self.commits else None
 
     @property
+    def tokens(self) -> int:
+        return self.tokens_in + self.tokens_out + self.tokens_cache_read + self.tokens_cache_write
+
+    @property
+    def tokens_per_commit(self) -> float | None:
+        """Mean tokens a session spent per commit, over the commits that say so."""
+        return self.commit_tokens / self.commits_with_tokens if self.commits_with_tokens else None
+
+    @property
+    def cost(self) -> float | None:
+        """Dollars spent, where the harness reports cost (None when none did)."""
+        return self.cost_micros / 1e6 if self.cost_micros else None
+
+    @property
+    def cost_per_commit(self) -> float | None:
+        if not self.commits_with_cost:
+            return None
+        return self.commit_cost_micros / self.commits_with_cost / 1e6
+
+    @property
+    def failure_share(self) -> float | None:
+        """Failed tool calls and commands, as a share of all of them."""
+        calls = self.tool_calls + self.commands
+        return self.failures / calls if calls else None
+
+    @property
     def last_active(self) -> str | None:
         return max(self.days) if self.days else None
 
@@ -89,10 +131,12 @@ class Group:
         for value, count in cell["mix"].items():
             name = events.GRADE_NAMES[int(value)]
             self.mix[name] = self.mix.get(name, 0) + count
-        self.tool_calls += cell["tool_calls"]
-        self.commands += cell["commands"]
+        for key in _SUMMED:  # records older than format 2 lack some: they count as 0
+            setattr(self, key, getattr(self, key) + cell.get(key, 0))
+        if cell.get("instructions") is not None:
+            self.fingerprints.add(cell["instructions"])
         self.projects.add(cell["project"])
-        if cell["tool_calls"] or cell["commands"] or cell["commits"]:
+        if totals.has_usage(cell) or cell["commits"]:
             self.days.add(cell["day"])
         if cell["graded_commits"]:
             week = _week_of(cell["day"])
@@ -108,6 +152,7 @@ class Group:
             "agent": self.agent,
             "model": self.model,
             "project": self.project,
+            "instructions": self.instructions,
             "commits": self.commits,
             "graded_commits": self.graded_commits,
             "graded_share": round3(self.graded_share),
@@ -122,6 +167,19 @@ class Group:
             "tool_calls": self.tool_calls,
             "commands": self.commands,
             "tool_calls_per_commit": round3(self.tool_calls_per_commit),
+            "failures": self.failures,
+            "failure_share": round3(self.failure_share),
+            "tokens": self.tokens,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "tokens_cache_read": self.tokens_cache_read,
+            "tokens_cache_write": self.tokens_cache_write,
+            "tokens_per_commit": round3(self.tokens_per_commit),
+            "commits_with_tokens": self.commits_with_tokens,
+            "cost": _dollars(self.cost),
+            "cost_per_commit": _dollars(self.cost_per_commit),
+            "commits_with_cost": self.commits_with_cost,
+            "instructions_seen": sorted(self.fingerprints),
             "projects": len(self.projects),
             "active_days": len(self.days),
             "last_active": self.last_active,
@@ -134,6 +192,10 @@ class Group:
 
 def round3(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def _dollars(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
 
 
 def _week_of(day: str) -> str:

@@ -1,8 +1,8 @@
 """Rankings as plain data: which agent setup to use next, and how sure that is.
 
-The report reads only the per-day aggregates (`day:<date>:<setup>:<project>`, see `totals`)
-in the requested date range, plus the project records, so its cost grows with setups,
-projects and days, never with the number of events. Pending journal events are folded in
+The report reads only the per-day aggregates (`day:<date>:<setup>:<project>:<instructions>`,
+see `totals`) in the requested date range, plus the project records, so its cost grows with
+setups, projects and days, never with the number of events. Pending journal events are folded in
 by applying them to an in-memory overlay of those records (read-only: nothing is written,
 nothing is flushed). How the groups are then ranked is `ranking`'s business.
 """
@@ -18,18 +18,31 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from agent_tracker import events, languages, migrate, totals
+from agent_tracker.applier import Applier, drop_empty_days
 from agent_tracker.config import Settings
 from agent_tracker.errors import UsageError
-from agent_tracker.flush import Applier, drop_empty_days
 from agent_tracker.journal import Journal
 from agent_tracker.keys import segment_key
 from agent_tracker.ranking import MIN_GRADED, PRIOR_COMMITS, Group, rank, round3
 from agent_tracker.store import LMDBDatabase, WriteBatch
 
 REPORT_SCHEMA = "agent-tracker-report"
-REPORT_VERSION = 1
-BY_CHOICES = ("setup", "agent", "model", "harness", "project")
-SOURCES = ("flag", "env", "trailer", "journal", "legacy", "unknown")
+REPORT_VERSION = 2
+BY_CHOICES = ("setup", "agent", "model", "harness", "project", "instructions")
+#: How a commit's setup was decided (`journal` and `legacy`: data of older versions).
+SOURCES = (
+    "session",
+    "flag",
+    "env",
+    "trailer",
+    "author",
+    "recent",
+    "journal",
+    "legacy",
+    "unknown",
+)
+#: The label of commits and usage with no instructions fingerprint (`--by instructions`).
+NO_INSTRUCTIONS = "-"
 
 _RELATIVE = re.compile(r"^(\d+)([dwmy])$")
 _UNIT_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
@@ -310,6 +323,9 @@ def _group_of(
         return label, {"harness": cell["harness"], "agent": cell["agent"], "model": cell["model"]}
     if by == "project":
         return cell["project"], {"project": cell["project"]}
+    if by == "instructions":  # records older than format 2 have none
+        fingerprint = cell.get("instructions")
+        return fingerprint or NO_INSTRUCTIONS, {"instructions": fingerprint}
     return cell[by], {by: cell[by]}
 
 

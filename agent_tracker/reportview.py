@@ -1,6 +1,7 @@
 """The report as a person or a program reads it: Rich table, JSON, CSV or Markdown.
 
-The table fits an 80-column terminal (wider terminals get more columns), draws small bars
+The table fits an 80-column terminal (from 140 columns on it shows usage and activity, from
+`SPENDING_WIDTH` on also tokens, cost and failures per commit), draws small bars
 for the score and the grade mix and a sparkline of the weekly score, and falls back to plain
 characters without colour when stdout is not a terminal or NO_COLOR is set.
 """
@@ -22,6 +23,8 @@ from agent_tracker.ranking import MIN_GRADED, TREND_WEEKS, Group
 from agent_tracker.report import Report, SetupDetail
 
 SPARK = "▁▂▃▄▅▆▇█"
+#: The terminal width from which the table also shows tokens, cost and failures.
+SPENDING_WIDTH = 180
 #: The range a commit's score can take (two grades of -1..+5).
 LOW, HIGH = -2.0, 10.0
 #: How each grade shows in the mix bar: a character (readable without colour) and a colour.
@@ -59,6 +62,20 @@ CSV_COLUMNS = (
     "projects",
     "active_days",
     "last_active",
+    "instructions",
+    "failures",
+    "failure_share",
+    "tokens",
+    "tokens_in",
+    "tokens_out",
+    "tokens_cache_read",
+    "tokens_cache_write",
+    "tokens_per_commit",
+    "commits_with_tokens",
+    "cost",
+    "cost_per_commit",
+    "commits_with_cost",
+    "instructions_seen",
 )
 
 
@@ -66,6 +83,30 @@ def _fmt(value: float | None, sign: bool = True, digits: int = 1) -> str:
     if value is None:
         return "-"
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def tokens_text(value: float | None) -> str:
+    """Token counts in a few characters: 950, 12.3k, 4.5M, 1.2G."""
+    if value is None:
+        return "-"
+    for limit, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= limit:
+            short = value / limit
+            return f"{short:.1f}{unit}" if short < 99.95 else f"{short:.0f}{unit}"
+    return f"{value:.0f}"
+
+
+def money(value: float | None) -> str:
+    """Dollars: two decimals, or two significant digits below ten cents."""
+    if value is None:
+        return "-"
+    return f"${value:,.2f}" if value >= 0.1 else f"${value:.2g}"
+
+
+def _failed(group: Group) -> str:
+    if group.failure_share is None:
+        return "-"
+    return f"{group.failures:,} ({group.failure_share:.0%})"
 
 
 def score_bar(value: float | None, width: int = 5) -> str:
@@ -157,6 +198,7 @@ def table(out: Console, report: Report) -> None:
         return
     header(out, report)
     wide = out.width >= 140  # room for every column and a 34-character label
+    spending = out.width >= SPENDING_WIDTH
     plain = not out.is_terminal or out.no_color
     grid = Table(box=box.SIMPLE_HEAD if plain else box.ROUNDED, pad_edge=False)
     what = report.query.by
@@ -173,6 +215,10 @@ def table(out: Console, report: Report) -> None:
         grid.add_column("proj-\nects", justify="right")
         grid.add_column("active\ndays", justify="right")
         grid.add_column("last\nactive", no_wrap=True)
+    if spending:
+        grid.add_column("tokens\n/commit", justify="right", no_wrap=True)
+        grid.add_column("cost\n/commit", justify="right", no_wrap=True)
+        grid.add_column("failed", justify="right", no_wrap=True)
     last_week = max((w for g in report.groups for w in g.weekly), default=None)
     # In 80 columns the label needs the room: smaller bars and fewer weeks.
     bar_width, mix_width, weeks = (5, 10, TREND_WEEKS) if wide else (3, 5, 5)
@@ -198,6 +244,12 @@ def table(out: Console, report: Report) -> None:
                 str(len(group.projects)),
                 str(len(group.days)),
                 group.last_active or "-",
+            ]
+        if spending:
+            row += [
+                tokens_text(group.tokens_per_commit),
+                money(group.cost_per_commit),
+                "-" if group.failure_share is None else f"{group.failure_share:.0%}",
             ]
         grid.add_row(*row, style="dim" if group.too_little_data else None)
     out.print(grid)
@@ -246,6 +298,9 @@ def setup_detail(out: Console, detail: SetupDetail) -> None:
         )
         mix = ", ".join(f"{name} {count}" for name, count in group.mix.items())
         out.print(Text.assemble("grades: ", mix_bar(group.mix, 20), f"  {mix}"))
+        out.print(_spending(group), soft_wrap=False)
+        seen = ", ".join(sorted(group.fingerprints)) or "none recorded"
+        out.print(f"instructions (fingerprints): {seen}", soft_wrap=False)
         weeks = sorted(group.weekly)
         out.print(
             f"weekly score (last {TREND_WEEKS} weeks): "
@@ -253,6 +308,27 @@ def setup_detail(out: Console, detail: SetupDetail) -> None:
         )
     out.print()
     table(out, detail.projects)
+
+
+def _spending(group: Group) -> str:
+    """`report --setup`: tokens, cost and failures of one setup, in one line."""
+    parts = [
+        f"tokens {tokens_text(group.tokens)} (in {tokens_text(group.tokens_in)}, "
+        f"out {tokens_text(group.tokens_out)}, cache read {tokens_text(group.tokens_cache_read)}"
+        f", cache write {tokens_text(group.tokens_cache_write)})"
+    ]
+    if group.tokens_per_commit is not None:
+        parts.append(
+            f"{tokens_text(group.tokens_per_commit)} tokens per commit "
+            f"(over {group.commits_with_tokens} commits that report it)"
+        )
+    parts.append(f"cost {money(group.cost)}")
+    if group.cost_per_commit is not None:
+        parts.append(
+            f"{money(group.cost_per_commit)} per commit (over {group.commits_with_cost} commits)"
+        )
+    parts.append(f"{_failed(group)} failed tool calls and commands")
+    return "; ".join(parts)
 
 
 def csv_text(report: Report) -> str:
@@ -264,6 +340,7 @@ def csv_text(report: Report) -> str:
         interval = data.pop("interval") or [None, None]
         data.update(data.pop("mix"))
         data["interval_low"], data["interval_high"] = interval
+        data["instructions_seen"] = " ".join(data["instructions_seen"])
         data["weekly"] = " ".join(
             f"{week['week']}:{week['mean_score']}/{week['graded_commits']}"
             for week in data["weekly"]
@@ -278,8 +355,8 @@ def markdown_text(report: Report) -> str:
         lines += [
             f"| # | {report.query.by} | graded/commits | score/commit | 95% interval | "
             "bad/neutral/good/excellence | XP | tool calls | commands | projects | "
-            "active days | last active |",
-            "|---:|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|",
+            "active days | last active | tokens | tokens/commit | cost | cost/commit | failed |",
+            "|---:|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
         ]
         for group in report.groups:
             interval = (
@@ -294,6 +371,8 @@ def markdown_text(report: Report) -> str:
                 f"| {group.rank} | {label}{flag} | {group.graded_commits}/{group.commits} | "
                 f"{_fmt(group.shrunk)} | {interval} | {mix} | {group.xp} | "
                 f"{group.tool_calls} | {group.commands} | {len(group.projects)} | "
-                f"{len(group.days)} | {group.last_active or '-'} |"
+                f"{len(group.days)} | {group.last_active or '-'} | {group.tokens} | "
+                f"{_fmt(group.tokens_per_commit, sign=False, digits=0)} | {money(group.cost)} | "
+                f"{money(group.cost_per_commit)} | {_failed(group)} |"
             )
     return "\n".join(lines) + "\n"

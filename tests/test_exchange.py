@@ -375,3 +375,126 @@ def test_a_copied_database_counts_under_a_new_id_so_counts_add_up(
     assert cli("import", str(exported)).code == 0
     (group,) = report(cli)
     assert group["tool_calls"] == 3 + 4 + 2
+
+
+# -- format 2 ---------------------------------------------------------------------------------
+
+FACT_PREFIXES = (b"commit:", b"communication:", b"usage:", b"replaced:")
+
+
+def stored_facts(settings: config.Settings) -> dict[bytes, bytes]:
+    return {k: v for k, v in db_entries(settings).items() if k.startswith(FACT_PREFIXES)}
+
+
+def test_a_version_1_export_file_still_imports(cli: Cli, tmp_path: Path) -> None:
+    day, ts, sha = "2026-03-02", 1_772_452_800, "ab" * 20
+    common = {"v": 1, "harness": "opencode", "agent": "build", "model": "m", "project": "p"}
+    lines = [
+        {**common, "kind": "commit", "hash": sha, "ts": ts, "source": "journal"},
+        {**common, "kind": "grade", "hash": sha, "ts": ts, "by": "user", "grade": 5},
+        {**common, "kind": "usage", "day": day, "tool_calls": 4, "commands": 1, "dbid": "0" * 16},
+    ]
+    path = tmp_path / "v1.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = cli("import", str(path))
+    assert result.code == 0, result.out
+    assert "imported 3 facts" in result.out
+    (group,) = report(cli)
+    assert (group["commits"], group["score"], group["tool_calls"], group["tokens"]) == (1, 5, 4, 0)
+    (usage_key,) = (k for k in stored_facts(config.load()) if k.startswith(b"usage:"))
+    assert usage_key.count(b":") == 4  # the key a version-1 usage count always had
+
+
+def test_sessions_tokens_and_cost_survive_export_and_import(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = config.load()
+    journal = Journal(settings.journal_dir)
+    context = {"session": "ses_9", "instructions": "0123abcd"}
+    spent = {"tokens": {"in": 10, "out": 20, "cache_read": 300}, "cost": 0.0042}
+    for event in [
+        events.make("tool", BUILD, "p", name="edit", **context, **spent),
+        events.make("command", BUILD, "p", name="pytest", ok=False, **context),
+        events.make("session", BUILD, "p", name="idle", tokens={"out": 5}, **context),
+        events.make("tool", BUILD, "p", name="edit"),
+        commit_event(BUILD, "p", "cd" * 20, **context, **spent),
+    ]:
+        journal.append(events.encode(event))
+    flush(settings)
+    exported = [json.loads(line) for line in cli("export").out.splitlines()]
+    commit = next(line for line in exported if line["kind"] == "commit")
+    assert "tokens" not in commit  # flat: the same columns as usage lines
+    assert (commit["tokens_in"], commit["tokens_cache_read"], commit["cost_micros"]) == (
+        10,
+        300,
+        4200,
+    )
+    usages = [line for line in exported if line["kind"] == "usage"]
+    assert sorted(str(line.get("session")) for line in usages) == ["None", "ses_9"]
+    with_session = next(line for line in usages if "session" in line)
+    assert (with_session["tool_calls"], with_session["commands"]) == (1, 1)
+    assert (with_session["failures"], with_session["tokens_out"]) == (1, 25)
+    assert all(
+        not isinstance(value, list) and (not isinstance(value, dict) or key == "exts")
+        for line in exported
+        for key, value in line.items()
+    )
+    path = tmp_path / "v2.jsonl"
+    path.write_text(cli("export").out)
+    expected, facts_before = report(cli), stored_facts(settings)
+    other = use_empty_database(monkeypatch, tmp_path)
+    assert cli("import", str(path)).code == 0
+    assert stored_facts(other) == facts_before
+    assert report(cli) == expected
+    (group,) = expected
+    assert (group["tokens"], group["tokens_per_commit"], group["failures"]) == (335, 330, 1)
+
+
+def test_pooling_again_takes_the_larger_of_each_new_count(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = config.load()
+    journal = Journal(settings.journal_dir)
+    journal.append(events.encode(events.make("tool", BUILD, "p", name="x", tokens={"in": 5})))
+    flush(settings)
+    first = tmp_path / "first.jsonl"
+    first.write_text(cli("export").out)
+    journal.append(events.encode(events.make("tool", BUILD, "p", name="x", ok=False, cost=1)))
+    flush(settings)
+    second = tmp_path / "second.jsonl"
+    second.write_text(cli("export").out)
+    expected = report(cli)
+    use_empty_database(monkeypatch, tmp_path)
+    cli("import", str(first))
+    result = json.loads(cli("import", str(second), "--format", "json").out)
+    assert (result["added"], result["updated"]) == (0, 1)
+    assert report(cli) == expected
+    (group,) = expected
+    assert (group["tool_calls"], group["failures"], group["tokens_in"], group["cost"]) == (
+        2,
+        1,
+        5,
+        1.0,
+    )
+
+
+def test_a_usage_line_with_a_bad_new_count_is_reported(cli: Cli, tmp_path: Path) -> None:
+    line = {
+        "v": 2,
+        "kind": "usage",
+        "harness": "h",
+        "agent": "a",
+        "model": "m",
+        "project": "p",
+        "day": "2026-03-02",
+        "tool_calls": 1,
+        "commands": 0,
+        "tokens_in": -3,
+        "dbid": "0123456789abcdef",
+    }
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(line) + "\n" + json.dumps(dict(line, tokens_in=3, session="")))
+    result = cli("import", str(path))
+    assert result.code == 1
+    assert "field 'tokens_in' is not a count" in result.out
+    assert "field 'session' missing or not text" in result.out

@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import format1
 import lmdb
 import pytest
 from conftest import Result, commit_event, db_entries, setup_totals
@@ -327,3 +328,38 @@ def test_json_output_stays_json_when_a_per_project_database_is_reported(
     result = cli("migrate", "--from", str(other), "--format", "json")
     assert [r["status"] for r in json.loads(result.out)] == ["merged"]
     assert "LMDB data format v2" in " ".join(result.err.split())
+
+
+def test_a_format_1_database_merges_into_the_central_one(tmp_path: Path) -> None:
+    old = tmp_path / "old.lmdb"
+    written = format1.write(old)
+    before = fingerprint(old)
+    (result,) = merge(config.load(), [str(old)])
+    assert (result.status, result.facts_added, result.ignored) == ("merged", 4, 7)
+    assert fingerprint(old) == before  # the source is never changed
+    settings = config.load()
+    central = db_entries(settings)
+    assert json.loads(central[b"meta:format"]) == 2
+    facts = {k: v for k, v in written.items() if k.startswith(format1.FACT_PREFIXES)}
+    assert {k: central[k] for k in facts} == facts
+    record = setup_totals(settings, format1.SETUP)
+    assert (record["commits"], record["tool_calls"], record["score"]) == (1, 7, 5)
+
+
+def test_usage_counted_per_session_comes_over_from_another_database(tmp_path: Path) -> None:
+    other = tmp_path / "laptop.lmdb"
+    context = {"session": "ses_1", "instructions": "00aa00aa"}
+    write_database(
+        other,
+        tmp_path / "laptop-journal",
+        [
+            events.make("tool", BUILD, "p", name="edit", tokens={"in": 7}, **context),
+            events.make("tool", BUILD, "p", name="edit", ok=False),
+            commit_event(BUILD, "p", "ef" * 20, tokens={"out": 3}, cost=0.5, **context),
+        ],
+    )
+    (result,) = merge(config.load(), [str(other)])
+    assert (result.status, result.facts_added) == ("merged", 3)
+    record = setup_totals(config.load(), BUILD)
+    assert (record["tool_calls"], record["failures"], record["tokens_in"]) == (2, 1, 7)
+    assert (record["commit_tokens"], record["commit_cost_micros"]) == (3, 500_000)

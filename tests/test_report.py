@@ -12,11 +12,12 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
+import format1
 import jsonschema
 import pytest
 from conftest import Result, commit_event, commit_file, db_entries
 
-from agent_tracker import config, events
+from agent_tracker import config, events, reportview
 from agent_tracker.flush import flush
 from agent_tracker.journal import Journal
 from agent_tracker.ranking import MIN_GRADED
@@ -293,7 +294,7 @@ def test_json_output_validates_against_the_documented_schema(
         jsonschema.validate(data, schema, format_checker=jsonschema.FormatChecker())
     data = json.loads(cli("report", "--format", "json").out)
     assert data["groups"][0]["weekly"][0]["graded_commits"] >= 1
-    broken = dict(data, version=2)
+    broken = dict(data, version=1)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema)
 
@@ -541,3 +542,143 @@ def test_setup_detail_refuses_formats_it_cannot_give(cli: Cli) -> None:
     result = cli("report", "--setup", "a@b", "--format", "csv")
     assert result.code == 2
     assert "--format text or json" in result.err
+
+
+# -- format 2: instructions, tokens, cost and failures ----------------------------------------
+
+APP = "github.com/me/app"
+
+
+def session_work(
+    history: History,
+    setup: tuple[str, str, str],
+    fingerprint: str | None,
+    commits: list[tuple[int, dict[str, object]]],
+    *,
+    failed: int = 0,
+) -> None:
+    """Commits of one session: each with its grade (by the user) and what it spent
+    ({"tokens": ..., "cost": ...}, or nothing), after a tool call that spent as much, and
+    `failed` failed commands."""
+    context: dict[str, object] = {"session": f"ses-{setup[1]}-{fingerprint}"}
+    if fingerprint is not None:
+        context["instructions"] = fingerprint
+    for _ in range(failed):
+        history.add(events.make("command", setup, APP, name="pytest", ok=False, **context), 1)
+    for grade, spent in commits:
+        history.count += 1
+        sha = f"{history.count:040x}"
+        history.add(events.make("tool", setup, APP, name="edit", ok=True, **context, **spent), 1)
+        history.add(commit_event(setup, APP, sha, source="session", **context, **spent), 1)
+        history.add(events.make("grade", setup, APP, hash=sha, by="user", grade=grade), 1)
+
+
+@pytest.fixture
+def spending_history(history: History) -> History:
+    """One model under two instruction files (and once without), Claude Code without cost."""
+    tokens = {"in": 1000, "out": 500, "cache_read": 20000, "cache_write": 500}
+    session_work(history, GOOD, "aaaa1111", [(5, {"tokens": tokens, "cost": 0.25})] * 4, failed=2)
+    session_work(history, GOOD, "bbbb2222", [(1, {"tokens": tokens, "cost": 0.75})] * 2)
+    session_work(history, PLAN, "aaaa1111", [(2, {"tokens": {"in": 100, "out": 100}}), (2, {})])
+    session_work(history, LUCKY, None, [(2, {})])
+    history.flush()
+    return history
+
+
+def test_by_instructions_groups_by_fingerprint(
+    spending_history: History, settings: config.Settings, cli: Cli
+) -> None:
+    report = build(settings, Query(by="instructions"))
+    numbers = {g.label: (g.commits, g.graded_commits, g.score) for g in report.groups}
+    assert numbers == {"aaaa1111": (6, 6, 24), "bbbb2222": (2, 2, 2), "-": (1, 1, 2)}
+    assert report.groups[0].instructions == "aaaa1111"
+    data = json.loads(cli("report", "--by", "instructions", "--format", "json").out)
+    assert data["query"]["by"] == "instructions"
+    labels = {g["label"]: g["instructions"] for g in data["groups"]}
+    assert labels == {"aaaa1111": "aaaa1111", "bbbb2222": "bbbb2222", "-": None}
+    out = cli("report", "--by", "instructions").out
+    assert "aaaa1111" in out
+    assert "bbbb2222" in out
+
+
+def test_tokens_cost_and_failures_per_setup_and_per_commit_in_json(
+    spending_history: History, cli: Cli
+) -> None:
+    data = json.loads(cli("report", "--format", "json").out)
+    schema = json.loads((ROOT / "docs" / "report-schema.json").read_text())
+    jsonschema.validate(data, schema, format_checker=jsonschema.FormatChecker())
+    groups = {g["label"]: g for g in data["groups"]}
+    good = groups["build@anthropic/claude-sonnet-4-5 (opencode)"]
+    # Usage: 6 tool calls that spent 22,000 tokens each; commits: the same per commit.
+    assert (good["tokens"], good["tokens_in"], good["tokens_cache_read"]) == (132000, 6000, 120000)
+    assert (good["tokens_per_commit"], good["commits_with_tokens"]) == (22000, 6)
+    assert (good["cost"], good["commits_with_cost"]) == (2.5, 6)
+    assert good["cost_per_commit"] == pytest.approx(0.416667, abs=1e-6)
+    assert (good["failures"], good["failure_share"]) == (2, round(2 / 8, 3))
+    assert good["instructions_seen"] == ["aaaa1111", "bbbb2222"]
+    plan = groups["plan@anthropic/claude-sonnet-4-5 (claude-code)"]  # tokens, no cost
+    assert (plan["tokens"], plan["tokens_per_commit"], plan["commits_with_tokens"]) == (200, 200, 1)
+    assert (plan["cost"], plan["cost_per_commit"], plan["failure_share"]) == (None, None, 0)
+    lucky = groups["build@openai/gpt-5 (opencode)"]  # nothing reported
+    assert (lucky["tokens"], lucky["tokens_per_commit"], lucky["cost"]) == (0, None, None)
+    assert lucky["instructions_seen"] == []
+    assert data["coverage"]["by_source"]["session"] == 9
+
+
+def test_csv_and_markdown_carry_tokens_and_cost(spending_history: History, cli: Cli) -> None:
+    rows = {
+        r["label"]: r for r in csv.DictReader(io.StringIO(cli("report", "--format", "csv").out))
+    }
+    good = rows["build@anthropic/claude-sonnet-4-5 (opencode)"]
+    assert (good["tokens"], good["tokens_per_commit"], good["cost"]) == ("132000", "22000.0", "2.5")
+    assert good["instructions_seen"] == "aaaa1111 bbbb2222"
+    assert rows["build@openai/gpt-5 (opencode)"]["cost"] == ""
+    lines = cli("report", "--format", "markdown").out.splitlines()
+    assert lines[2].endswith("| tokens | tokens/commit | cost | cost/commit | failed |")
+    good_line = next(line for line in lines if line.startswith("| 1 | build@anthropic"))
+    assert good_line.endswith("| 132000 | 22000 | $2.50 | $0.42 | 2 (25%) |")
+
+
+def test_setup_detail_shows_spending_and_instruction_fingerprints(
+    spending_history: History, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    out = " ".join(
+        cli("report", "--setup", "opencode/build@anthropic/claude-sonnet-4-5").out.split()
+    )
+    assert "tokens 132k (in 6.0k, out 3.0k, cache read 120k, cache write 3.0k)" in out
+    assert "22.0k tokens per commit (over 6 commits that report it)" in out
+    assert "cost $2.50; $0.42 per commit (over 6 commits)" in out
+    assert "2 (25%) failed tool calls and commands" in out
+    assert "instructions (fingerprints): aaaa1111, bbbb2222" in out
+    data = json.loads(
+        cli("report", "--setup", "build@anthropic/claude-sonnet-4-5", "--format", "json").out
+    )
+    assert data["setups"][0]["tokens_per_commit"] == 22000
+
+
+def test_wide_terminals_also_show_tokens_cost_and_failures_per_commit(
+    spending_history: History, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(reportview.SPENDING_WIDTH))
+    out = cli("report").out
+    assert "tokens" in out
+    assert "/commit" in out
+    assert max(len(line) for line in out.splitlines()) <= reportview.SPENDING_WIDTH
+    good_row = next(line for line in out.splitlines() if line.startswith(" 1 "))
+    assert good_row.split()[-3:] == ["22.0k", "$0.42", "25%"]
+    monkeypatch.setenv("COLUMNS", str(reportview.SPENDING_WIDTH - 1))
+    assert "failed" not in cli("report").out
+
+
+def test_a_format_1_database_is_reported_as_it_is_with_pending_format_2_events(
+    settings: config.Settings, history: History
+) -> None:
+    format1.write(settings.database_path)
+    event = events.make("tool", format1.SETUP, format1.PROJECT, name="edit", tokens={"in": 10})
+    history.journal.append(events.encode(event))
+    report = build(settings, Query(by="instructions"))
+    assert report.stale_derived
+    (group,) = report.groups
+    assert (group.label, group.commits, group.tool_calls, group.tokens_in) == ("-", 1, 8, 10)
+    assert report.sources == {"journal": 1}
