@@ -3,11 +3,12 @@
 For `track` and `grade`: command-line flags, then environment variables, then `unknown`.
 For `commit`, the chain below, first match wins, recorded as the commit's `source`:
 
-1. `session`  the harness session named in the commit's environment (`CLAUDE_CODE_SESSION_ID`;
-              `CODEX_SESSION_ID` / `CODEX_THREAD_ID`; `AGENT_TRACKER_SESSION`, which the
-              OpenCode plugin sets) -> the setup that session's hooks recorded. A session
-              whose hooks recorded nothing still names its harness; agent and model then come
-              from flags or `AGENT_TRACKER_*` variables, else stay unknown.
+1. `session`  the harness session named in the commit's environment (`AGENT_TRACKER_SESSION`,
+              which the OpenCode plugin sets; `CLAUDE_CODE_SESSION_ID`; `CODEX_SESSION_ID` /
+              `CODEX_THREAD_ID`) -> the setup that session's hooks recorded (of several, the
+              one whose hooks reported last). A session whose hooks recorded nothing still
+              names its harness; agent and model then come from flags or `AGENT_TRACKER_*`
+              variables, else stay unknown.
 2. `flag`     `--agent` / `--model` given on the command line
 3. `env`      `AGENT_TRACKER_AGENT` / `AGENT_TRACKER_MODEL` set by the harness
 4. `trailer`  `Agent:` / `Model:` / `Harness:` trailers (any case), Claude Code's
@@ -45,12 +46,12 @@ HARNESS_MARKERS = (
     ("OPENCODE", "opencode"),
 )
 #: Variables that name the harness session a shell belongs to, and that session's harness
-#: (None: the harness named by AGENT_TRACKER_HARNESS).
+#: (None: the harness named by AGENT_TRACKER_HARNESS). The explicit one comes first.
 SESSION_VARIABLES = (
+    (ENV_SESSION, None),
     ("CLAUDE_CODE_SESSION_ID", "claude-code"),
     ("CODEX_SESSION_ID", "codex"),
     ("CODEX_THREAD_ID", "codex"),
-    (ENV_SESSION, None),
 )
 #: Author e-mail fragments of cloud agents -> (harness, agent).
 CLOUD_AUTHORS = (
@@ -92,13 +93,24 @@ def harness_from_env(environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def session_from_env(environ: Mapping[str, str]) -> tuple[str, str | None] | None:
-    """(session id, harness) named by the environment, if any."""
+def sessions_from_env(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """Every (session id, harness) the environment names, the explicit one first.
+
+    More than one when one harness runs inside another's shell (Codex started from a Claude
+    Code Bash call inherits `CLAUDE_CODE_SESSION_ID`)."""
+    found: list[tuple[str, str | None]] = []
     for variable, harness in SESSION_VARIABLES:
-        value = environ.get(variable, "").strip()
-        if value:
-            return value[:200], harness or environ.get(ENV_HARNESS) or None
-    return None
+        value = environ.get(variable, "").strip()[:200]
+        named = (value, harness or environ.get(ENV_HARNESS) or None)
+        if value and named not in found:
+            found.append(named)
+    return found
+
+
+def session_from_env(environ: Mapping[str, str]) -> tuple[str, str | None] | None:
+    """The (session id, harness) a tool call or grade belongs to, if the environment says."""
+    found = sessions_from_env(environ)
+    return found[0] if found else None
 
 
 def from_env(environ: Mapping[str, str]) -> Partial:
@@ -122,6 +134,11 @@ def for_event(flags: Partial, environ: Mapping[str, str]) -> Setup:
 def _text(trailers: Mapping[str, object], key: str) -> str | None:
     value = trailers.get(key)
     return value if isinstance(value, str) else None
+
+
+def _seen(state: Mapping[str, object]) -> float:
+    seen = state.get("seen")
+    return float(seen) if isinstance(seen, int | float) else 0.0
 
 
 def trailer_setup(trailers: Mapping[str, object]) -> Partial:
@@ -159,20 +176,32 @@ def for_commit(
     flags: Partial,
     environ: Mapping[str, str],
     trailers: Mapping[str, object],
-    session_setup: Callable[[str, str | None], Partial | None],
+    session_state: Callable[[str, str | None], Mapping[str, object] | None],
     recent: Callable[[], Activity | None],
 ) -> tuple[Setup, str, str | None]:
     """(setup, source, session) of a commit, following the chain in the module docstring.
 
-    `session_setup(session, harness)` returns what that session's hooks recorded, if
+    `session_state(session, harness)` returns what that session's hooks recorded, if
     anything; `recent()` the most recent activity in this repository within the window.
+    `AGENT_TRACKER_SESSION` is set on purpose for one shell and wins. Of the variables
+    harnesses set (several when one harness runs inside another's shell), the session whose
+    hooks reported last is the one at work; with no record at all, the first.
     """
     env = from_env(environ)
     harness = flags.harness or env.harness
-    named = session_from_env(environ)
-    if named is not None:
-        session, session_harness = named
-        known = session_setup(session, session_harness) or Partial(session_harness)
+    named = sessions_from_env(environ)
+    if named:
+        explicit = environ.get(ENV_SESSION, "").strip() != ""
+        recorded = [(session_state(*pair), pair) for pair in named[:1] if explicit] or [
+            (session_state(*pair), pair) for pair in named
+        ]
+        with_state = [(state, pair) for state, pair in recorded if state is not None]
+        if with_state:
+            state, (session, session_harness) = max(with_state, key=lambda item: _seen(item[0]))
+            known = Partial(_text(state, "harness"), _text(state, "agent"), _text(state, "model"))
+        else:
+            session, session_harness = recorded[0][1]
+            known = Partial(session_harness)
         setup = (
             known.harness or session_harness or harness or UNKNOWN,
             known.agent or flags.agent or env.agent or UNKNOWN,

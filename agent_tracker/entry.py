@@ -36,9 +36,9 @@ def _arm_hook_timeout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    _arm_hook_timeout()
     if len(args) == 2 and args[0] == "hook" and not _wants_help(args):
-        return _run_hook(args[1])
+        return _run_hook(args[1])  # bounds itself: see hook.main
+    _arm_hook_timeout()
     if args and args[0] in ("track", "commit", "grade") and not _wants_help(args):
         from agent_tracker.capture import parse
 
@@ -57,12 +57,11 @@ def _wants_help(args: Sequence[str]) -> bool:
 def _run_hook(harness: str) -> int:
     """`hook HARNESS`: exit 0 whatever happens; problems go to stderr as one line."""
     from agent_tracker import config, hook
-    from agent_tracker.errors import TrackerError
 
     try:
         settings = config.load()
-    except TrackerError as exc:
-        sys.stderr.write(f"agent-tracker: hook {harness}: {exc}\n")
+    except BaseException as exc:  # noqa: BLE001 - a bad config must not fail the harness
+        hook.say(f"hook {harness}: {exc}")
         return 0
     return hook.main(harness, settings)
 

@@ -26,12 +26,24 @@ from agent_tracker.sessions import SessionStore
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from types import ModuleType
     from typing import Any
 
     from agent_tracker.config import Settings
     from agent_tracker.harnesses import Observation
+
+
+#: `AGENT_TRACKER_AUTO_FLUSH=0` leaves flushing to the pre-push hook and to people.
+ENV_AUTO_FLUSH = "AGENT_TRACKER_AUTO_FLUSH"
+
+
+def say(message: str) -> None:
+    """One line on standard error, best effort: a closed or broken stderr is no failure."""
+    try:
+        sys.stderr.write(f"agent-tracker: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def read_payload(raw: bytes) -> tuple[dict[str, Any], str | None]:
@@ -40,17 +52,16 @@ def read_payload(raw: bytes) -> tuple[dict[str, Any], str | None]:
         return {}, "empty payload on standard input"
     try:
         payload = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, MemoryError, RecursionError) as exc:
         found = harnesses.salvage(raw)
-        return found, f"payload is not valid JSON ({exc}); recorded what could be read"
+        reason = str(exc) or type(exc).__name__
+        return found, f"payload is not valid JSON ({reason}); recorded what could be read"
     if not isinstance(payload, dict):
         return {}, "payload is not a JSON object"
     return payload, None
 
 
-def run(
-    harness: str, raw: bytes, settings: Settings, environ: Mapping[str, str] | None = None
-) -> dict[str, Any] | None:
+def run(harness: str, raw: bytes, settings: Settings) -> dict[str, Any] | None:
     """Record the hook call whose payload is `raw`; returns the event appended, if any.
 
     Problems with the payload are written to standard error as one line; nothing is raised
@@ -58,56 +69,66 @@ def run(
     """
     adapter = harnesses.adapter(harness)
     if adapter is None:
-        known = ", ".join(harnesses.MODULES)
-        sys.stderr.write(f"agent-tracker: hook: unknown harness {harness!r} (known: {known})\n")
+        say(f"hook: unknown harness {harness!r} (known: {', '.join(harnesses.MODULES)})")
         return None
     payload, problem = read_payload(raw)
     if problem:
-        sys.stderr.write(f"agent-tracker: hook {harness}: {problem}\n")
+        say(f"hook {harness}: {problem}")
     observation = adapter.observe(payload)
     if observation is None:
         if problem and (payload.get("tool_name") or payload.get("tool")):
             observation = harnesses.Observation("tool", "unknown")
         else:
             return None
-    project = gitinfo.find_project(observation.cwd or os.getcwd(), honour_env=False)
-    top = project.toplevel or observation.cwd or os.getcwd()
-    fingerprint = None
+    folder = observation.cwd or os.getcwd()
+    project = gitinfo.find_project(folder, honour_env=False)
+    top = project.toplevel or folder
+    journal = Journal(settings.journal_folder)
     if observation.session:
-        fingerprint = _update_session(adapter, observation, settings, project.identity, top)
-    elif observation.kind is not None:
-        fingerprint = instructions.of_project(top)
-    event = None
-    if observation.kind is not None:
-        event = _event(adapter.NAME, observation, project.identity, fingerprint, environ)
-        Journal(settings.journal_folder).append(events.encode(event))
-    if observation.flush:
+        event = _record_in_session(adapter, observation, settings, project.identity, top)
+    else:
+        event = None
+        if observation.kind is not None:
+            fingerprint = instructions.of_project(top)
+            event = _event(adapter.NAME, observation, project.identity, fingerprint)
+            journal.append(events.encode(event))
+    if observation.flush and os.environ.get(ENV_AUTO_FLUSH, "1") != "0":
         start_flush(settings)
     return event
 
 
-def _update_session(
+def _record_in_session(
     adapter: ModuleType, observation: Observation, settings: Settings, project: str, top: str
-) -> str | None:
-    """Model, tokens and instructions through the session's state; returns the
-    session's instruction fingerprint."""
+) -> dict[str, Any] | None:
+    """Model, tokens and instructions through the session's state, and the event appended
+    while the session is locked: the state (how far the transcript was read) is saved only
+    once the event carrying those tokens is in the journal, so they are counted once."""
     assert observation.session is not None
     store = SessionStore(settings.journal_folder)
     locked = store.open(adapter.NAME, observation.session)
+    saved = False
     try:
         state = locked.state
         part = state
         if observation.agent_id:
             part = state.setdefault("agents", {}).setdefault(observation.agent_id, {})
         adapter.discover(observation, part, transcript.Reader())
+        if not locked.held:
+            observation.tokens = {}  # without the state, new tokens cannot be told from old
         if observation.agent:
             part["agent"] = observation.agent
         elif part.get("agent"):
             observation.agent = part["agent"]
+        if observation.transcript and not observation.agent_id:
+            state["transcript"] = observation.transcript  # for `commit` (see tracking)
         state["project"] = project
         spent = state.setdefault("tokens", {})
         for kind, count in observation.tokens.items():
             spent[kind] = spent.get(kind, 0) + count
+        if observation.kind is not None:
+            # Tokens a commit read from the transcript are reported with the next event.
+            for kind, count in (state.pop("pending", None) or {}).items():
+                observation.tokens[kind] = observation.tokens.get(kind, 0) + count
         if observation.cost:
             state["cost"] = state.get("cost", 0.0) + observation.cost
         if observation.instruction_files:
@@ -116,20 +137,20 @@ def _update_session(
             state["instructions"] = instructions.fingerprint(files, top)
         elif "instructions" not in state:
             state["instructions"] = instructions.of_project(top)
-        fingerprint: str | None = state.get("instructions")
+        event = None
+        if observation.kind is not None:
+            event = _event(adapter.NAME, observation, project, state.get("instructions"))
+            Journal(settings.journal_folder).append(events.encode(event))
+        saved = True
     finally:
-        locked.close()
+        locked.close(save=saved)
     if observation.flush and observation.name == "end":
         store.prune()
-    return fingerprint
+    return event
 
 
 def _event(
-    harness: str,
-    observation: Observation,
-    project: str,
-    fingerprint: str | None,
-    environ: Mapping[str, str] | None,
+    harness: str, observation: Observation, project: str, fingerprint: str | None
 ) -> dict[str, Any]:
     setup = (
         harness,
@@ -178,17 +199,30 @@ def start_flush(settings: Settings) -> None:
             env=env,
         )
     except OSError as exc:
-        sys.stderr.write(f"agent-tracker: could not start a flush: {exc}\n")
+        say(f"could not start a flush: {exc}")
+
+
+#: A hook still running after this many seconds ends itself, quietly and with status 0,
+#: before the harness's own timeout (10 s as `integrate` installs it) reports it as failed.
+DEADLINE = 8
+
+
+def _give_up(signum: int, frame: object) -> None:
+    os._exit(0)
 
 
 def main(harness: str, settings: Settings) -> int:
-    """The `hook` command: always exit 0, never print on standard output."""
+    """The `hook` command: exit 0 whatever happens, never print on standard output."""
+    import signal
+
+    signal.signal(signal.SIGALRM, _give_up)
+    signal.alarm(DEADLINE)
     try:
-        raw = sys.stdin.buffer.read()
-    except (OSError, ValueError):
-        raw = b""
-    try:
+        stream = getattr(sys.stdin, "buffer", None)
+        raw = stream.read() if stream is not None else b""
         run(harness, raw, settings)
-    except Exception as exc:  # noqa: BLE001 - a hook must never fail its harness
-        sys.stderr.write(f"agent-tracker: hook {harness}: {exc}\n")
+    except BaseException as exc:  # noqa: BLE001 - a hook must never fail its harness
+        say(f"hook {harness}: {str(exc) or type(exc).__name__}")
+    finally:
+        signal.alarm(0)
     return 0

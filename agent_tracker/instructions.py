@@ -7,8 +7,10 @@ every session records a short fingerprint of its instruction files and the repor
 The files: those the harness says it loaded (Claude Code's `InstructionsLoaded` hook), else
 the usual ones in the project's top folder: `AGENTS.md`, `CLAUDE.md`, `CLAUDE.local.md`,
 `.claude/CLAUDE.md`, and OpenCode's agent definitions `.opencode/agent/*.md` (and `agents/`).
-The fingerprint covers each file's path relative to the project and its bytes, so renaming or
-editing any of them changes it; no file at all gives no fingerprint.
+The fingerprint covers each file's name (relative to the project, or `~/...` for the person's
+own files, so it is the same on every machine and checkout) and its bytes, so renaming or
+editing any of them changes it; no file at all gives no fingerprint. The files Claude Code
+reports loading join the session's set as they arrive, early in a session.
 
 It is computed with zlib's CRC-32 and Adler-32 (16 hex digits): this runs in hook calls, where
 `hashlib` would load OpenSSL for a value that only has to tell versions of a few files apart.
@@ -54,7 +56,7 @@ def fingerprint(paths: Iterable[str], top: str | None = None) -> str | None:
                 size = os.fstat(handle.fileno()).st_size
         except OSError:
             continue
-        name = os.path.relpath(path, top) if top and os.path.isabs(path) else path
+        name = _portable_name(path, top)
         header = f"{name}\x00{size}\x00".encode("utf-8", "replace")
         crc = zlib.crc32(data, zlib.crc32(header, crc))
         adler = zlib.adler32(data, zlib.adler32(header, adler))
@@ -62,6 +64,16 @@ def fingerprint(paths: Iterable[str], top: str | None = None) -> str | None:
     if not read:
         return None
     return f"{crc:08x}{adler:08x}"
+
+
+def _portable_name(path: str, top: str | None) -> str:
+    """The file's name as the same on every machine and checkout: relative to the project,
+    else to the home folder (`~/.claude/CLAUDE.md`), else just its name."""
+    absolute = os.path.abspath(path)
+    for base, prefix in ((top, ""), (os.path.expanduser("~"), "~/")):
+        if base and absolute.startswith(os.path.abspath(base) + os.sep):
+            return prefix + os.path.relpath(absolute, base)
+    return os.path.basename(absolute)
 
 
 def of_project(top: str) -> str | None:

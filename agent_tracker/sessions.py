@@ -6,15 +6,16 @@ reading a transcript again:
 
 - the session's setup: `agent` and `model` (per subagent under `agents`), its `project`;
 - how far its transcript was read (`offset`, and the message being counted), the tokens it
-  spent in all (`tokens`), how many of them were already reported in an event (`reported`)
+  spent in all (`tokens`), those a commit read but no event has reported yet (`pending`),
   and the total at its last commit (`at_commit`), so that tokens are counted once;
 - the fingerprint of its instruction files (`instructions`) and the files behind it.
 
-Every update happens under an exclusive `flock` on the file itself (a harness may run several
-hooks of one session at once, and each must count the transcript's new tokens only once).
-The file is rewritten in place: it is a cache, and a torn one is read as empty, which costs
-at most the tokens of one increment, never a double count. Files of sessions unseen for
-`KEEP_DAYS` are removed by `prune`. Standard library only: this runs in every hook call.
+Every update happens under an exclusive `flock` on `<file>.lock` (a harness may run several
+hooks of one session at once, and each must count the transcript's new tokens only once),
+and replaces the file atomically (temp file, then `os.replace`), so a reader without the lock
+sees the old state or the new one, never a torn one. A hook that cannot get the lock within
+`LOCK_WAIT` goes on without the state rather than hold up its harness. Files of sessions
+unseen for `KEEP_DAYS` are removed by `prune`. Standard library only: this runs in every hook call.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import os
 import time
 
+from agent_tracker.harnesses import MODULES
 from agent_tracker.paths import make_private_dir
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 
 FOLDER = "sessions"
 KEEP_DAYS = 30
-HARNESSES = ("claude-code", "codex", "opencode")
+HARNESSES = tuple(MODULES)
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
@@ -47,25 +49,61 @@ def file_name(harness: str, session: str) -> str:
 
 
 class Locked:
-    """One session's state, read and held under its lock until `close` writes it back."""
+    """One session's state, read and held under its lock until `close` writes it back.
 
-    def __init__(self, fd: int, state: dict[str, Any]) -> None:
+    When the lock could not be had in time (`SessionStore.LOCK_WAIT`), `held` is False, the
+    state starts empty and `close` writes nothing: the caller records its event without the
+    session's model cache or tokens rather than hold up the harness.
+    """
+
+    def __init__(self, path: str, fd: int | None, state: dict[str, Any]) -> None:
+        self.path = path
         self.fd = fd
         self.state = state
 
-    def close(self) -> None:
-        """Write the state back (with the time it was last seen) and release the lock."""
+    @property
+    def held(self) -> bool:
+        return self.fd is not None
+
+    def close(self, save: bool = True) -> None:
+        """Write the state back (with the time it was last seen), atomically, unless `save`
+        is False; release the lock either way."""
+        if self.fd is None:
+            return
         try:
-            self.state["seen"] = round(time.time(), 3)
-            data = json.dumps(self.state, separators=(",", ":")).encode("utf-8")
-            os.ftruncate(self.fd, 0)
-            os.pwrite(self.fd, data, 0)
+            if save:
+                self.state["seen"] = round(time.time(), 3)
+                data = json.dumps(self.state, separators=(",", ":")).encode("utf-8")
+                tmp = f"{self.path}.{os.getpid()}.tmp"
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                try:
+                    os.write(fd, data)
+                finally:
+                    os.close(fd)
+                os.replace(tmp, self.path)  # a reader sees the old state or the new, whole
         finally:
             os.close(self.fd)  # releases the lock
+            self.fd = None
+
+
+def _lock(fd: int, wait: float) -> bool:
+    """An exclusive flock on `fd`, waiting at most `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
 
 
 class SessionStore:
     HARNESSES = HARNESSES
+    #: How long a hook waits for another hook of the same session before going on without
+    #: the session's state (harnesses stop hooks after a few seconds).
+    LOCK_WAIT = 2.0
 
     def __init__(self, journal_folder: str) -> None:
         self.folder = os.path.join(journal_folder, FOLDER)
@@ -74,22 +112,25 @@ class SessionStore:
         return os.path.join(self.folder, file_name(harness, session))
 
     def open(self, harness: str, session: str) -> Locked:
-        """The session's state under an exclusive lock; `close()` saves changes."""
+        """The session's state under an exclusive lock (on `<file>.lock`, so that the state
+        itself can be replaced atomically); `close()` saves changes."""
         path = self.path(harness, session)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         except FileNotFoundError:
             make_private_dir(self.folder)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            state = _parse(_read_all(fd))
+            if not _lock(fd, self.LOCK_WAIT):
+                os.close(fd)
+                return Locked(path, None, {"v": 1, "harness": harness, "session": session})
+            state = self.read(harness, session) or {}
         except BaseException:
             os.close(fd)
             raise
         if not state:
             state = {"v": 1, "harness": harness, "session": session}
-        return Locked(fd, state)
+        return Locked(path, fd, state)
 
     def read(self, harness: str, session: str) -> dict[str, Any] | None:
         """The session's state without locking (a snapshot), or None when unknown."""
@@ -124,6 +165,29 @@ class SessionStore:
                 if state:
                     yield state
 
+    def latest_in(
+        self, project: str, since: float
+    ) -> tuple[tuple[str, str, str], str | None] | None:
+        """(setup, session) of the session last seen in `project` at or after `since`."""
+        from agent_tracker import models
+
+        best: dict[str, Any] | None = None
+        for state in self.all():
+            seen = state.get("seen")
+            if state.get("project") != project or not isinstance(seen, int | float):
+                continue
+            if seen >= since and (best is None or seen > best["seen"]):
+                best = state
+        if best is None:
+            return None
+        setup = (
+            str(best.get("harness") or "unknown"),
+            str(best.get("agent") or "unknown"),
+            models.normalise(best.get("model")) or "unknown",
+        )
+        session = best.get("session")
+        return setup, session if isinstance(session, str) else None
+
     def prune(self, keep_days: float = KEEP_DAYS, now: float | None = None) -> int:
         """Remove the files of sessions unseen for `keep_days`; returns how many."""
         horizon = (time.time() if now is None else now) - keep_days * 86400
@@ -134,23 +198,14 @@ class SessionStore:
             return 0
         for entry in entries:
             try:
-                if entry.name.endswith(".json") and entry.stat().st_mtime < horizon:
+                if entry.name.endswith((".json", ".lock", ".tmp")) and (
+                    entry.stat().st_mtime < horizon
+                ):
                     os.unlink(entry.path)
                     removed += 1
             except OSError:
                 continue
         return removed
-
-
-def _read_all(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    offset = 0
-    while True:
-        chunk = os.pread(fd, 65536, offset)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        offset += len(chunk)
 
 
 def _parse(raw: bytes) -> dict[str, Any]:

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
     from agent_tracker.config import Settings
     from agent_tracker.flush import FlushResult
-    from agent_tracker.sessions import SessionStore
 
 
 #: HEAD reflog messages of commits that re-apply earlier work (not counted again).
@@ -98,32 +97,49 @@ class TrackingService:
         from agent_tracker.sessions import SessionStore
 
         sessions = SessionStore(self.settings.journal_folder)
-        states: list[dict[str, Any]] = []
+        states: dict[str, dict[str, Any]] = {}
 
-        def session_setup(session: str, harness: str | None) -> attribution.Partial | None:
+        def session_state(session: str, harness: str | None) -> dict[str, Any] | None:
             state = sessions.find(session, harness)
-            if state is None:
-                return None
-            states.append(state)
-            return attribution.Partial(state.get("harness"), state.get("agent"), state.get("model"))
+            if state is not None:
+                states[session] = state
+            return state
 
         def recent() -> attribution.Activity | None:
             since = time.time() - self.settings.attribution_window
-            return self.journal.last_activity(project.identity, since)
+            found = self.journal.last_activity(project.identity, since)
+            # Busy sessions elsewhere can push this project out of the journal's tail.
+            return found or sessions.latest_in(project.identity, since)
 
         setup, source, session = attribution.for_commit(
-            flags, self.environ, trailers, session_setup, recent
+            flags, self.environ, trailers, session_state, recent
         )
-        if session:
-            commit["session"] = session
-            commit.update(_spent_since_last_commit(sessions, setup[0], session))
-            state = states[0] if states else sessions.find(session, setup[0])
-            fingerprint = state.get("instructions") if state else None
-        else:
+        known = (states.get(session) or sessions.find(session, setup[0])) if session else None
+        if session is None or known is None:
+            if session:
+                commit["session"] = session
             fingerprint = instructions.of_project(where)
-        if fingerprint:
-            commit["instructions"] = fingerprint
-        return self._append(events.make("commit", setup, project.identity, source=source, **commit))
+            if fingerprint:
+                commit["instructions"] = fingerprint
+            return self._append(
+                events.make("commit", setup, project.identity, source=source, **commit)
+            )
+        # The session's own record: its instructions, and what it spent since its previous
+        # commit; saved only once the commit event carrying that figure is in the journal.
+        locked = sessions.open(str(known.get("harness", setup[0])), session)
+        saved = False
+        try:
+            commit["session"] = session
+            commit.update(_since_last_commit(locked.state) if locked.held else {})
+            if locked.state.get("instructions"):
+                commit["instructions"] = locked.state["instructions"]
+            event = self._append(
+                events.make("commit", setup, project.identity, source=source, **commit)
+            )
+            saved = True
+        finally:
+            locked.close(save=saved)
+        return event
 
     def record_communication_score(
         self,
@@ -157,27 +173,35 @@ class TrackingService:
         return flush(self.settings, folder, merge_limit)
 
 
-def _spent_since_last_commit(
-    sessions: SessionStore, harness: str, session: str
-) -> dict[str, Any]:
-    """The tokens (and cost) `session` spent since its previous commit, as its hooks
-    counted them, and remember this commit's totals for the next one."""
-    if harness not in sessions.HARNESSES or sessions.read(harness, session) is None:
-        return {}
-    locked = sessions.open(harness, session)
-    try:
-        state = locked.state
-        spent = state.get("tokens") or {}
-        before = state.get("at_commit") or {}
-        tokens = {k: n - before.get(k, 0) for k, n in spent.items() if n > before.get(k, 0)}
-        cost = state.get("cost", 0.0) - state.get("cost_at_commit", 0.0)
-        state["at_commit"] = dict(spent)
-        state["cost_at_commit"] = state.get("cost", 0.0)
-    finally:
-        locked.close()
-    found: dict[str, Any] = {}
+def _since_last_commit(state: dict[str, Any]) -> dict[str, Any]:
+    """The tokens (and cost) a session spent since its previous commit; updates `state`.
+
+    First reads what the session's transcript gained since its last hook (the turn that ran
+    `git commit`), so the figure is up to date; those tokens are also kept as `pending`, to
+    be reported in the session's usage by its next hook event.
+    """
+    from agent_tracker import transcript
+
+    path = state.get("transcript")
+    formats = {"claude-code": transcript.CLAUDE, "codex": transcript.CODEX}
+    fmt = formats.get(str(state.get("harness")))
+    spent = state.setdefault("tokens", {})
+    if isinstance(path, str) and fmt:
+        found = transcript.Reader().read_increment(path, state, fmt)
+        pending = state.setdefault("pending", {})
+        for kind, count in found["tokens"].items():
+            spent[kind] = spent.get(kind, 0) + count
+            pending[kind] = pending.get(kind, 0) + count
+        if found["model"]:
+            state["model"] = found["model"]
+    before = state.get("at_commit") or {}
+    tokens = {k: n - before.get(k, 0) for k, n in spent.items() if n > before.get(k, 0)}
+    cost = state.get("cost", 0.0) - state.get("cost_at_commit", 0.0)
+    state["at_commit"] = dict(spent)
+    state["cost_at_commit"] = state.get("cost", 0.0)
+    figures: dict[str, Any] = {}
     if tokens:
-        found["tokens"] = tokens
+        figures["tokens"] = tokens
     if cost > 0:
-        found["cost"] = round(cost, 6)
-    return found
+        figures["cost"] = round(cost, 6)
+    return figures

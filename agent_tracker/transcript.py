@@ -15,8 +15,10 @@ events with the session's running total (`info.total_token_usage`): the differen
 previous total is what was spent. Both give tokens as `in`, `out`, `cache_read` and
 `cache_write` counts (see `events.TOKEN_KINDS`).
 
-A session first seen with a transcript larger than `INCREMENT_BOUND` starts counting at its
-end: what it spent before agent-tracker saw it is not known and not guessed.
+A session first seen with a transcript larger than `FIRST_BOUND` starts counting at its end:
+what it spent before agent-tracker saw it is not counted. Codex's running total then serves
+as the starting point (its first total after such a jump is not counted as new), and a total
+that goes down starts a new count rather than losing tokens until it passes the old one.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 TAIL_BOUND = 1 << 20
+#: The most read of a transcript seen for the first time (the rest counts from its end).
+FIRST_BOUND = 2 << 20
+#: The most read in one call of a transcript already being followed (one turn's output).
 INCREMENT_BOUND = 16 << 20
 _BLOCK = 64 * 1024
 CLAUDE = "claude"
@@ -47,14 +52,16 @@ class Reader:
             handle = open(path, "rb")  # noqa: SIM115 - closed below; read in blocks
         except OSError:
             return None
+        read = 0
         with handle:
             position = handle.seek(0, os.SEEK_END)
             carry = b""
-            while position > 0 and self.bytes_read < bound:
-                size = min(_BLOCK, position, bound - self.bytes_read)
+            while position > 0 and read < bound:
+                size = min(_BLOCK, position, bound - read)
                 position -= size
                 handle.seek(position)
                 block = handle.read(size)
+                read += len(block)
                 self.bytes_read += len(block)
                 lines = (block + carry).split(b"\n")
                 # The first piece may be the end of a line that starts further back.
@@ -78,12 +85,14 @@ class Reader:
             offset = state.get("offset")
             if not isinstance(offset, int) or offset > size:
                 # First sight (or the file was replaced): count from the start if it is small.
-                offset = 0 if size <= INCREMENT_BOUND else size
+                offset = 0 if size <= FIRST_BOUND else size
                 if offset:
                     state["skipped"] = state.get("skipped", 0) + size
+                    _rebase(state, fmt)
             if size - offset > INCREMENT_BOUND:
                 state["skipped"] = state.get("skipped", 0) + size - INCREMENT_BOUND - offset
                 offset = size - INCREMENT_BOUND
+                _rebase(state, fmt)
             handle.seek(offset)
             data = handle.read(size - offset)
             self.bytes_read += len(data)
@@ -95,6 +104,12 @@ class Reader:
             elif b'"token_count"' in line:
                 _codex_line(line, state, found)
         return found
+
+
+def _rebase(state: dict[str, Any], fmt: str) -> None:
+    """Lines were skipped: Codex's next running total is a starting point, not news."""
+    if fmt == CODEX:
+        state["rebase"] = True
 
 
 def _assistant_model(line: bytes) -> str | None:
@@ -175,6 +190,10 @@ def _codex_line(line: bytes, state: dict[str, Any], found: dict[str, Any]) -> No
     before = state.get("total")
     if not isinstance(before, dict):
         before = {}
-    for kind, value in now.items():
-        _add(found, kind, value - before.get(kind, 0))
-    state["total"] = {k: max(v, before.get(k, 0)) for k, v in now.items()}
+    rebase = state.pop("rebase", False) is True
+    if not rebase and all(value >= before.get(kind, 0) for kind, value in now.items()):
+        for kind, value in now.items():
+            _add(found, kind, value - before.get(kind, 0))
+    # After skipped lines, or when the total went down (a new count), this total is only
+    # the starting point for the next one.
+    state["total"] = now

@@ -20,7 +20,7 @@ import pytest
 from agent_tracker import config, events
 from agent_tracker.entry import main
 
-_STRIP_PREFIXES = ("AGENT_TRACKER_", "GIT_")
+_STRIP_PREFIXES = ("AGENT_TRACKER_", "GIT_", "CLAUDE_CODE_", "CODEX_", "OPENCODE_")
 _STRIP_NAMES = ("CLAUDECODE", "OPENCODE", "NO_COLOR")
 
 
@@ -36,6 +36,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
         if name.startswith(_STRIP_PREFIXES) or name in _STRIP_NAMES:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(home))
+    # Session-end hooks flush in the background; tests that read the live journal after
+    # such a hook must not race that flush. The test of the flush itself turns it back on.
+    monkeypatch.setenv("AGENT_TRACKER_AUTO_FLUSH", "0")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_TEMPLATE_DIR", str(templates))

@@ -260,3 +260,62 @@ def test_a_commit_records_the_instruction_fingerprint_of_its_session_or_reposito
     assert commit(plain)["instructions"] == by_hand["instructions"]
     (plain / "CLAUDE.md").write_text("Use large commits.\n")
     assert commit(plain)["instructions"] != by_hand["instructions"]
+
+
+def test_of_two_sessions_in_the_environment_the_one_that_reported_last_made_the_commit(
+    repo: Path, tmp_path: Path
+) -> None:
+    # Codex started from a Claude Code Bash call: its shell has both sessions' variables.
+    claude_tool_call(repo, "outer", tmp_path / "t.jsonl", "claude-opus-4-5")
+    session_start(repo, "codex", "inner", model="gpt-5-codex")
+    env = {"CLAUDE_CODE_SESSION_ID": "outer", "CODEX_SESSION_ID": "inner"}
+    assert credited(commit(repo, env=env)) == (
+        "session",
+        "codex",
+        "main",
+        "openai/gpt-5-codex",
+        "inner",
+    )
+    # The OpenCode plugin's explicit variable wins over an inherited one.
+    env = {
+        "CLAUDE_CODE_SESSION_ID": "outer",
+        "AGENT_TRACKER_SESSION": "ses_o",
+        "AGENT_TRACKER_HARNESS": "opencode",
+    }
+    assert credited(commit(repo, env=env))[:2] == ("session", "opencode")
+
+
+def test_a_commit_counts_the_tokens_of_the_turn_that_ran_it_once(
+    repo: Path, tmp_path: Path
+) -> None:
+    transcript = tmp_path / "t.jsonl"
+    claude_tool_call(repo, "s", transcript, "claude-opus-4-5")  # 40 tokens, reported
+    with transcript.open("a") as handle:  # the turn that runs `git commit`, not yet reported
+        handle.write(assistant_line("claude-opus-4-5", "turn2", {"output_tokens": 7}))
+    event = commit(repo, env={"CLAUDE_CODE_SESSION_ID": "s"})
+    assert event["tokens"] == {"out": 47}
+    claude_tool_call(repo, "s", transcript, "claude-opus-4-5")  # +40, and the 7 pending
+    usage = [e.get("tokens") for e in journal() if e["type"] == "tool"]
+    assert usage == [{"out": 40}, {"out": 47}]  # 7 reported once, with the next event
+
+
+def test_a_hook_that_cannot_get_its_sessions_lock_still_records_its_event(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_tracker.sessions import SessionStore
+
+    transcript = tmp_path / "t.jsonl"
+    claude_tool_call(repo, "busy", transcript, "claude-opus-4-5")
+    store = SessionStore(config.load().journal_folder)
+    holder = store.open("claude-code", "busy")
+    try:
+        started = time.monotonic()
+        claude_tool_call(repo, "busy", transcript, "claude-opus-4-5")
+        waited = time.monotonic() - started
+    finally:
+        holder.close(save=False)
+    last = journal()[-1]
+    assert (last["type"], last["session"], last.get("tokens")) == ("tool", "busy", None)
+    assert waited >= SessionStore.LOCK_WAIT
+    claude_tool_call(repo, "busy", transcript, "claude-opus-4-5")
+    assert journal()[-1]["tokens"] == {"out": 80}  # nothing lost: counted by the next hook

@@ -315,6 +315,20 @@ def test_an_older_claude_code_gets_only_the_events_it_knows(
     assert "Claude Code 2.1.200 does not know" in done.out
 
 
+def test_without_claude_on_path_only_the_events_every_version_knows_are_installed(
+    cli: Cli, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", os.defpath)
+    monkeypatch.setattr(shutil, "which", lambda name, *args, **kwargs: None)
+
+    done = cli("integrate", "claude-code")
+
+    data = json.loads(claude_settings(home).read_text())
+    assert "PostModelSwitch" not in data["hooks"]
+    assert "SessionEnd" in data["hooks"]
+    assert "could not ask `claude --version`" in done.out
+
+
 def test_older_hand_made_hooks_and_a_fixed_model_are_pointed_out(cli: Cli, home: Path) -> None:
     legacy = {"type": "command", "command": "agent-tracker track tool -"}
     settings = {

@@ -194,6 +194,14 @@ def test_model_names_are_normalised_to_provider_and_model(
         ("timeout 10 cargo test", "cargo"),
         ("npx jest --ci", "jest"),
         ("export X=1; ./scripts/check.sh", "check.sh"),
+        ("npx -y prettier --write .", "prettier"),
+        ("uv run --with x pytest", "pytest"),
+        ("poetry run -q pytest", "pytest"),
+        ("sudo -u bob make", "make"),
+        ("timeout -s KILL 10 make", "make"),
+        ("uvx ruff check", "ruff"),
+        ("env -i PATH=/bin FOO=1 ls", "ls"),
+        ("uv pip install x", "uv"),
         ("", "shell"),
         ("cd somewhere", "shell"),
     ],
@@ -215,3 +223,51 @@ def test_a_resumed_session_does_not_count_the_earlier_turns_again(
     start, tool = journal()
     assert (start["model"], start.get("tokens")) == ("anthropic/claude-opus-4-5", None)
     assert tool["tokens"] == {"out": 7}
+
+
+def test_codex_total_after_skipped_lines_is_a_starting_point_not_new_tokens(
+    tmp_path: Path,
+) -> None:
+    def total(inp: int) -> str:
+        info = {"total_token_usage": {"input_tokens": inp, "output_tokens": 0}}
+        return json.dumps({"type": "event_msg", "payload": {"type": "token_count", "info": info}})
+
+    path = tmp_path / "rollout.jsonl"
+    path.write_text(user_line("x" * 1000) * (transcript.FIRST_BOUND // 1000 + 10))
+    state: dict[str, Any] = {}
+    assert transcript.Reader().read_increment(str(path), state, transcript.CODEX)["tokens"] == {}
+    with path.open("a") as handle:
+        handle.write(total(1_000_000) + "\n")
+    first = transcript.Reader().read_increment(str(path), state, transcript.CODEX)
+    with path.open("a") as handle:
+        handle.write(total(1_000_100) + "\n" + total(50) + "\n")
+    second = transcript.Reader().read_increment(str(path), state, transcript.CODEX)
+    with path.open("a") as handle:
+        handle.write(total(80) + "\n")
+    third = transcript.Reader().read_increment(str(path), state, transcript.CODEX)
+    assert first["tokens"] == {}  # the running total of turns never seen
+    assert second["tokens"] == {"in": 100}  # then a new count starts at 50
+    assert third["tokens"] == {"in": 30}
+
+
+def test_a_resumed_sessions_model_far_back_in_the_tail_is_found(
+    tmp_path: Path, make_repo: Any
+) -> None:
+    repo = make_repo()
+    path = tmp_path / "resumed.jsonl"
+    with path.open("w") as handle:
+        handle.write(assistant_line("claude-opus-4-5", "old", {"output_tokens": 5}))
+        handle.write(user_line("y" * 600_000))
+    run_hook(hook_payload(path, repo, hook_event_name="SessionStart", source="resume"))
+    (start,) = journal()
+    assert start["model"] == "anthropic/claude-opus-4-5"
+
+
+def test_first_sight_of_a_mid_sized_transcript_reads_at_most_the_first_bound(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "mid.jsonl"
+    path.write_text(user_line("z" * 1000) * (3 * transcript.FIRST_BOUND // 1000))
+    reader = transcript.Reader()
+    reader.read_increment(str(path), {}, transcript.CLAUDE)
+    assert reader.bytes_read == 0

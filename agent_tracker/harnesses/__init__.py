@@ -4,13 +4,12 @@ Each module (`claude_code`, `codex`, `opencode`) turns the JSON its harness hand
 an `Observation` (what happened, in which session, folder and setup), and knows where that
 harness keeps what its payloads leave out (Claude Code's model is only in its transcript;
 Codex's tokens are only in its rollout file). `agent_tracker.hook` does the rest, the same for
-every harness: session state, tokens, instruction fingerprint, the journal event.
+every harness: session state, tokens, instruction fingerprint, the journal event. (Which
+variables name a session in each harness's shells is `attribution`'s business.)
 
 An adapter module provides:
 
 - `NAME`: the harness name recorded in events (`claude-code`, `codex`, `opencode`);
-- `SESSION_VARIABLES`: the environment variables that name the session in the harness's
-  shells (what `agent-tracker commit` looks for);
 - `observe(payload) -> Observation | None`: None for hook events that record nothing;
 - `discover(observation, state, reader)`: fill in the model and count new tokens from the
   harness's own files, using and updating the session's `state`.
@@ -108,31 +107,81 @@ def program_of(command: str) -> str:
     """The program a shell command line runs: `cd app && uv run pytest -q` -> `pytest`.
 
     The first word of the first part that is not mere preparation (`cd`, `export`, ...),
-    past wrappers (`sudo`, `env X=1`, `uv run`, `python -m`), without its folder.
+    past variable assignments, wrappers (`sudo -u bob`, `env X=1`, `timeout -s KILL 10`) and
+    runners (`uv run --with x`, `npx -y`, `uvx`, `python -m`) with their options, without
+    its folder.
     """
     for part in _split_parts(command[:4000]):
         words = part.split()
-        while words and ("=" in words[0] and not words[0].startswith("=")):
-            words.pop(0)  # FOO=1 make
-        while words and words[0].rsplit("/", 1)[-1] in _WRAPPERS:
-            words.pop(0)
-            while words and (words[0].startswith("-") or "=" in words[0]):
-                words.pop(0)  # env -i X=1 / timeout 10 (a number) / nice -n 5
-            while words and words[0].isdigit():
-                words.pop(0)
+        _skip_assignments(words)
+        while words and _name(words[0]) in _WRAPPERS:
+            wrapper = _name(words.pop(0))
+            _skip_options(words)
+            _skip_assignments(words)
+            if wrapper == "timeout" and words and words[0][:1].isdigit():
+                words.pop(0)  # the duration
         if not words:
             continue
-        program = words[0].rsplit("/", 1)[-1].strip("'\"()")
+        program = _name(words[0]).strip("'\"()")
         if program in _PRELUDE or not program:
             continue
-        if _RUNNERS.get(program) == (words[1] if len(words) > 1 else None) and len(words) > 2:
-            program = words[2].rsplit("/", 1)[-1]
-        elif program in ("npx", "bunx", "pipx") and len(words) > 1:
-            program = words[1 + (words[1] == "run" and len(words) > 2)].rsplit("/", 1)[-1]
-        elif program.startswith("python") and len(words) > 2 and words[1] == "-m":
-            program = words[2]
-        return program[:100] or "shell"
+        runner = _RUNNERS.get(program)
+        rest = words[1:]
+        if runner is not None and rest[:1] == [runner]:
+            rest = rest[1:]
+        elif program in _LAUNCHERS:
+            if rest[:1] == ["run"]:  # pipx run, bunx run
+                rest = rest[1:]
+        elif program.startswith("python") and rest[:1] == ["-m"]:
+            rest = rest[1:]
+        else:
+            return program[:100]
+        _skip_options(rest)
+        return _name(rest[0])[:100] if rest else program[:100]
     return "shell"
+
+
+#: Programs that run the next word as the program (`npx jest`, `uvx ruff`).
+_LAUNCHERS = frozenset({"npx", "bunx", "pipx", "uvx", "pnpx"})
+#: Options of wrappers and runners that take the next word as their value.
+_OPTION_VALUES = frozenset(
+    {
+        "-u",
+        "-g",
+        "-s",
+        "-k",
+        "-n",
+        "-p",
+        "-C",
+        "-w",
+        "--with",
+        "--from",
+        "--python",
+        "--user",
+        "--group",
+        "--signal",
+        "--kill-after",
+        "--directory",
+        "--project",
+        "--package",
+    }
+)
+
+
+def _name(word: str) -> str:
+    return word.rsplit("/", 1)[-1]
+
+
+def _skip_assignments(words: list[str]) -> None:
+    while words and "=" in words[0] and not words[0].startswith(("=", "-")):
+        words.pop(0)  # FOO=1 make
+
+
+def _skip_options(words: list[str]) -> None:
+    while words and words[0].startswith("-"):
+        option = words.pop(0)
+        if option in _OPTION_VALUES and words:
+            words.pop(0)
 
 
 def _split_parts(command: str) -> list[str]:

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 NAME = "claude-code"
-SESSION_VARIABLES = ("CLAUDE_CODE_SESSION_ID",)
 SHELL_TOOLS = frozenset({"Bash"})
 MAIN_AGENT = "main"
 #: Events whose tokens and model are read, and what they record.
@@ -119,7 +118,7 @@ def discover(observation: Observation, state: dict[str, Any], reader: transcript
     if path:
         found = reader.read_increment(path, state, transcript.CLAUDE)
         observation.tokens = found["tokens"]
-        found_model = found["model"]
+        found_model = found["model"] or found_model
     model = observation.model or found_model or state.get("model")
     if model is None and path:
         model = reader.tail_model(path)

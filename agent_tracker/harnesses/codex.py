@@ -7,7 +7,9 @@
 | `Stop` | session `stop` (the turn's tokens); flushes |
 | `SessionEnd` | session `end`; flushes |
 
-Codex has no named agents: the agent is `main`. Tokens come from the `token_count` events of
+Codex has no named agents: the agent is `main`. Its `PostToolUse` hands over the tool's output
+as text without an exit status, so a failed Codex call cannot be told from a good one and is
+recorded as succeeded (a structured response that says it failed is honoured). Tokens come from the `token_count` events of
 the rollout file (`transcript_path`), read incrementally. Codex passes `CODEX_SESSION_ID` and
 `CODEX_THREAD_ID` to the shells it starts, so a commit made there names its session.
 """
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 NAME = "codex"
-SESSION_VARIABLES = ("CODEX_SESSION_ID", "CODEX_THREAD_ID")
 SHELL_TOOLS = frozenset({"Bash", "shell", "exec_command", "local_shell"})
 MAIN_AGENT = "main"
 _SESSION_EVENTS = {"SessionStart": "start", "Stop": "stop", "SessionEnd": "end"}

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 NAME = "opencode"
-SESSION_VARIABLES = ("AGENT_TRACKER_SESSION",)
 SHELL_TOOLS = frozenset({"bash"})
 _PHASES = {"start": "start", "idle": "idle", "end": "end", "stop": "stop"}
 _TOKENS = (("in", "in"), ("out", "out"), ("reasoning", "out"), ("cache_read", "cache_read"))

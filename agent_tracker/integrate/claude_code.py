@@ -9,7 +9,7 @@ PostModelSwitch, SubagentStop, Stop and SessionEnd, each with a 10 s timeout.
 
 Claude Code skips a whole settings file that names a hook event it does not know, so the
 newest events (PostModelSwitch came with 2.1.251) are installed only when the `claude` on PATH
-is new enough, or cannot be asked.
+says it is new enough; when it cannot be asked, only the events every version knows.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ def installed_version() -> tuple[int, ...] | None:
 
 
 def specs(version: tuple[int, ...] | None) -> list[HookSpec]:
-    if version is not None and version < NEWER_SINCE:
+    # Unknown version (no `claude` on PATH: npx, an IDE): the events every version knows;
+    # an older client would skip the whole settings file for one event it does not know.
+    if version is None or version < NEWER_SINCE:
         return BASE_EVENTS
     first, rest = BASE_EVENTS[:3], BASE_EVENTS[3:]
     return [*first, *NEWER_EVENTS, *rest]
@@ -69,7 +71,13 @@ def specs(version: tuple[int, ...] | None) -> list[HookSpec]:
 
 def notes(path: Path, data: dict[str, Any], version: tuple[int, ...] | None) -> list[str]:
     said = []
-    if version is not None and version < NEWER_SINCE:
+    if version is None:
+        said.append(
+            "could not ask `claude --version`: installed the hooks every Claude Code knows; "
+            "run this again where `claude` is on PATH to record model switches and loaded "
+            "instruction files too."
+        )
+    elif version < NEWER_SINCE:
         shown = ".".join(map(str, version))
         said.append(
             f"Claude Code {shown} does not know the InstructionsLoaded and PostModelSwitch "
