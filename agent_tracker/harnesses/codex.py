@@ -9,9 +9,10 @@
 
 Codex has no named agents: the agent is `main`. Its `PostToolUse` hands over the tool's output
 as text without an exit status, so a failed Codex call cannot be told from a good one and is
-recorded as succeeded (a structured response that says it failed is honoured). Tokens come from the `token_count` events of
-the rollout file (`transcript_path`), read incrementally. Codex passes `CODEX_SESSION_ID` and
-`CODEX_THREAD_ID` to the shells it starts, so a commit made there names its session.
+recorded as succeeded (a structured response that says it failed is honoured). Tokens come
+from the `token_count` events of the rollout file (`transcript_path`), read incrementally.
+Codex passes `CODEX_SESSION_ID` and `CODEX_THREAD_ID` to the shells it starts, so a commit
+made there names its session.
 """
 
 from __future__ import annotations
