@@ -260,6 +260,7 @@ class Applier:
 
 
 _SETUP_FIELDS = ("harness", "agent", "model")
+_TOKEN_COUNTS = facts.TOKEN_COUNTS
 _COMMIT_FIELDS = (
     "id",
     "ts",
@@ -277,7 +278,7 @@ _GRADE_FIELDS = ("id", "ts", "project", "hash", "by", "grade", "note")
 
 
 def _add_extras(slot: list[Any], event: dict[str, Any], kind: str) -> None:
-    """Failures, tokens and cost of one event, summed into its slot's extra counts."""
+    """Failures, tokens and cost of one (checked) event, summed into its slot's extras."""
     extras: dict[str, int] | None = slot[4]
     if extras is None:
         extras = slot[4] = {}
@@ -285,12 +286,15 @@ def _add_extras(slot: list[Any], event: dict[str, Any], kind: str) -> None:
         extras["failures"] = extras.get("failures", 0) + 1
     tokens = event.get("tokens")
     if tokens:
-        for short, count in facts.token_counts(tokens).items():
-            name = f"tokens_{short}"
-            extras[name] = extras.get(name, 0) + count
-    micros = facts.cost_micros(event.get("cost"))
-    if micros:
-        extras["cost_micros"] = extras.get("cost_micros", 0) + micros
+        for kind_of_token, count in tokens.items():
+            name = _TOKEN_COUNTS.get(kind_of_token)
+            if name is not None and type(count) is int:
+                extras[name] = extras.get(name, 0) + count
+    cost = event.get("cost")
+    if cost:
+        micros = facts.cost_micros(cost)
+        if micros:
+            extras["cost_micros"] = extras.get("cost_micros", 0) + micros
 
 
 def _commit_context(fact: dict[str, Any], event: dict[str, Any]) -> None:
