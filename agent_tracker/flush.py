@@ -92,9 +92,10 @@ def _flush_journal(settings: Settings, journal: Journal) -> FlushResult:
                     _apply_segment(batch, journal, segment, dbid, result, latest)
                 drop_empty_days(batch)
             result.puts = db.puts
+        # Before the segments go: a commit made in between must still find this activity.
+        journal.remember_setups(latest)
         for segment in segments:
             segment.unlink(missing_ok=True)
-        journal.remember_setups(latest)
     return result
 
 
