@@ -192,6 +192,11 @@ def _git(repo: str, *args: str, honour_env: bool = True) -> str:
     return done.stdout
 
 
+def output(repo: str, *args: str, honour_env: bool = True) -> str:
+    """What `git -C repo ARGS` prints; GitError (with git's message) when it fails."""
+    return _git(repo, *args, honour_env=honour_env)
+
+
 def resolve_commit(repo: str, rev: str, honour_env: bool = True) -> str:
     """The full hash of `rev` (a commit) in `repo`."""
     try:

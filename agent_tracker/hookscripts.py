@@ -15,7 +15,6 @@ Invariants:
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -58,19 +57,14 @@ def render(name: str, python: str | None = None) -> str:
 
 def hooks_dir(repo: Path) -> Path:
     """The folder git runs this repository's hooks from."""
+    args = ("rev-parse", "--path-format=absolute", "--git-path", "hooks")
     try:
-        done = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--path-format=absolute", "--git-path", "hooks"],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=gitinfo.clean_git_env(),
-        )
-    except FileNotFoundError:
-        raise GitError("git is not installed or not on PATH") from None
-    if done.returncode != 0:
-        raise GitError(f"{repo} is not a git repository")
-    return Path(done.stdout.strip())
+        found = gitinfo.output(str(repo), *args, honour_env=False)
+    except GitError as exc:
+        if "not installed" in str(exc):
+            raise
+        raise GitError(f"{repo} is not a git repository") from None
+    return Path(found.strip())
 
 
 def _is_ours(path: Path) -> bool:

@@ -219,6 +219,31 @@ def _split_parts(command: str) -> list[str]:
     return [part for part in (p.strip() for p in parts) if part]
 
 
+def common_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    """The fields Claude Code and Codex send with every hook: session, folder, transcript,
+    and the model where the payload names one."""
+    return {
+        "session": text(payload, "session_id", 200),
+        "cwd": text(payload, "cwd", 4096),
+        "transcript": text(payload, "transcript_path", 4096),
+        "model": text(payload, "model", 200),
+    }
+
+
+def tool_call(
+    payload: dict[str, Any],
+    shell_tools: frozenset[str],
+    command_line: str,
+    ok: bool,
+    common: dict[str, Any],
+) -> Observation:
+    """A tool call: a command named by its program for the harness's shell tools."""
+    tool = text(payload, "tool_name", 200) or "unknown"
+    if tool in shell_tools:
+        return Observation("command", program_of(command_line), ok=ok, **common)
+    return Observation("tool", tool, ok=ok, **common)
+
+
 def salvage(raw: bytes) -> dict[str, Any]:
     """What can be read from a payload that is not valid JSON (cut short, say): the
     top-level text fields a hook needs, found by their `"key":"value"` spelling."""

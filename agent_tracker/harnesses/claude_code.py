@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 
 from agent_tracker import transcript
-from agent_tracker.harnesses import Observation, program_of, text
+from agent_tracker.harnesses import Observation, common_fields, text, tool_call
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
@@ -47,12 +47,8 @@ _FLUSH_EVENTS = frozenset({"Stop", "SessionEnd"})
 
 def observe(payload: dict[str, Any]) -> Observation | None:
     event = text(payload, "hook_event_name") or ""
-    common: dict[str, Any] = {
-        "session": text(payload, "session_id", 200),
-        "cwd": text(payload, "cwd", 4096),
-        "transcript": text(payload, "transcript_path", 4096),
-        "model": text(payload, "model", 200) or text(payload, "to_model", 200),
-    }
+    common = common_fields(payload)
+    common["model"] = common["model"] or text(payload, "to_model", 200)
     model_info = payload.get("model")
     if isinstance(model_info, dict):  # a newer payload may describe the model as an object
         common["model"] = text(model_info, "id", 200) or text(model_info, "display_name", 200)
@@ -64,13 +60,10 @@ def observe(payload: dict[str, Any]) -> Observation | None:
             common["transcript"], common["session"], agent_id
         )
     if event in ("PostToolUse", "PostToolUseFailure"):
-        tool = text(payload, "tool_name", 200) or "unknown"
         ok = event == "PostToolUse" and not _interrupted(payload.get("tool_response"))
-        if tool in SHELL_TOOLS:
-            tool_input = payload.get("tool_input")
-            line = text(tool_input, "command") if isinstance(tool_input, dict) else None
-            return Observation("command", program_of(line or ""), ok=ok, **common)
-        return Observation("tool", tool, ok=ok, **common)
+        tool_input = payload.get("tool_input")
+        line = text(tool_input, "command") if isinstance(tool_input, dict) else None
+        return tool_call(payload, SHELL_TOOLS, line or "", ok, common)
     if event in _SESSION_EVENTS:
         resumed = event == "SessionStart" and payload.get("source") == "resume"
         return Observation(

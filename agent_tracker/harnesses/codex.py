@@ -18,7 +18,7 @@ made there names its session.
 from __future__ import annotations
 
 from agent_tracker import transcript
-from agent_tracker.harnesses import Observation, program_of, text
+from agent_tracker.harnesses import Observation, common_fields, text, tool_call
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
@@ -33,21 +33,11 @@ _FLUSH_EVENTS = frozenset({"Stop", "SessionEnd"})
 
 def observe(payload: dict[str, Any]) -> Observation | None:
     event = text(payload, "hook_event_name") or ""
-    common: dict[str, Any] = {
-        "session": text(payload, "session_id", 200),
-        "cwd": text(payload, "cwd", 4096),
-        "transcript": text(payload, "transcript_path", 4096),
-        "model": text(payload, "model", 200),
-        "agent": MAIN_AGENT,
-    }
+    common = dict(common_fields(payload), agent=MAIN_AGENT)
     if event == "PostToolUse":
-        tool = text(payload, "tool_name", 200) or "unknown"
         ok = not _failed(payload.get("tool_response"))
-        if tool in SHELL_TOOLS:
-            tool_input = payload.get("tool_input")
-            line = _command_line(tool_input)
-            return Observation("command", program_of(line), ok=ok, **common)
-        return Observation("tool", tool, ok=ok, **common)
+        line = _command_line(payload.get("tool_input"))
+        return tool_call(payload, SHELL_TOOLS, line, ok, common)
     if event in _SESSION_EVENTS:
         return Observation(
             "session", _SESSION_EVENTS[event], flush=event in _FLUSH_EVENTS, **common

@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -102,21 +101,17 @@ def hook_command(argv: list[str], harness: str) -> str:
 def repo_root(start: Path) -> Path:
     """The top folder of the git work tree holding `start` (for --project)."""
     try:
-        done = subprocess.run(
-            ["git", "-C", str(start), "rev-parse", "--show-toplevel"],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=gitinfo.clean_git_env(),
-        )
-    except FileNotFoundError:
-        raise GitError("git is not installed or not on PATH") from None
-    if done.returncode != 0 or not done.stdout.strip():
+        top = gitinfo.output(str(start), "rev-parse", "--show-toplevel", honour_env=False)
+    except GitError as exc:
+        if "not installed" in str(exc):
+            raise
+        top = ""
+    if not top.strip():
         raise GitError(
             f"{start} is not inside a git repository; --project installs into a repository's "
             "harness config (leave it out to install for your user)"
         )
-    return Path(done.stdout.strip())
+    return Path(top.strip())
 
 
 def run(
