@@ -30,6 +30,9 @@ export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
 export GIT_AUTHOR_NAME="Demo Person" GIT_AUTHOR_EMAIL="demo@example.invalid"
 export GIT_COMMITTER_NAME="Demo Person" GIT_COMMITTER_EMAIL="demo@example.invalid"
 unset AGENT_TRACKER_AGENT AGENT_TRACKER_MODEL AGENT_TRACKER_HARNESS CLAUDECODE OPENCODE
+unset AGENT_TRACKER_SESSION CLAUDE_CODE_SESSION_ID CODEX_SESSION_ID CODEX_THREAD_ID
+# Session ends would flush in the background; the demo leaves flushing to `git push`.
+export AGENT_TRACKER_AUTO_FLUSH=0
 unset AGENT_TRACKER_DATABASE_PATH AGENT_TRACKER_CONFIG AGENT_TRACKER_JOURNAL_DIR
 
 if [ -t 1 ]; then bold=$(printf '\033[1m') plain=$(printf '\033[0m'); else bold='' plain=''; fi
@@ -76,6 +79,28 @@ for round in 1 2 3; do
 done
 agent-tracker grade neutral --by user      # the person changes their mind: replaces the bad
 printf '  %s\n' "60 tool calls, 12 commands, 12 commits and 25 grades captured"
+
+say "A Claude Code session, as its hooks report it (agent-tracker integrate claude-code)"
+cd "$demo/work/webapp"
+transcript="$HOME/.claude/projects/webapp/demo-session.jsonl"
+mkdir -p "$(dirname "$transcript")"
+common="\"session_id\":\"demo-session\",\"transcript_path\":\"$transcript\",\"cwd\":\"$PWD\""
+claude_hook() { printf '{%s,%s}' "$common" "$1" | agent-tracker hook claude-code; }
+assistant() {  # one assistant turn in the transcript: the model and its token use
+    printf '{"type":"assistant","message":{"model":"%s","id":"%s","usage":%s}}\n' \
+        claude-opus-4-5-20251101 "$1" '{"input_tokens":1800,"output_tokens":420}' >> "$transcript"
+}
+claude_hook '"hook_event_name":"SessionStart","source":"startup"'
+assistant msg_1
+claude_hook '"hook_event_name":"PostToolUse","tool_name":"Edit","tool_input":{}'
+printf 'limit = 10\n' >> main.py
+assistant msg_2
+# Claude Code's shell names the session; the post-commit hook credits the commit to it.
+CLAUDE_CODE_SESSION_ID=demo-session git commit -qam "Rate limiting"
+claude_hook '"hook_event_name":"PostToolUse","tool_name":"Bash","tool_input":{"command":"git commit -qam x"}'
+claude_hook '"hook_event_name":"Stop"'
+agent-tracker grade good --by user
+printf '  %s\n' "model from the transcript, tokens counted once, the commit credited to its session"
 
 say "Capture only appended to the journal; nothing is in the database yet"
 agent-tracker status
