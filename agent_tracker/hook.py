@@ -20,7 +20,7 @@ import json
 import os
 import sys
 
-from agent_tracker import events, gitinfo, harnesses, instructions, models, transcript
+from agent_tracker import events, gitinfo, harnesses, models, transcript
 from agent_tracker.journal import Journal
 from agent_tracker.sessions import SessionStore
 
@@ -89,6 +89,8 @@ def run(harness: str, raw: bytes, settings: Settings) -> dict[str, Any] | None:
     else:
         event = None
         if observation.kind is not None:
+            from agent_tracker import instructions
+
             fingerprint = instructions.of_project(top)
             event = _event(adapter.NAME, observation, project.identity, fingerprint)
             journal.append(events.encode(event))
@@ -131,12 +133,8 @@ def _record_in_session(
                 observation.tokens[kind] = observation.tokens.get(kind, 0) + count
         if observation.cost:
             state["cost"] = state.get("cost", 0.0) + observation.cost
-        if observation.instruction_files:
-            files = state.setdefault("instruction_files", [])
-            files.extend(f for f in observation.instruction_files if f not in files)
-            state["instructions"] = instructions.fingerprint(files, top)
-        elif "instructions" not in state:
-            state["instructions"] = instructions.of_project(top)
+        if observation.instruction_files or "instructions" not in state:
+            state["instructions"] = _fingerprint(state, observation.instruction_files, top)
         event = None
         if observation.kind is not None:
             event = _event(adapter.NAME, observation, project, state.get("instructions"))
@@ -147,6 +145,18 @@ def _record_in_session(
     if observation.flush and observation.name == "end":
         store.prune()
     return event
+
+
+def _fingerprint(state: dict[str, Any], loaded: list[str], top: str) -> str | None:
+    """The session's instruction fingerprint: the files the harness said it loaded, once it
+    says so; until then the project's. Worked out once per session, not per call."""
+    from agent_tracker import instructions
+
+    if not loaded:
+        return instructions.of_project(top)
+    files = state.setdefault("instruction_files", [])
+    files.extend(f for f in loaded if f not in files)
+    return instructions.fingerprint(files, top)
 
 
 def _event(
