@@ -25,7 +25,7 @@ imports only the standard library.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import time
 
@@ -111,14 +111,47 @@ def encode(event: dict[str, Any]) -> bytes:
     if isinstance(exts, dict) and len(exts) > _MAX_EXTS:
         top = sorted(exts.items(), key=lambda item: -item[1])[:_MAX_EXTS]
         event["exts"] = dict(top)
-    line = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+    line = dumps(event).encode("utf-8") + b"\n"
     while len(line) > MAX_LINE:  # multi-byte text can still overflow: halve the free text
         for key in ("note", "subject", "name", "project"):
             if isinstance(event.get(key), str) and len(event[key]) > 16:
                 event[key] = event[key][: len(event[key]) // 2]
         event.pop("exts", None)
-        line = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        line = dumps(event).encode("utf-8") + b"\n"
     return line
+
+
+#: JSON string escapes: the two that must be escaped, and every control character.
+_ESCAPES = str.maketrans(
+    {
+        **{chr(code): f"\\u{code:04x}" for code in range(0x20)},
+        "\n": "\\n",
+        "\r": "\\r",
+        "\t": "\\t",
+        '"': '\\"',
+        "\\": "\\\\",
+    }
+)
+
+
+def dumps(value: object) -> str:
+    """Compact JSON of an event, as `json.dumps(value, separators=(",", ":"),
+    ensure_ascii=False)` writes it (a test holds it to that), without importing `json`:
+    the capture path only ever writes JSON, and `json` brings its decoder along."""
+    if isinstance(value, str):
+        return '"' + value.translate(_ESCAPES) + '"'
+    if value is None or value is True or value is False:
+        return "null" if value is None else ("true" if value else "false")
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return float.__repr__(value) if math.isfinite(value) else "null"
+    if isinstance(value, dict):
+        items = (dumps(str(key)) + ":" + dumps(item) for key, item in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(dumps(item) for item in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to the journal")
 
 
 _REQUIRED_TEXT = ("id", "harness", "agent", "model", "project")

@@ -23,7 +23,6 @@ Invariants:
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import time
 
@@ -191,6 +190,8 @@ class Journal:
                 bad.append(BadLine(lineno, line, reason))
 
     def write_quarantine(self, segment_id: str, bad: list[BadLine]) -> Path:
+        import json  # flush only: capture never reads or writes JSON through this module
+
         make_private_dir(self.quarantine_dir)
         target = self.quarantine_dir / f"{segment_id}.jsonl"
         lines = [
@@ -252,6 +253,8 @@ class Journal:
         record of what earlier flushes saw (`remember_setups`): this runs inside the
         post-commit hook and must stay cheap however large the journal is.
         """
+        import json
+
         try:
             names = sorted(n for n in os.listdir(self.folder) if n.startswith(SEGMENT_PREFIX))
         except FileNotFoundError:
@@ -289,6 +292,8 @@ class Journal:
         return None
 
     def _last_setups(self) -> dict[str, Any]:
+        import json
+
         try:
             with open(os.path.join(self.folder, LAST_SETUPS), "rb") as handle:
                 data = json.loads(handle.read())
@@ -302,6 +307,8 @@ class Journal:
         """Record, per project, the newest activity a flush saw (`[ts, harness, agent, model,
         session]`), so that attribution to the most recent session still works for a commit
         made after a flush emptied the journal."""
+        import json
+
         if not latest:
             return
         merged = self._last_setups()

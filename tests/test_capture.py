@@ -429,3 +429,32 @@ def test_aiders_author_marker_counts_as_an_author_marker(
     cli("commit")
     (event,) = journal_events(config.load())
     assert (event["source"], event["harness"], event["agent"]) == ("author", "aider", "aider")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"v": 2, "id": "a", "ts": 1796048659.588, "name": 'quote " back \\ slash'},
+        {"text": "tab\there\nnew line\r\x00\x1f\x7f é 日本 \u2028 🎉", "n": -3, "ok": False},
+        {"tokens": {"in": 0, "out": 12}, "exts": {".py": 2}, "none": None, "t": True},
+        {"list": [1, "two", 3.5, [None]], "big": 2**70, "small": 1e-07, "neg": -0.0},
+    ],
+)
+def test_the_journal_writer_writes_what_json_dumps_writes(value: dict[str, object]) -> None:
+    expected = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    assert events.dumps(value) == expected
+    assert json.loads(events.dumps(value)) == value
+
+
+def test_capture_does_not_import_json_or_anything_heavy(tmp_path: Path) -> None:
+    probe = (
+        "import sys\n"
+        "from agent_tracker.entry import main\n"
+        "code = main(['track', 'tool', 'edit', '--agent', 'a', '--model', 'm'])\n"
+        "heavy = ('json', 'typer', 'rich', 'lmdb', 'pydantic', 'click', 'orjson', 'pathlib')\n"
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert done.stdout.strip() == "0 []", done.stderr
