@@ -70,8 +70,8 @@ def _tokens(value: object) -> dict[str, int]:
 
 
 def _cost(value: object) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e9:
+        return float(value)  # (also rules out NaN and infinity)
     return 0.0
 
 
