@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -454,7 +455,14 @@ def test_capture_does_not_import_json_or_anything_heavy(tmp_path: Path) -> None:
         "heavy = ('json', 'typer', 'rich', 'lmdb', 'pydantic', 'click', 'orjson', 'pathlib')\n"
         "print(code, sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     )
+    # Without coverage's start-up hook in the child: coverage itself imports json and pathlib.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_PROCESS")}
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=False
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        check=False,
     )
     assert done.stdout.strip() == "0 []", done.stderr

@@ -347,11 +347,13 @@ def test_hook_path_does_not_import_typer_rich_or_lmdb(repo: Path) -> None:
         "('typer', 'rich', 'lmdb', 'pydantic', 'click', 'orjson'))\n"
         "print(code, bad)\n"
     )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_PROCESS")}
     done = subprocess.run(
         [sys.executable, "-c", probe, payload],
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
         check=False,
     )
     assert done.stdout.strip() == "0 []", done.stderr
