@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 EVENT_FORMAT = 2
+#: Unix times accepted in events: 1970 .. 2286 (anything else is damage, not history).
+MAX_TS = 10_000_000_000
 MAX_LINE = 4096
 PARTIES = ("agent", "user")
 UNKNOWN = "unknown"
@@ -207,8 +209,9 @@ def check(event: object) -> dict[str, Any]:
         if type(value) is not str or not value:
             raise BadEvent(f"field {key!r} missing or not text")
     ts = get("ts")
-    if type(ts) is not float and type(ts) is not int:
-        raise BadEvent("field 'ts' is not a time")
+    if (type(ts) is not float and type(ts) is not int) or not 0 <= ts < MAX_TS:
+        # Out of range, a time would stop every flush where it becomes a day.
+        raise BadEvent("field 'ts' is not a time (Unix seconds, 1970..2286)")
     if kind == "tool" or kind == "command":  # noqa: PLR1714 - the common case, kept cheap
         if len(event) > 9:  # the 9 fields every tool or command has: nothing optional
             _check_optional(event)

@@ -67,7 +67,7 @@ TOKEN_COUNTS = {
 CONTEXT = ("session", "instructions")
 _MAX_CONTEXT = 200
 #: Unix times accepted in facts: 1970 .. 2286 (anything else is damage, not history).
-_MAX_TS = 10_000_000_000
+_MAX_TS = events.MAX_TS
 _HEX = "0123456789abcdef"
 
 

@@ -130,7 +130,8 @@ class TrackingService:
         saved = False
         try:
             commit["session"] = session
-            commit.update(_since_last_commit(locked.state) if locked.held else {})
+            if locked.held:
+                commit.update(_since_last_commit(locked.state, commit))
             if locked.state.get("instructions"):
                 commit["instructions"] = locked.state["instructions"]
             event = self._append(
@@ -173,18 +174,22 @@ class TrackingService:
         return flush(self.settings, folder, merge_limit)
 
 
-def _since_last_commit(state: dict[str, Any]) -> dict[str, Any]:
-    """The tokens (and cost) a session spent since its previous commit; updates `state`.
+def _since_last_commit(state: dict[str, Any], commit: dict[str, Any]) -> dict[str, Any]:
+    """The tokens (and cost) a session spent on `commit`: since its previous commit, or,
+    for an amend of that commit, since the one before (the amended commit is replaced, so
+    what it cost goes with its replacement). Updates `state`.
 
     First reads what the session's transcript gained since its last hook (the turn that ran
     `git commit`), so the figure is up to date; those tokens are also kept as `pending`, to
-    be reported in the session's usage by its next hook event.
+    be reported in the session's usage by its next hook event. A session whose spending is
+    followed but spent nothing new records zeros: "nothing", not "not known".
     """
     from agent_tracker import transcript
 
     path = state.get("transcript")
     formats = {"claude-code": transcript.CLAUDE, "codex": transcript.CODEX}
     fmt = formats.get(str(state.get("harness")))
+    followed = "tokens" in state or (isinstance(path, str) and fmt is not None)
     spent = state.setdefault("tokens", {})
     if isinstance(path, str) and fmt:
         found = transcript.Reader().read_increment(path, state, fmt)
@@ -194,14 +199,20 @@ def _since_last_commit(state: dict[str, Any]) -> dict[str, Any]:
             pending[kind] = pending.get(kind, 0) + count
         if found["model"]:
             state["model"] = found["model"]
-    before = state.get("at_commit") or {}
+    if commit.get("replaces") and commit["replaces"] == state.get("last_commit"):
+        before, cost_before = state.get("before_last") or {}, state.get("cost_before_last", 0.0)
+    else:
+        before, cost_before = state.get("at_commit") or {}, state.get("cost_at_commit", 0.0)
+        state["before_last"] = dict(before)
+        state["cost_before_last"] = cost_before
     tokens = {k: n - before.get(k, 0) for k, n in spent.items() if n > before.get(k, 0)}
-    cost = state.get("cost", 0.0) - state.get("cost_at_commit", 0.0)
+    cost = state.get("cost", 0.0) - cost_before
+    state["last_commit"] = commit.get("hash")
     state["at_commit"] = dict(spent)
     state["cost_at_commit"] = state.get("cost", 0.0)
     figures: dict[str, Any] = {}
-    if tokens:
-        figures["tokens"] = tokens
-    if cost > 0:
-        figures["cost"] = round(cost, 6)
+    if tokens or followed:
+        figures["tokens"] = tokens or dict.fromkeys(events.TOKEN_KINDS, 0)
+    if "cost" in state:
+        figures["cost"] = round(max(cost, 0.0), 6)
     return figures

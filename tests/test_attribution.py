@@ -319,3 +319,37 @@ def test_a_hook_that_cannot_get_its_sessions_lock_still_records_its_event(
     assert waited >= SessionStore.LOCK_WAIT
     claude_tool_call(repo, "busy", transcript, "claude-opus-4-5")
     assert journal()[-1]["tokens"] == {"out": 80}  # nothing lost: counted by the next hook
+
+
+def test_an_amended_commit_carries_what_the_commit_it_replaces_cost(
+    repo: Path, tmp_path: Path
+) -> None:
+    transcript = tmp_path / "t.jsonl"
+    env = {"CLAUDE_CODE_SESSION_ID": "s"}
+    claude_tool_call(repo, "s", transcript, "claude-opus-4-5")
+    first = commit(repo, env=env)
+    claude_tool_call(repo, "s", transcript, "claude-opus-4-5")
+    (repo / "more.txt").write_text("more")
+    git(repo, "add", "more.txt")
+    done = subprocess.run(
+        ["git", "-C", str(repo), "commit", "-q", "--amend", "--no-edit"],
+        env={**os.environ, **env},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0
+    amended = journal()[-1]
+    assert (amended["type"], amended["replaces"]) == ("commit", first["hash"])
+    assert (first["tokens"], amended["tokens"]) == ({"out": 40}, {"out": 80})
+
+
+def test_a_commit_of_a_followed_session_that_spent_nothing_new_records_zeros(
+    repo: Path, tmp_path: Path
+) -> None:
+    claude_tool_call(repo, "s", tmp_path / "t.jsonl", "claude-opus-4-5")
+    env = {"CLAUDE_CODE_SESSION_ID": "s"}
+    commit(repo, env=env)
+    second = commit(repo, env=env)
+    assert second["tokens"] == {"in": 0, "out": 0, "cache_read": 0, "cache_write": 0}
+    assert "cost" not in second  # Claude Code reports no cost: not known, not zero

@@ -307,11 +307,12 @@ def test_lines_that_would_break_a_flush_are_quarantined_instead(
     long_hash = commit_event(SETUP, PROJECT, "a" * 600)
     bad_exts = commit_event(SETUP, PROJECT, "b" * 40, exts={".py": "many"})
     not_hex = events.make("grade", SETUP, PROJECT, hash="../../etc", by="user", grade=2)
-    for event in (long_hash, bad_exts, not_hex):
+    far_future = dict(events.make("tool", SETUP, PROJECT, name="x"), ts=1e20)  # no such day
+    for event in (long_hash, bad_exts, not_hex, far_future):
         journal.append(events.encode(event))
     append(settings, "tool", name="read")
     result = flush(settings)
-    assert (result.applied, result.quarantined) == (2, 3)
+    assert (result.applied, result.quarantined) == (2, 4)
     assert setup_record(settings)["commits"] == 0
     append(settings, "tool", name="again")
     assert flush(settings).applied == 1  # nothing left blocking later flushes
