@@ -312,11 +312,15 @@ def setup_detail(out: Console, detail: SetupDetail) -> None:
 
 def _spending(group: Group) -> str:
     """`report --setup`: tokens, cost and failures of one setup, in one line."""
-    parts = [
-        f"tokens {tokens_text(group.tokens)} (in {tokens_text(group.tokens_in)}, "
-        f"out {tokens_text(group.tokens_out)}, cache read {tokens_text(group.tokens_cache_read)}"
-        f", cache write {tokens_text(group.tokens_cache_write)})"
-    ]
+    if group.tokens or group.commits_with_tokens:
+        parts = [
+            f"tokens {tokens_text(group.tokens)} (in {tokens_text(group.tokens_in)}, "
+            f"out {tokens_text(group.tokens_out)}, "
+            f"cache read {tokens_text(group.tokens_cache_read)}, "
+            f"cache write {tokens_text(group.tokens_cache_write)})"
+        ]
+    else:  # nothing reported tokens: not the same as none spent
+        parts = ["tokens -"]
     if group.tokens_per_commit is not None:
         parts.append(
             f"{tokens_text(group.tokens_per_commit)} tokens per commit "
@@ -371,7 +375,7 @@ def markdown_text(report: Report) -> str:
                 f"| {group.rank} | {label}{flag} | {group.graded_commits}/{group.commits} | "
                 f"{_fmt(group.shrunk)} | {interval} | {mix} | {group.xp} | "
                 f"{group.tool_calls} | {group.commands} | {len(group.projects)} | "
-                f"{len(group.days)} | {group.last_active or '-'} | {group.tokens} | "
+                f"{len(group.days)} | {group.last_active or '-'} | {group.tokens or '-'} | "
                 f"{_fmt(group.tokens_per_commit, sign=False, digits=0)} | {money(group.cost)} | "
                 f"{money(group.cost_per_commit)} | {_failed(group)} |"
             )

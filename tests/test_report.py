@@ -637,6 +637,8 @@ def test_csv_and_markdown_carry_tokens_and_cost(spending_history: History, cli: 
     assert lines[2].endswith("| tokens | tokens/commit | cost | cost/commit | failed |")
     good_line = next(line for line in lines if line.startswith("| 1 | build@anthropic"))
     assert good_line.endswith("| 132000 | 22000 | $2.50 | $0.42 | 2 (25%) |")
+    lucky_line = next(line for line in lines if "build@openai/gpt-5" in line)
+    assert "| - | - | - | - |" in lucky_line  # nothing reported tokens: not "0"
 
 
 def test_setup_detail_shows_spending_and_instruction_fingerprints(
@@ -655,6 +657,8 @@ def test_setup_detail_shows_spending_and_instruction_fingerprints(
         cli("report", "--setup", "build@anthropic/claude-sonnet-4-5", "--format", "json").out
     )
     assert data["setups"][0]["tokens_per_commit"] == 22000
+    silent = " ".join(cli("report", "--setup", "opencode/build@openai/gpt-5").out.split())
+    assert "tokens -;" in silent or "tokens - " in silent
 
 
 def test_wide_terminals_also_show_tokens_cost_and_failures_per_commit(
