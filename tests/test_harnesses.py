@@ -281,7 +281,10 @@ def test_no_flush_starts_when_auto_flush_is_off(repo: Path) -> None:
     end = {"session_id": "s5", "hook_event_name": "SessionEnd", "cwd": str(repo)}
     assert hook("claude-code", json.dumps(end).encode()).returncode == 0
     time.sleep(1)
-    assert Journal(config.load().journal_dir).pending_count() == 1
+    journal_of = Journal(config.load().journal_dir)
+    # A flush that started, however slow, would have taken its lock file by now.
+    assert not Path(journal_of.flush_lock_file).exists()
+    assert journal_of.pending_count() == 1
 
 
 @pytest.mark.parametrize(
