@@ -25,7 +25,6 @@ imports only the standard library.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 
@@ -147,7 +146,8 @@ def dumps(value: object) -> str:
     if isinstance(value, int):
         return int.__repr__(value)
     if isinstance(value, float):
-        return float.__repr__(value) if math.isfinite(value) else "null"
+        # x - x is 0.0 for every finite float, NaN for NaN and the infinities (no `math` import)
+        return float.__repr__(value) if value - value == 0.0 else "null"
     if isinstance(value, dict):
         items = (dumps(str(key)) + ":" + dumps(item) for key, item in value.items())
         return "{" + ",".join(items) + "}"

@@ -90,9 +90,9 @@ def adapter(harness: str) -> ModuleType | None:
     name = MODULES.get(harness)
     if name is None:
         return None
-    import importlib
-
-    return importlib.import_module(name)
+    # __import__ with a fromlist returns the submodule, without importing importlib itself.
+    module: ModuleType = __import__(name, fromlist=["NAME"])
+    return module
 
 
 def text(payload: dict[str, Any], key: str, limit: int = 2000) -> str | None:
