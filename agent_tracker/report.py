@@ -23,11 +23,21 @@ from agent_tracker.config import Settings
 from agent_tracker.errors import UsageError
 from agent_tracker.journal import Journal
 from agent_tracker.keys import segment_key
-from agent_tracker.ranking import MIN_GRADED, PRIOR_COMMITS, Group, rank, round3
+from agent_tracker.ranking import (
+    LOSS_TIE,
+    MIN_USER_GRADED,
+    RECENT_DAYS,
+    WORTH_TRYING,
+    Group,
+    Ranking,
+    rank,
+    round3,
+)
+from agent_tracker.ranking.model import MIN_VARIANCE, PRIOR_TAU
 from agent_tracker.store import LMDBDatabase, WriteBatch
 
 REPORT_SCHEMA = "agent-tracker-report"
-REPORT_VERSION = 2
+REPORT_VERSION = 3
 BY_CHOICES = ("setup", "agent", "model", "harness", "project", "instructions")
 #: How a commit's setup was decided (`journal` and `legacy`: data of older versions).
 SOURCES = (
@@ -102,12 +112,8 @@ class Report:
     groups: list[Group] = field(default_factory=list)
     pending_events: int = 0
     database_exists: bool = False
-    overall_graded: int = 0
-    overall_mean: float | None = None
     sources: dict[str, int] = field(default_factory=dict)
-    choice: Group | None = None
-    runner_up: Group | None = None
-    recommendation: str = ""
+    ranking: Ranking = field(default_factory=lambda: Ranking([], 0, None))
     generated_at: str = ""
     stale_derived: bool = False
     per_project_database: str | None = None
@@ -126,6 +132,26 @@ class Report:
                 "yet; the next flush (or `agent-tracker migrate`) merges it"
             )
         return found
+
+    @property
+    def overall_graded(self) -> int:
+        return self.ranking.overall_graded
+
+    @property
+    def user_graded(self) -> int:
+        return self.ranking.user_graded
+
+    @property
+    def choice(self) -> Group | None:
+        return self.ranking.choice
+
+    @property
+    def runner_up(self) -> Group | None:
+        return self.ranking.runner_up
+
+    @property
+    def recommendation(self) -> str:
+        return self.ranking.recommendation
 
     @property
     def commits(self) -> int:
@@ -153,17 +179,13 @@ class Report:
                 "top": self.query.top,
                 "include_pending": self.query.include_pending,
             },
-            "method": {
-                "prior_commits": PRIOR_COMMITS,
-                "min_graded": MIN_GRADED,
-                "interval": 0.95,
-                "rank_by": "lower end of the interval of the shrunk mean score per graded commit",
-            },
+            "method": self._method(),
             "pending_events": self.pending_events,
             "warnings": self.warnings,
             "overall": {
                 "graded_commits": self.overall_graded,
-                "mean_score": round3(self.overall_mean),
+                "mean_score": round3(self.ranking.overall_mean),
+                "user_graded": self.user_graded,
             },
             "coverage": {
                 "commits": self.commits,
@@ -174,8 +196,34 @@ class Report:
                 "text": self.recommendation,
                 "choice": None if self.choice is None else self.choice.label,
                 "runner_up": None if self.runner_up is None else self.runner_up.label,
+                "expected_loss": round3(self.ranking.expected_loss),
+                "tied": self.ranking.tied,
+                "more_user_graded_each": self.ranking.more_each,
+                "worth_trying": [
+                    {"label": g.label, "p_best": round3(g.p_best), "grade_more": g.worth_trying}
+                    for g in self.ranking.worth_trying
+                ],
             },
             "groups": [group.as_dict() for group in self.groups],
+        }
+
+    def _method(self) -> dict[str, Any]:
+        fit = self.ranking.fit
+        return {
+            "evidence": "user grades",
+            "model": "user grade = overall mean + group effect + project effect + noise, "
+            "empirical Bayes; score = expected user grade on an average project",
+            "min_user_graded": MIN_USER_GRADED,
+            "interval": 0.95,
+            "loss_tie": LOSS_TIE,
+            "worth_trying_p_best": WORTH_TRYING,
+            "recent_days": RECENT_DAYS,
+            "min_variance": MIN_VARIANCE,
+            "prior_between": PRIOR_TAU,
+            "overall_mean": None if fit is None else round3(fit.mean),
+            "residual_variance": None if fit is None else round3(fit.residual),
+            "between_groups_variance": None if fit is None else round3(fit.between_groups),
+            "between_projects_variance": (None if fit is None else round3(fit.between_projects)),
         }
 
 
@@ -248,15 +296,14 @@ def build(settings: Settings, query: Query | None = None, folder: str | None = N
             db.close()
     if folder is not None:
         report.per_project_database = migrate.pending_source(settings, folder)
-    ranking = rank(report.groups, query.by, query.top)
-    report.groups = ranking.groups
-    report.overall_graded, report.overall_mean = ranking.overall_graded, ranking.overall_mean
-    report.choice, report.runner_up = ranking.choice, ranking.runner_up
-    report.recommendation = ranking.recommendation
+    report.ranking = rank(report.groups, query.by, query.top)
+    report.groups = report.ranking.groups
     return report
 
 
 def _collect(report: Report, view: _View, query: Query) -> None:
+    end = date.fromisoformat(query.until) if query.until else utc_today()
+    recent_from = (end - timedelta(days=RECENT_DAYS - 1)).isoformat()
     projects = {value["project"]: value for _, value in view.scan("project:")}
     wanted_projects = _matching_projects(projects, query)
     groups: dict[str, Group] = {}
@@ -271,7 +318,7 @@ def _collect(report: Report, view: _View, query: Query) -> None:
         group = groups.get(label)
         if group is None:
             group = groups[label] = Group(label=label, **parts)
-        group.add(cell)
+        group.add(cell, recent_from)
         for source, count in cell["sources"].items():
             report.sources[source] = report.sources.get(source, 0) + count
     report.groups = list(groups.values())

@@ -1,9 +1,12 @@
 """The report as a person or a program reads it: Rich table, JSON, CSV or Markdown.
 
-The table fits an 80-column terminal (from 140 columns on it shows usage and activity, from
-`SPENDING_WIDTH` on also tokens, cost and failures per commit), draws small bars
-for the score and the grade mix and a sparkline of the weekly score, and falls back to plain
-characters without colour when stdout is not a terminal or NO_COLOR is set.
+The table fits an 80-column terminal: per group its user-graded commits, score (expected user
+grade on an average project) with its 95% interval, P(best), the agent's own mean grade
+(`!` when it inflates) and a sparkline of the weekly user mean; from 140 columns on also XP,
+the revert rate, projects and activity, from `SPENDING_WIDTH` on tool calls, tokens and
+cost per commit and the failure rate. The grade mix is in `--setup`, JSON, CSV and Markdown.
+Each group's hints follow the table. Plain characters without colour when stdout is not a
+terminal or NO_COLOR is set.
 """
 
 from __future__ import annotations
@@ -19,14 +22,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from agent_tracker.ranking import MIN_GRADED, TREND_WEEKS, Group
+from agent_tracker.ranking import MIN_USER_GRADED, TREND_WEEKS, Group
 from agent_tracker.report import Report, SetupDetail
 
 SPARK = "▁▂▃▄▅▆▇█"
 #: The terminal width from which the table also shows tokens, cost and failures.
 SPENDING_WIDTH = 180
-#: The range a commit's score can take (two grades of -1..+5).
-LOW, HIGH = -2.0, 10.0
+#: The range of a user grade (bad -1 .. excellence +5): the scale of bars and sparklines.
+LOW, HIGH = -1.0, 5.0
 #: How each grade shows in the mix bar: a character (readable without colour) and a colour.
 MIX_STYLE = {
     "bad": ("-", "red"),
@@ -42,14 +45,28 @@ CSV_COLUMNS = (
     "model",
     "project",
     "commits",
-    "graded_commits",
-    "graded_share",
-    "mean_score",
-    "shrunk_score",
+    "expected_grade",
     "interval_low",
     "interval_high",
+    "p_best",
+    "user_graded",
+    "user_mean",
+    "user_projects",
+    "eligible",
     "too_little_data",
+    "worth_trying",
+    "agent_graded",
+    "agent_mean",
+    "both_graded",
+    "inflation",
+    "inflation_warning",
+    "reverted",
+    "revert_rate",
+    "hints",
+    "graded_commits",
+    "graded_share",
     "score",
+    "mean_score",
     "grades",
     "bad",
     "neutral",
@@ -109,14 +126,6 @@ def _failed(group: Group) -> str:
     return f"{group.failures:,} ({group.failure_share:.0%})"
 
 
-def score_bar(value: float | None, width: int = 5) -> str:
-    if value is None:
-        return " " * width
-    share = min(max((value - LOW) / (HIGH - LOW), 0.0), 1.0)
-    filled = round(share * width)
-    return "█" * filled + "░" * (width - filled)
-
-
 def mix_bar(mix: dict[str, int], width: int = 10) -> Text:
     """The grade mix as `width` cells, shared out by largest remainder (always full)."""
     total = sum(mix.values())
@@ -134,7 +143,7 @@ def mix_bar(mix: dict[str, int], width: int = 10) -> Text:
 
 
 def sparkline(group: Group, last_week: str | None, weeks: int = TREND_WEEKS) -> str:
-    """Weekly mean score per graded commit, oldest first; `·` for a week without grades."""
+    """Weekly mean user grade, oldest first; `·` for a week without user grades."""
     if last_week is None:
         return ""
     year, week = last_week.split("-W")
@@ -166,7 +175,10 @@ def header(out: Console, report: Report) -> None:
         out.print(f"warning: {warning}", style="yellow", soft_wrap=False)
     # Prose is wrapped at the terminal's width by words (the console's default is not to).
     out.print(Text(report.recommendation, style="bold"), soft_wrap=False)
-    parts = [f"{report.commits} commits, {report.overall_graded} graded"]
+    parts = [
+        f"{report.commits} commits, {report.user_graded} graded by you, "
+        f"{report.overall_graded} by anyone"
+    ]
     if report.attributed_share is not None:
         by_source = ", ".join(f"{k} {v}" for k, v in sorted(report.sources.items()) if v)
         parts.append(f"{report.attributed_share:.0%} attributed to a setup ({by_source})")
@@ -192,6 +204,15 @@ def _label(group: Group, by: str, wide: bool) -> Text:
     return Text.assemble(head, "\n", (group.model, "italic"))
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _agent(group: Group) -> str:
+    """The agent's mean grade of its own commits, `!` when it inflates them."""
+    return _fmt(group.agent_mean) + ("!" if group.inflated else "")
+
+
 def table(out: Console, report: Report) -> None:
     if not report.groups:
         empty(out, report)
@@ -204,27 +225,28 @@ def table(out: Console, report: Report) -> None:
     what = report.query.by
     grid.add_column("#", justify="right")
     grid.add_column(what, overflow="fold", min_width=34 if wide else 18)
-    grid.add_column("graded", justify="right")
-    grid.add_column("score/commit", justify="right", no_wrap=True)
-    grid.add_column("mix", no_wrap=True)
+    grid.add_column("user\ngraded", justify="right")
+    grid.add_column("score", justify="right", no_wrap=True)
+    grid.add_column("P(best)", justify="right", no_wrap=True)
+    grid.add_column("agent\nself", justify="right", no_wrap=True)
     grid.add_column("trend", no_wrap=True)
-    grid.add_column("XP", justify="right")
     if wide:
-        grid.add_column("tool calls\n(/commit)", justify="right")
-        grid.add_column("com-\nmands", justify="right")
+        grid.add_column("XP", justify="right")
+        grid.add_column("re-\nverted", justify="right")
         grid.add_column("proj-\nects", justify="right")
         grid.add_column("active\ndays", justify="right")
         grid.add_column("last\nactive", no_wrap=True)
     if spending:
+        grid.add_column("tool calls\n/commit", justify="right", no_wrap=True)
         grid.add_column("tokens\n/commit", justify="right", no_wrap=True)
         grid.add_column("cost\n/commit", justify="right", no_wrap=True)
         grid.add_column("failed", justify="right", no_wrap=True)
     last_week = max((w for g in report.groups for w in g.weekly), default=None)
-    # In 80 columns the label needs the room: smaller bars and fewer weeks.
-    bar_width, mix_width, weeks = (5, 10, TREND_WEEKS) if wide else (3, 5, 5)
+    # In 80 columns the label needs the room: fewer weeks.
+    weeks = TREND_WEEKS if wide else 5
     for group in report.groups:
-        graded = f"{group.graded_commits}/{group.commits}" + ("*" if group.too_little_data else "")
-        score = Text(f"{score_bar(group.shrunk, bar_width)} {_fmt(group.shrunk)}")
+        graded = f"{group.user_graded}/{group.commits}" + ("*" if group.too_little_data else "")
+        score = Text(_fmt(group.score))
         if group.interval is not None:
             score.append(f" ±{(group.interval[1] - group.interval[0]) / 2:.1f}", style="dim")
         row: list[Any] = [
@@ -232,33 +254,36 @@ def table(out: Console, report: Report) -> None:
             _label(group, what, wide),
             graded,
             score,
-            mix_bar(group.mix, mix_width),
+            _share(group.p_best),
+            _agent(group),
             sparkline(group, last_week, weeks),
-            f"{group.xp:,}",
         ]
         if wide:
-            per_commit = _fmt(group.tool_calls_per_commit, sign=False)
             row += [
-                f"{group.tool_calls:,} ({per_commit})",
-                f"{group.commands:,}",
+                f"{group.xp:,}",
+                _share(group.revert_rate),
                 str(len(group.projects)),
                 str(len(group.days)),
                 group.last_active or "-",
             ]
         if spending:
             row += [
+                _fmt(group.tool_calls_per_commit, sign=False),
                 tokens_text(group.tokens_per_commit),
                 money(group.cost_per_commit),
-                "-" if group.failure_share is None else f"{group.failure_share:.0%}",
+                _share(group.failure_share),
             ]
-        grid.add_row(*row, style="dim" if group.too_little_data else None)
+        grid.add_row(*row, style=None if group.eligible else "dim")
     out.print(grid)
-    legend = "mix: - bad  = neutral  + good  # excellence;  score/commit: shrunk mean ± 95%"
-    out.print(
-        f"{legend};  * fewer than {MIN_GRADED} graded commits: too little data",
-        style="dim",
-        soft_wrap=False,
+    legend = (
+        "score: expected user grade on an average project ± 95%; agent self: the agent's mean "
+        f"grade of its own commits (! inflated); * fewer than {MIN_USER_GRADED} user-graded "
+        "commits"
     )
+    out.print(Text(legend, style="dim"), soft_wrap=False)
+    for group in report.groups:
+        for hint in group.hints:
+            out.print(Text(f"{group.label}: {hint}"), soft_wrap=False)
 
 
 def empty(out: Console, report: Report) -> None:
@@ -287,8 +312,10 @@ def setup_detail(out: Console, detail: SetupDetail) -> None:
             else f" (95% interval {group.interval[0]:+.1f} to {group.interval[1]:+.1f})"
         )
         out.print(
-            f"rank {group.rank} of {len(detail.among.groups)} setups; score per graded commit "
-            f"{_fmt(group.shrunk)}{interval}, raw mean {_fmt(group.mean)}; "
+            f"rank {group.rank} of {len(detail.among.groups)} setups; expected user grade on "
+            f"an average project {_fmt(group.score)}{interval}, P(best) "
+            f"{_share(group.p_best)}; {group.user_graded} user-graded commits in "
+            f"{group.user_projects} projects, raw user mean {_fmt(group.user_mean)}; "
             f"{group.commits} commits, {group.graded_commits} graded "
             f"({_fmt(share, sign=False, digits=0)}%); {group.xp:,} XP; "
             f"{group.tool_calls:,} tool calls, {group.commands:,} commands; "
@@ -296,6 +323,16 @@ def setup_detail(out: Console, detail: SetupDetail) -> None:
             f"last {group.last_active or '-'}",
             soft_wrap=False,
         )
+        out.print(
+            f"agent self-grades: mean {_fmt(group.agent_mean)} over {group.agent_graded} "
+            f"commits; {_fmt(group.inflation)} above yours over the {group.both_graded} both "
+            f"graded{' (inflated)' if group.inflated else ''}; reverted "
+            f"{group.reverted} ({_share(group.revert_rate)}); communication score "
+            f"{group.communication_score} ({_fmt(group.mean)} per graded commit)",
+            soft_wrap=False,
+        )
+        for hint in group.hints:
+            out.print(f"note: {hint}", soft_wrap=False)
         mix = ", ".join(f"{name} {count}" for name, count in group.mix.items())
         out.print(Text.assemble("grades: ", mix_bar(group.mix, 20), f"  {mix}"))
         out.print(_spending(group), soft_wrap=False)
@@ -303,7 +340,7 @@ def setup_detail(out: Console, detail: SetupDetail) -> None:
         out.print(f"instructions (fingerprints): {seen}", soft_wrap=False)
         weeks = sorted(group.weekly)
         out.print(
-            f"weekly score (last {TREND_WEEKS} weeks): "
+            f"weekly user mean (last {TREND_WEEKS} weeks): "
             f"{sparkline(group, weeks[-1] if weeks else None)}"
         )
     out.print()
@@ -345,10 +382,7 @@ def csv_text(report: Report) -> str:
         data.update(data.pop("mix"))
         data["interval_low"], data["interval_high"] = interval
         data["instructions_seen"] = " ".join(data["instructions_seen"])
-        data["weekly"] = " ".join(
-            f"{week['week']}:{week['mean_score']}/{week['graded_commits']}"
-            for week in data["weekly"]
-        )
+        data["hints"] = "; ".join(data["hints"])
         writer.writerow({key: "" if data.get(key) is None else data[key] for key in CSV_COLUMNS})
     return buffer.getvalue()
 
@@ -357,10 +391,12 @@ def markdown_text(report: Report) -> str:
     lines = [report.recommendation, ""]
     if report.groups:
         lines += [
-            f"| # | {report.query.by} | graded/commits | score/commit | 95% interval | "
-            "bad/neutral/good/excellence | XP | tool calls | commands | projects | "
-            "active days | last active | tokens | tokens/commit | cost | cost/commit | failed |",
-            "|---:|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+            f"| # | {report.query.by} | user graded/commits | score | 95% interval | P(best) | "
+            "agent self | inflation | reverted | bad/neutral/good/excellence | XP | tool calls | "
+            "commands | projects | active days | last active | tokens | tokens/commit | cost | "
+            "cost/commit | failed |",
+            "|---:|---|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|"
+            "---:|---:|---:|---:|",
         ]
         for group in report.groups:
             interval = (
@@ -371,12 +407,17 @@ def markdown_text(report: Report) -> str:
             flag = " (too little data)" if group.too_little_data else ""
             label = group.label.replace("|", "\\|")
             mix = "/".join(str(count) for count in group.mix.values())
+            inflation = _fmt(group.inflation) + (" (!)" if group.inflated else "")
             lines.append(
-                f"| {group.rank} | {label}{flag} | {group.graded_commits}/{group.commits} | "
-                f"{_fmt(group.shrunk)} | {interval} | {mix} | {group.xp} | "
-                f"{group.tool_calls} | {group.commands} | {len(group.projects)} | "
-                f"{len(group.days)} | {group.last_active or '-'} | {group.tokens or '-'} | "
-                f"{_fmt(group.tokens_per_commit, sign=False, digits=0)} | {money(group.cost)} | "
-                f"{money(group.cost_per_commit)} | {_failed(group)} |"
+                f"| {group.rank} | {label}{flag} | {group.user_graded}/{group.commits} | "
+                f"{_fmt(group.score)} | {interval} | {_share(group.p_best)} | "
+                f"{_fmt(group.agent_mean)} | {inflation} | {_share(group.revert_rate)} | "
+                f"{mix} | {group.xp} | {group.tool_calls} | {group.commands} | "
+                f"{len(group.projects)} | {len(group.days)} | {group.last_active or '-'} | "
+                f"{group.tokens or '-'} | {_fmt(group.tokens_per_commit, sign=False, digits=0)} | "
+                f"{money(group.cost)} | {money(group.cost_per_commit)} | {_failed(group)} |"
             )
+        notes = [f"- {group.label}: {hint}" for group in report.groups for hint in group.hints]
+        if notes:
+            lines += ["", *notes]
     return "\n".join(lines) + "\n"

@@ -1,21 +1,16 @@
-"""How groups are ranked: shrunk means, intervals, and the recommendation.
+"""A group of the report (a setup, or an agent, model, harness, project or instructions):
+what it sums from its day cells, and what the ranking works out for it.
 
-Method (also in the README, in plain words):
-- The quality of a group (a setup, or an agent, model, harness or project) is its mean
-  *score per graded commit*: the sum of the grades a commit got (agent and user, so
-  -2..+10), averaged over the group's graded commits.
-- Small samples are shrunk toward the overall mean as if every group had also received
-  `PRIOR_COMMITS` commits scored at that mean, and the 95% interval of that shrunk mean uses
-  the group's own spread blended with the overall spread (never below `MIN_VARIANCE`).
-- Groups are ranked by the lower end of that interval, so one lucky grade cannot top the
-  ranking; groups with fewer than `MIN_GRADED` graded commits are marked "too little data"
-  and ranked after all groups that have enough; groups with no graded commit come last,
-  by XP. Ties go to more graded commits, then to the name.
+Every figure comes from the per-day aggregates (`totals.day_record`), so a group costs one
+addition per day cell. The user's grades are also kept per project (count, sum, sum of
+squares, and the same for the days from `recent_from` on): what the evidence model
+(`ranking.model`) fits and the drift hint compares. The agent's grades are summed to be
+shown beside them, never used as evidence. Cells written before these per-party fields
+existed lack them: they count as 0.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -26,14 +21,12 @@ from agent_tracker.facts import USAGE_COUNTS
 #: What a group sums from its day records besides commits and grades.
 _SUMMED = (*USAGE_COUNTS, *totals.COMMIT_FIGURES)
 
-PRIOR_COMMITS = 5
-MIN_GRADED = 5
-Z95 = 1.96
-#: Spread assumed for per-commit scores until there are enough grades to measure it.
-PRIOR_VARIANCE = 9.0
-#: The least spread an interval is computed with: identical scores (someone who only ever
-#: grades "good") must not make a handful of commits look certain.
-MIN_VARIANCE = 1.0
+#: Fewer user-graded commits than this: "too little data", never the recommendation.
+MIN_USER_GRADED = 5
+#: Inflation (mean agent - user grade over commits graded by both) warned about from here...
+INFLATION_WARNING = 0.5
+#: ... over at least this many commits graded by both.
+INFLATION_MIN_BOTH = 5
 TREND_WEEKS = 8
 
 
@@ -49,8 +42,7 @@ class Group:
     instructions: str | None = None
     commits: int = 0
     graded_commits: int = 0
-    score: int = 0
-    score_sq: int = 0
+    communication_score: int = 0  # the sum of every grade, both parties'
     grades: int = 0
     mix: dict[str, int] = field(default_factory=lambda: dict.fromkeys(events.GRADE_NAMES_ORDER, 0))
     tool_calls: int = 0
@@ -69,12 +61,66 @@ class Group:
     projects: set[str] = field(default_factory=set)
     days: set[str] = field(default_factory=set)
     weekly: dict[str, list[int]] = field(default_factory=dict)  # week -> [graded, score]
+    user_graded: int = 0
+    user_sum: int = 0
+    user_sq: int = 0
+    agent_graded: int = 0
+    agent_sum: int = 0
+    both_graded: int = 0
+    both_diff_sum: int = 0
+    reverted: int = 0
+    #: project -> [user graded, sum, sum of squares, the same two for the recent days]
+    user_cells: dict[str, list[int]] = field(default_factory=dict)
     # Worked out by `rank`:
     rank: int = 0
-    mean: float | None = None
-    shrunk: float | None = None
+    score: float | None = None  # expected user grade on an average project
+    variance: float | None = None
+    contrast: float | None = None  # the variance comparisons with other groups rest on
     interval: tuple[float, float] | None = None
-    too_little_data: bool = True
+    p_best: float | None = None
+    eligible: bool = False  # may be recommended: enough user grades, nothing unknown
+    worth_trying: int | None = None  # commits to grade, when worth trying
+    recent_mean: float | None = None  # project-adjusted user mean of the recent days
+    hints: list[str] = field(default_factory=list)
+
+    @property
+    def too_little_data(self) -> bool:
+        return self.user_graded < MIN_USER_GRADED
+
+    @property
+    def mean(self) -> float | None:
+        """The communication score per graded commit (both parties' grades: -2..+10)."""
+        return self.communication_score / self.graded_commits if self.graded_commits else None
+
+    @property
+    def user_mean(self) -> float | None:
+        return self.user_sum / self.user_graded if self.user_graded else None
+
+    @property
+    def agent_mean(self) -> float | None:
+        """The agent's mean grade of its own commits: shown, never evidence."""
+        return self.agent_sum / self.agent_graded if self.agent_graded else None
+
+    @property
+    def inflation(self) -> float | None:
+        """Mean (agent - user) grade over the commits both graded."""
+        return self.both_diff_sum / self.both_graded if self.both_graded else None
+
+    @property
+    def inflated(self) -> bool:
+        return (
+            self.both_graded >= INFLATION_MIN_BOTH
+            and self.inflation is not None
+            and self.inflation >= INFLATION_WARNING
+        )
+
+    @property
+    def revert_rate(self) -> float | None:
+        return self.reverted / self.commits if self.commits else None
+
+    @property
+    def user_projects(self) -> int:
+        return sum(1 for cell in self.user_cells.values() if cell[0])
 
     @property
     def xp(self) -> int:
@@ -122,11 +168,11 @@ class Group:
     def last_active(self) -> str | None:
         return max(self.days) if self.days else None
 
-    def add(self, cell: dict[str, Any]) -> None:
+    def add(self, cell: dict[str, Any], recent_from: str | None = None) -> None:
+        """Add one day cell; its user grades count as recent from the day `recent_from`."""
         self.commits += cell["commits"]
         self.graded_commits += cell["graded_commits"]
-        self.score += cell["score"]
-        self.score_sq += cell["score_sq"]
+        self.communication_score += cell["score"]
         self.grades += cell["grades"]
         for value, count in cell["mix"].items():
             name = events.GRADE_NAMES[int(value)]
@@ -138,11 +184,29 @@ class Group:
         self.projects.add(cell["project"])
         if totals.has_usage(cell) or cell["commits"]:
             self.days.add(cell["day"])
-        if cell["graded_commits"]:
-            week = _week_of(cell["day"])
-            slot = self.weekly.setdefault(week, [0, 0])
-            slot[0] += cell["graded_commits"]
-            slot[1] += cell["score"]
+        get = cell.get
+        users = get("user_graded", 0)
+        if not (users or get("agent_graded", 0) or get("reverted", 0)):
+            return
+        self.user_graded += users
+        self.user_sum += get("user_sum", 0)
+        self.user_sq += get("user_sq", 0)
+        self.agent_graded += get("agent_graded", 0)
+        self.agent_sum += get("agent_sum", 0)
+        self.both_graded += get("both_graded", 0)
+        self.both_diff_sum += get("both_diff_sum", 0)
+        self.reverted += get("reverted", 0)
+        if users:
+            slot = self.user_cells.setdefault(cell["project"], [0, 0, 0, 0, 0])
+            slot[0] += users
+            slot[1] += cell["user_sum"]
+            slot[2] += cell["user_sq"]
+            if recent_from is not None and cell["day"] >= recent_from:
+                slot[3] += users
+                slot[4] += cell["user_sum"]
+            week = self.weekly.setdefault(_week_of(cell["day"]), [0, 0])
+            week[0] += users
+            week[1] += cell["user_sum"]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -154,13 +218,27 @@ class Group:
             "project": self.project,
             "instructions": self.instructions,
             "commits": self.commits,
+            "expected_grade": round3(self.score),
+            "interval": None if self.interval is None else [round3(v) for v in self.interval],
+            "p_best": round3(self.p_best),
+            "user_graded": self.user_graded,
+            "user_mean": round3(self.user_mean),
+            "user_projects": self.user_projects,
+            "eligible": self.eligible,
+            "too_little_data": self.too_little_data,
+            "worth_trying": self.worth_trying,
+            "agent_graded": self.agent_graded,
+            "agent_mean": round3(self.agent_mean),
+            "both_graded": self.both_graded,
+            "inflation": round3(self.inflation),
+            "inflation_warning": self.inflated,
+            "reverted": self.reverted,
+            "revert_rate": round3(self.revert_rate),
+            "hints": list(self.hints),
             "graded_commits": self.graded_commits,
             "graded_share": round3(self.graded_share),
+            "score": self.communication_score,
             "mean_score": round3(self.mean),
-            "shrunk_score": round3(self.shrunk),
-            "interval": None if self.interval is None else [round3(v) for v in self.interval],
-            "too_little_data": self.too_little_data,
-            "score": self.score,
             "grades": self.grades,
             "mix": dict(self.mix),
             "xp": self.xp,
@@ -184,7 +262,7 @@ class Group:
             "active_days": len(self.days),
             "last_active": self.last_active,
             "weekly": [
-                {"week": week, "graded_commits": n, "mean_score": round3(total / n)}
+                {"week": week, "user_graded": n, "user_mean": round3(total / n)}
                 for week, (n, total) in sorted(self.weekly.items())
             ],
         }
@@ -201,91 +279,3 @@ def _dollars(value: float | None) -> float | None:
 def _week_of(day: str) -> str:
     year, week, _ = date.fromisoformat(day).isocalendar()
     return f"{year}-W{week:02d}"
-
-
-@dataclass
-class Ranking:
-    """The ranked groups, the evidence overall, and what to recommend."""
-
-    groups: list[Group]
-    overall_graded: int
-    overall_mean: float | None
-    choice: Group | None = None
-    runner_up: Group | None = None
-    recommendation: str = ""
-
-
-def rank(groups: list[Group], by: str, top: int | None = None) -> Ranking:
-    """Means, intervals, ranks and the recommendation (see the module docstring)."""
-    n_all = sum(g.graded_commits for g in groups)
-    s_all = sum(g.score for g in groups)
-    q_all = sum(g.score_sq for g in groups)
-    ranking = Ranking(groups, n_all, s_all / n_all if n_all else None)
-    overall = ranking.overall_mean or 0.0
-    overall_var = (q_all - s_all * s_all / n_all) / (n_all - 1) if n_all >= 10 else PRIOR_VARIANCE
-    for group in groups:
-        n = group.graded_commits
-        group.too_little_data = n < MIN_GRADED
-        if n == 0:
-            continue
-        group.mean = group.score / n
-        own_var = (group.score_sq - group.score * group.score / n) / (n - 1) if n > 1 else 0.0
-        pooled = ((n - 1) * own_var + PRIOR_COMMITS * overall_var) / (n - 1 + PRIOR_COMMITS)
-        pooled = max(pooled, MIN_VARIANCE)
-        group.shrunk = (group.score + PRIOR_COMMITS * overall) / (n + PRIOR_COMMITS)
-        half = Z95 * math.sqrt(pooled / (n + PRIOR_COMMITS))
-        group.interval = (group.shrunk - half, group.shrunk + half)
-
-    def order(group: Group) -> tuple[int, float, int, int, str]:
-        if group.interval is None:
-            return (2, 0.0, 0, -group.xp, group.label)
-        return (
-            int(group.too_little_data),
-            -group.interval[0],
-            -group.graded_commits,
-            0,
-            group.label,
-        )
-
-    groups.sort(key=order)
-    for position, group in enumerate(groups, start=1):
-        group.rank = position
-    _recommend(ranking, by)  # before --top cuts the list: the runner-up may be below the cut
-    if top is not None:
-        del groups[top:]
-    return ranking
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _recommend(report: Ranking, what: str) -> None:
-    ready = [g for g in report.groups if not g.too_little_data]
-    if not ready:
-        report.recommendation = (
-            f"Not enough data yet: {_plural(report.overall_graded, 'graded commit')} so far, "
-            f"and no {what} has {MIN_GRADED}. Grade commits as you go "
-            "(`agent-tracker grade good --by user`, and let agents grade their own with "
-            "`--by agent`), then look again."
-        )
-        return
-    best = report.choice = ready[0]
-    if best.interval is None or best.shrunk is None:  # pragma: no cover - ready groups have
-        return
-    low, high = best.interval
-    lead = f"Use {best.label}" if what == "setup" else f"Best {what}: {best.label}"
-    text = (
-        f"{lead}: {best.shrunk:+.1f} per graded commit (95% interval {low:+.1f} to "
-        f"{high:+.1f}), from {_plural(best.graded_commits, 'graded commit')} in "
-        f"{_plural(len(best.projects), 'project')}."
-    )
-    if len(ready) > 1:
-        second = report.runner_up = ready[1]
-        text += (
-            f" Runner-up: {second.label} at {second.shrunk or 0:+.1f} "
-            f"({_plural(second.graded_commits, 'graded commit')})."
-        )
-        if second.interval is not None and second.interval[1] >= low:
-            text += " Their intervals overlap: grade more commits to tell them apart."
-    report.recommendation = text
