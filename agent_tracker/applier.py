@@ -2,12 +2,17 @@
 
 Used by `flush` (in its one write transaction) and by the report (on an in-memory overlay of
 the stored records, for events still pending). Derived records change through `totals`, the
-same functions a rebuild from the facts uses, so the two always agree.
+same functions a rebuild from the facts (`recompute`) uses, so the two always agree.
 
 Tool calls, commands and session events are first summed per (project, setup, day, session,
 instructions), and every record is read once and written once, so a thousand updates of one
 setup cost one put. A session event counts no tool call: it brings the tokens and cost the
 session reported, and marks the session as active in the project (`Applier.latest`).
+
+Commits that revert others (`reverts` on the commit fact) and amendments keep the derived
+index `reverts:<project>:<hash>` in step (see `recompute` for the rules), so a reverted
+commit is counted once in `reverted` whichever of the two commits is recorded first. An
+amendment of a commit this database never recorded still writes its `replaced` fact.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from agent_tracker.keys import (
     communication_key,
     project_key,
     replaced_key,
+    reverts_key,
     usage_key,
 )
 from agent_tracker.store import WriteBatch
@@ -49,6 +55,8 @@ class Applier:
         self.applied = 0
         self.duplicates = 0
         self.by_type: dict[str, int] = {}
+        #: hashes of the commit events seen (for `recorded`), duplicates included
+        self.commits: list[str] = []
 
     def apply(self, evts: Iterable[dict[str, Any]]) -> None:
         # Tool calls, commands and session events (nearly all events) are only counted here,
@@ -79,6 +87,7 @@ class Applier:
                     _add_extras(slot, event, kind)
             elif kind == "commit":
                 self._count("commit")
+                self.commits.append(event["hash"])
                 self._commit(event)
             else:
                 self._count("grade")
@@ -166,8 +175,12 @@ class Applier:
         fact["exts"] = event.get("exts") or {}
         _commit_context(fact, event)
         replaced = event.get("replaces")
-        if replaced and self.batch.has(commit_key(pid, replaced)):
-            self._drop_commit(pid, replaced, event["hash"])  # leaves its grades uncounted
+        if (
+            replaced
+            and replaced != event["hash"]
+            and not self.batch.has(replaced_key(pid, replaced))
+        ):
+            self._replace(pid, replaced, event)  # leaves the grades of both uncounted
         else:
             self._account_grades(pid, event["hash"], -1)
         self.batch.set(key, fact)
@@ -182,13 +195,19 @@ class Applier:
             if grade is not None and not _same_setup(grade, fact):
                 self.batch.set(grade_key, dict(grade, **{k: fact[k] for k in _SETUP_FIELDS}))
         self._account_grades(pid, event["hash"], +1)
+        self._mark_revert(pid, fact, +1)
+        if self.batch.has(reverts_key(pid, event["hash"])):  # reverted before it was known
+            self._count_reverted(fact, +1)
         self.applied += 1
 
-    def _drop_commit(self, pid: str, old_hash: str, new_hash: str) -> None:
-        """An amended commit replaces the one it amends: one commit, grades carried over."""
+    def _replace(self, pid: str, old_hash: str, new: dict[str, Any]) -> None:
+        """An amended commit replaces the one it amends: one commit, the newest grade of
+        each party carried over. The amended commit may be unknown here (recorded on
+        another machine): the `replaced` fact still records the amendment, so that an
+        import of that commit later does not count it again."""
+        new_hash = new["hash"]
         old_key = commit_key(pid, old_hash)
         old = self.batch.get(old_key)
-        day = events.day_of(old["ts"])
         self._account_grades(pid, old_hash, -1)
         self._account_grades(pid, new_hash, -1)
         for party in events.PARTIES:
@@ -197,38 +216,89 @@ class Applier:
             if grade is not None:
                 self.batch.delete(grade_key)
                 new_key = communication_key(pid, new_hash, party)
-                if self.batch.get(new_key) is None:
+                present = self.batch.get(new_key)
+                if present is None or facts.newer(grade, present):
                     self.batch.set(new_key, dict(grade, hash=new_hash))
-        totals.add_commit(self._setup(old), old, day, sign=-1)
-        totals.add_project_commit(self._project(old["project"]), old, day, sign=-1)
-        totals.add_day_commit(self._day(old, day), old, sign=-1)
-        self.batch.delete(old_key)
+        made = old if old is not None else new
+        if old is not None:
+            day = events.day_of(old["ts"])
+            totals.add_commit(self._setup(old), old, day, sign=-1)
+            totals.add_project_commit(self._project(old["project"]), old, day, sign=-1)
+            totals.add_day_commit(self._day(old, day), old, sign=-1)
+            if self.batch.has(reverts_key(pid, old_hash)):
+                self._count_reverted(old, -1)
+            self._mark_revert(pid, old, -1)
+            self.batch.delete(old_key)
+        # Marks of a revert of the amended commit go to the commit that replaced it.
+        marked = self.batch.get(reverts_key(pid, old_hash))
+        if marked is not None:
+            self.batch.delete(reverts_key(pid, old_hash))
+            present = self.batch.get(reverts_key(pid, new_hash)) or {"by": []}
+            by = {*marked["by"], *present["by"]}
+            self.batch.set(
+                reverts_key(pid, new_hash), totals.revert_record(new["project"], new_hash, by)
+            )
         # A fact of its own: exported and merged like the others, so that no older copy of
         # the amended commit (another database, an older export) can bring it back.
         self.batch.set(
             replaced_key(pid, old_hash),
             {
-                "project": old["project"],
+                "project": made["project"],
                 "hash": old_hash,
                 "by_hash": new_hash,
-                "ts": old["ts"],
-                "harness": old["harness"],
-                "agent": old["agent"],
-                "model": old["model"],
+                "ts": made["ts"],
+                "harness": made["harness"],
+                "agent": made["agent"],
+                "model": made["model"],
             },
         )
+
+    def _final(self, pid: str, commit_hash: str) -> str:
+        return totals.final_hash(
+            commit_hash,
+            lambda h: (self.batch.get(replaced_key(pid, h)) or {}).get("by_hash"),
+        )
+
+    def _mark_revert(self, pid: str, fact: dict[str, Any], sign: int) -> None:
+        """Add (+1) or remove (-1) a counted commit from the index of the commit it reverts,
+        and count that commit reverted while at least one counted commit reverts it."""
+        target = totals.reverts_of(fact)
+        if target is None:
+            return
+        target = self._final(pid, target)
+        if target == fact["hash"]:
+            return
+        key = reverts_key(pid, target)
+        marked = self.batch.get(key)
+        by = set() if marked is None else set(marked["by"])
+        before = bool(by)
+        if sign > 0:
+            by.add(fact["hash"])
+        else:
+            by.discard(fact["hash"])
+        if by:
+            self.batch.set(key, totals.revert_record(fact["project"], target, by))
+        elif marked is not None:
+            self.batch.delete(key)
+        reverted = self.batch.get(commit_key(pid, target))
+        if reverted is not None and before != bool(by):
+            self._count_reverted(reverted, sign)
+
+    def _count_reverted(self, commit: dict[str, Any], sign: int) -> None:
+        totals.add_reverted(self._setup(commit), sign)
+        totals.add_reverted(self._day(commit, events.day_of(commit["ts"])), sign)
 
     def _grade(self, event: dict[str, Any]) -> None:
         pid = events.project_id(event["project"])
         # A grade of a commit since amended is a grade of the commit that replaced it (as
-        # `_drop_commit` moves the grades it already had).
-        commit_hash = totals.final_hash(
-            event["hash"], lambda h: (self.batch.get(replaced_key(pid, h)) or {}).get("by_hash")
-        )
+        # `_replace` moves the grades it already had).
+        commit_hash = self._final(pid, event["hash"])
         key = communication_key(pid, commit_hash, event["by"])
         old = self.batch.get(key)
         if old is not None and old["ts"] > event["ts"]:
-            self.duplicates += 1  # an older grade arriving late never replaces a newer one
+            # An older grade arriving late never replaces a newer one; of two at the same
+            # time, the one appended last wins (as it would in a rebuild: one fact per key).
+            self.duplicates += 1
             return
         # The grade counts for the setup that made the commit, when the commit is known.
         made_by = self.batch.get(commit_key(pid, commit_hash)) or event
@@ -308,6 +378,8 @@ def _commit_context(fact: dict[str, Any], event: dict[str, Any]) -> None:
     micros = facts.cost_micros(event.get("cost"))
     if micros is not None:
         fact["cost_micros"] = micros
+    if event.get("reverts"):
+        fact["reverts"] = event["reverts"]
 
 
 def _same_setup(a: dict[str, Any], b: dict[str, Any]) -> bool:

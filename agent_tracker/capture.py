@@ -120,7 +120,7 @@ def run(
             )
         return event
     if command == "grade":
-        return service.record_communication_score(
+        event = service.record_communication_score(
             values["value"] or "",
             values.get("by") or "",
             flags,
@@ -128,4 +128,14 @@ def run(
             values.get("commit") or "HEAD",
             values.get("note"),
         )
+        from agent_tracker import recorded
+
+        if recorded.is_recorded(settings.journal_folder, event["hash"]) is False:
+            import sys
+
+            sys.stderr.write(
+                f"agent-tracker: commit {event['hash'][:12]} was never recorded (made before "
+                "`hooks install`?); the grade is kept and counts once the commit is recorded\n"
+            )
+        return event
     raise ValueError(f"not a capture command: {command}")

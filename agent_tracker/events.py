@@ -9,7 +9,8 @@ Every event is one JSON object on one line, at most `MAX_LINE` bytes, with:
 - `session` (format 2): `name` (`start`, `stop`, `end`, `idle`, `model`): a harness session
   was active in the project; it carries token use but earns no XP
 - `commit`: `hash`, `subject`, `author_time`, `files`, `insertions`, `deletions`, `exts`
-  (changed files per extension), `source` (how the setup was decided)
+  (changed files per extension), `source` (how the setup was decided); optional `replaces`
+  (the commit it amends) and `reverts` (the commit its message says it reverts)
 - `grade`: `hash`, `by` (agent|user), `grade` (-1, 1, 2, 5), `note`
 
 Format 2 adds optional fields to every type but `grade`: `session` (the harness's session id),
@@ -158,7 +159,7 @@ def dumps(value: object) -> str:
 
 _REQUIRED_TEXT = ("id", "harness", "agent", "model", "project")
 _HEX = "0123456789abcdef"
-_OPTIONAL_TEXT = ("subject", "note", "source", "replaces")
+_OPTIONAL_TEXT = ("subject", "note", "source", "replaces", "reverts")
 #: Names of the counts in a `tokens` field.
 TOKEN_KINDS = ("in", "out", "cache_read", "cache_write")
 SESSION_PHASES = ("start", "stop", "end", "idle", "model")
@@ -243,6 +244,9 @@ def check(event: object) -> dict[str, Any]:
             or not all(type(n) is int and n >= 0 and len(e) <= 200 for e, n in exts.items())
         ):
             raise BadEvent("field 'exts' is not a map of extensions to counts")
+        reverts = get("reverts")
+        if reverts is not None and (not 4 <= len(reverts) <= 64 or reverts.strip(_HEX)):
+            raise BadEvent("field 'reverts' is not a commit hash (4-64 hex digits)")
     else:
         if get("by") not in PARTIES:
             raise BadEvent("field 'by' must be agent or user")

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import orjson
 
-from agent_tracker import facts, totals
+from agent_tracker import facts, recorded, totals
 from agent_tracker.config import Settings
 from agent_tracker.errors import UsageError
 from agent_tracker.migrate import merge_facts
@@ -88,6 +88,7 @@ def import_files(settings: Settings, streams: list[tuple[str, IO[bytes]]]) -> Im
         result.added, result.updated, present = merge_facts(
             batch, list(found.items()), reconcile=True
         )
+    recorded.remember(settings.journal_folder, recorded.hashes_of_facts(found.items()))
     result.already_present = present + (result.lines - len(result.bad) - len(found))
     return result
 

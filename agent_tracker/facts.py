@@ -17,7 +17,9 @@ millionths of a dollar); events that name a harness `session` or an `instruction
 fingerprint are counted apart per such context (its hash is the key's fifth part), and the
 fact keeps both texts. A commit fact may keep the `session` and `instructions` that made it
 and what that session spent since its previous commit (`tokens`, `cost_micros`): a
-per-commit figure, never added to the usage totals.
+per-commit figure, never added to the usage totals. A commit fact whose message says
+`This reverts commit <hash>.` keeps that hash as `reverts` (the reverted commit is marked
+only in derived records, so the fact is written once and merges stay a union).
 
 Export format (`agent-tracker export`, version 2; version 1 files still import): JSON Lines,
 one fact per line, flat so that DuckDB (`read_json_auto`) and pandas (`read_json(lines=True)`)
@@ -178,6 +180,10 @@ def check(kind: str, fact: object) -> dict[str, Any]:
             raise BadFact("field 'source' is not text")
         _context(fact)
         _commit_figures(fact)
+        if fact.get("reverts") is None:
+            fact.pop("reverts", None)
+        else:
+            _commit_hash(fact, "reverts")
     elif kind == "grade":
         _commit_hash(fact)
         _time(fact)
@@ -236,9 +242,18 @@ def reconcile(kind: str, stored: dict[str, Any], incoming: dict[str, Any]) -> di
             if value or key in stored:
                 merged[key] = value
         return merged if merged != stored else None
-    if kind == "grade" and incoming["ts"] > stored.get("ts", 0):
+    if kind == "grade" and newer(incoming, stored):
         return incoming
     return None
+
+
+def newer(grade: dict[str, Any], than: dict[str, Any]) -> bool:
+    """Whether `grade` replaces `than` as its party's grade of a commit: the newest grade
+    wins (ties broken by id), wherever and in whatever order the two were recorded."""
+    return (grade.get("ts", 0), str(grade.get("id") or "")) > (
+        than.get("ts", 0),
+        str(than.get("id") or ""),
+    )
 
 
 def day_of(kind: str, fact: dict[str, Any]) -> str:

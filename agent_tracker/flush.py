@@ -15,6 +15,10 @@ the commit, under a name derived from the segment, so a retry rewrites rather th
 How events change facts and totals is `applier`'s business: within the transaction, events
 are summed per (project, setup, day, session, instructions), and every record is read once and
 written once (`store.WriteBatch`), so a thousand updates of one setup cost one put.
+
+After the commit, the hashes of the commits applied are added to `recorded`'s file in the
+journal folder (seeded with every stored commit the first time), so that `grade` can tell,
+without opening the database, that the commit it grades was never recorded.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent_tracker import migrate
+from agent_tracker import migrate, recorded
 from agent_tracker.applier import Applier, drop_empty_days
 from agent_tracker.config import Settings
 from agent_tracker.journal import SEGMENT_PREFIX, BadLine, Journal
@@ -84,16 +88,21 @@ def _flush_journal(settings: Settings, journal: Journal) -> FlushResult:
     result = FlushResult(segments=len(segments))
     if segments:
         latest: dict[str, list[Any]] = {}
+        commits: list[str] = []
+        seed: list[str] = []
         with LMDBDatabase.open_write(settings.database_path, settings.max_database_size) as db:
             dbid = db.dbid
             with db.batch() as batch:
                 _forget_deleted_segments(batch, journal)
+                if not (journal.dir / recorded.FILE).exists():
+                    seed = _recorded_commits(batch)
                 for segment in segments:
-                    _apply_segment(batch, journal, segment, dbid, result, latest)
+                    _apply_segment(batch, journal, segment, dbid, result, latest, commits)
                 drop_empty_days(batch)
             result.puts = db.puts
         # Before the segments go: a commit made in between must still find this activity.
         journal.remember_setups(latest)
+        recorded.remember(journal.folder, commits, seed)
         for segment in segments:
             segment.unlink(missing_ok=True)
     return result
@@ -106,6 +115,7 @@ def _apply_segment(
     dbid: str,
     result: FlushResult,
     latest: dict[str, list[Any]],
+    commits: list[str],
 ) -> None:
     sid = journal.segment_id(segment)
     if batch.has(segment_key(sid)):
@@ -115,6 +125,7 @@ def _apply_segment(
     bad: list[BadLine] = []
     applier = Applier(batch, dbid, latest)
     applier.apply(journal.scan(segment, bad))
+    commits += applier.commits
     result.applied += applier.applied
     result.duplicates += applier.duplicates
     for kind, count in applier.by_type.items():
@@ -131,6 +142,12 @@ def _apply_segment(
             "quarantined": len(bad),
         },
     )
+
+
+def _recorded_commits(batch: WriteBatch) -> list[str]:
+    """The hashes of the stored commits, oldest first (to seed `recorded`'s file)."""
+    found = sorted((fact["ts"], fact["hash"]) for _, fact in batch.scan("commit:"))
+    return [commit_hash for _, commit_hash in found[-recorded.KEEP :]]
 
 
 def _forget_deleted_segments(batch: WriteBatch, journal: Journal) -> None:

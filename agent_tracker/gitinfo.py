@@ -218,6 +218,7 @@ _COMMIT_FORMAT = (
             "%(trailers:key=Harness,valueonly,separator=%x1f)",
             "%(trailers:key=Co-authored-by,valueonly,separator=%x1f)",
             "%s",
+            "%b",
         ]
     )
     + "%x00"
@@ -225,7 +226,8 @@ _COMMIT_FORMAT = (
 
 
 def read_commit(repo: str, rev: str = "HEAD", honour_env: bool = True) -> dict[str, object]:
-    """Hash, subject, author time, trailers and change counts of one commit."""
+    """Hash, subject, author time, trailers and change counts of one commit, and the commit
+    it reverts (`reverts`) when its message says `This reverts commit <hash>.`"""
     out = _git(
         repo,
         "-c",
@@ -240,12 +242,12 @@ def read_commit(repo: str, rev: str = "HEAD", honour_env: bool = True) -> dict[s
         honour_env=honour_env,
     )
     fields = out.split("\x00")
-    if len(fields) < 9:
+    if len(fields) < 10:
         raise GitError(f"cannot read commit {rev!r} in {repo}")
-    commit_hash, author_time, author, agent, model, harness, coauthors, subject = fields[:8]
+    commit_hash, author_time, author, agent, model, harness, coauthors, subject, body = fields[:9]
     files = insertions = deletions = 0
     exts: dict[str, int] = {}
-    for line in fields[8].splitlines():
+    for line in fields[9].splitlines():
         parts = line.split("\t", 2)
         if len(parts) != 3:
             continue
@@ -255,7 +257,12 @@ def read_commit(repo: str, rev: str = "HEAD", honour_env: bool = True) -> dict[s
         deletions += int(removed) if removed.isdigit() else 0
         ext = extension(path)
         exts[ext] = exts.get(ext, 0) + 1
+    found: dict[str, object] = {}
+    reverted = reverted_commit(body)
+    if reverted is not None:
+        found["reverts"] = reverted
     return {
+        **found,
         "hash": commit_hash,
         "author_time": int(author_time or 0),
         "subject": subject,
@@ -271,6 +278,24 @@ def read_commit(repo: str, rev: str = "HEAD", honour_env: bool = True) -> dict[s
             "author": author,
         },
     }
+
+
+_REVERT_LINE = "This reverts commit "
+
+
+def reverted_commit(body: str) -> str | None:
+    """The hash in the `This reverts commit <hash>.` line `git revert` writes into the
+    message body (also `..., reversing` for a merge), or None. A plain scan: no regular
+    expression is compiled on the capture path."""
+    at = body.find(_REVERT_LINE)
+    while at != -1:
+        if at == 0 or body[at - 1] == "\n":
+            words = body[at + len(_REVERT_LINE) :].split(None, 1)
+            candidate = words[0].rstrip(".,").lower() if words else ""
+            if 4 <= len(candidate) <= 64 and not candidate.strip("0123456789abcdef"):
+                return candidate
+        at = body.find(_REVERT_LINE, at + 1)
+    return None
 
 
 def _first(value: str) -> str | None:

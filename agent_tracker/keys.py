@@ -70,3 +70,8 @@ def day_key(day: str, sid: str, pid: str, instructions: str | None = None) -> st
 def replaced_key(pid: str, commit_hash: str) -> str:
     """Marks a commit replaced by its amendment, so that no merge brings it back."""
     return f"replaced:{pid}:{commit_hash}"
+
+
+def reverts_key(pid: str, commit_hash: str) -> str:
+    """Derived: which counted commits revert this commit (rebuilt from the commit facts)."""
+    return f"reverts:{pid}:{commit_hash}"

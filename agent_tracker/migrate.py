@@ -9,7 +9,9 @@ folder, or a single file). Every command that writes the central database (`flus
 - every fact of the source whose key is absent from the central database is written;
   present keys are never overwritten (facts are written once, so equal keys hold equal
   facts); summaries (agent:, project:, day:) and meta records are not copied: the central
-  database's summaries are rebuilt from the union of the facts, in the same transaction;
+  database's summaries are rebuilt from the union of the facts, in the same transaction,
+  after the facts of commits the other database saw amended are moved as a flush would
+  have moved them (`recompute.canonicalise`);
 - a source written by this or an earlier agent-tracker (database format 1 or 2) is read as
   it is: a fact's key follows from the fact in both formats; a newer format is refused;
 - the source's path and content stamp (size and modification time of its data file) are
@@ -32,7 +34,7 @@ from typing import Any
 import lmdb
 import orjson
 
-from agent_tracker import facts, paths
+from agent_tracker import facts, paths, recompute, recorded
 from agent_tracker.config import Settings
 from agent_tracker.store import DB_FORMAT, SCORING_VERSION, LMDBDatabase, WriteBatch, rebuild
 
@@ -227,6 +229,7 @@ def merge_facts(
                 batch.put_now(key, better)
                 updated += 1
     if added or updated:
+        recompute.canonicalise(batch)
         rebuild(batch)
     return added, updated, len(found) - added - updated
 
@@ -314,6 +317,7 @@ def _merge_one(
     with db, db.batch() as batch:
         result.facts_added, _, result.already_present = merge_facts(batch, found)
         batch.set(marker, _marker(path, stamp, "merged", ""))
+    recorded.remember(settings.journal_folder, recorded.hashes_of_facts(found))
     return result
 
 

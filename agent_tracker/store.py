@@ -15,6 +15,7 @@ One unnamed LMDB database holds UTF-8 keys and JSON values:
 | `agent:<setup>` | derived | per-setup totals: XP, commits, communication score, grade mix |
 | `project:<project>` | derived | project identity, name, language mix, commit count |
 | `day:<day>:<setup>:<project>:<ifp>` | derived | one day's usage, commits, graded commits |
+| `reverts:<project>:<hash>` | derived | the counted commits that revert this commit |
 
 `<project>` and `<setup>` are 16-hex-digit hashes (`events.project_id`, `events.setup_id`),
 `<ctx>` hashes the session and instructions fingerprint a usage counter is for, and `<ifp>` is
@@ -28,6 +29,11 @@ commands. A format-1 database opened for writing is brought forward in place: it
 as they are (a usage key without `<ctx>` is still the key of events without a session), its
 derived records are rebuilt from them, then `meta:format` becomes 2. An older agent-tracker
 refuses a format-2 database with a clear message instead of misreading it.
+
+Scoring history: scoring 2 (derived version 3) adds per-party grade aggregates and revert
+counts to setup and day records (see `totals`). A database of scoring 1 or derived version 2
+opened for writing is rebuilt from its facts, once, in one transaction, which also marks it
+with the new versions; until then a reader finds the new fields missing and counts them 0.
 
 Writes happen in one transaction per flush through `WriteBatch`: values are read once, changed
 in memory, and written with one `put` per distinct key by `put_batch`.
@@ -44,19 +50,21 @@ from typing import Any, Protocol
 import lmdb
 import orjson
 
-from agent_tracker import totals
+from agent_tracker import recompute
 from agent_tracker.errors import DatabaseFullError, FormatError, TrackerError
 from agent_tracker.keys import agent_key, commit_key, communication_key, segment_key
 from agent_tracker.paths import make_private_dir
 
 DB_FORMAT = 2
-SCORING_VERSION = 1
+#: 2: per-party grade aggregates and reverts; the newest grade of a party wins everywhere.
+SCORING_VERSION = 2
 #: Version of the derived records' layout. A database whose derived records are older (or
 #: missing) is rebuilt from its facts when next opened for writing. 2: day records per
-#: instructions fingerprint, and failures, tokens and cost in every derived record.
-DERIVED_VERSION = 2
+#: instructions fingerprint, and failures, tokens and cost in every derived record. 3:
+#: per-party grade aggregates, `reverted`, and the `reverts:` index (scoring 2).
+DERIVED_VERSION = 3
 FACT_PREFIXES = ("commit:", "communication:", "usage:", "replaced:")
-DERIVED_PREFIXES = ("agent:", "project:", "day:")
+DERIVED_PREFIXES = ("agent:", "project:", "day:", "reverts:")
 
 
 def _dump(value: Any) -> bytes:
@@ -117,6 +125,14 @@ class WriteBatch:
             raise TrackerError("put_now needs a write transaction")
         self.txn.put(key.encode(), _dump(value))
         self._cache[key] = value
+
+    def delete_now(self, key: str) -> None:
+        """Remove `key` at once (for merges: `rebuild` must not see it)."""
+        if self.txn is None:
+            raise TrackerError("delete_now needs a write transaction")
+        self.txn.delete(key.encode())
+        self._cache[key] = None
+        self._dirty.discard(key)
 
     def put_absent(self, key: str, raw: bytes) -> bool:
         """Store `raw` under `key` at once, unless the key exists; True when stored.
@@ -265,11 +281,15 @@ class LMDBDatabase:
             txn.put(b"meta:origin", _dump(self._origin()))
 
     def derived_outdated(self) -> bool:
-        """True when derived records predate DERIVED_VERSION (they are rebuilt on write)."""
+        """True when derived records predate DERIVED_VERSION or SCORING_VERSION (they are
+        rebuilt on write)."""
         with self.env.begin() as txn:
-            raw = txn.get(b"meta:derived")
-        found = 0 if raw is None else orjson.loads(raw)
-        return isinstance(found, int) and found < DERIVED_VERSION
+            derived, scoring = txn.get(b"meta:derived"), txn.get(b"meta:scoring")
+        for raw, known in ((derived, DERIVED_VERSION), (scoring, SCORING_VERSION)):
+            found = 0 if raw is None else orjson.loads(raw)
+            if isinstance(found, int) and found < known:
+                return True
+        return False
 
     def is_applied(self, segment_id: str) -> bool:
         """Whether a flush already applied this journal segment (exactly-once marker)."""
@@ -386,7 +406,7 @@ def rebuild(batch: WriteBatch) -> int:
     Returns the number of derived records. Derived records that no fact supports any more
     are deleted. Facts must already be stored (not only set on the batch).
     """
-    derived = totals.from_facts(*(batch.scan(prefix) for prefix in FACT_PREFIXES))
+    derived = recompute.from_facts(*(batch.scan(prefix) for prefix in FACT_PREFIXES))
     for prefix in DERIVED_PREFIXES:
         for key, _ in list(batch.scan(prefix)):
             if key not in derived:
@@ -395,6 +415,7 @@ def rebuild(batch: WriteBatch) -> int:
         if batch.get(key) != value:
             batch.set(key, value)
     batch.set("meta:derived", DERIVED_VERSION)
+    batch.set("meta:scoring", SCORING_VERSION)
     return len(derived)
 
 

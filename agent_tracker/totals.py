@@ -1,4 +1,4 @@
-"""Scoring v1: how facts turn into per-setup and per-project totals.
+"""Scoring v2: how facts turn into per-setup and per-project totals.
 
 | event | effect on the setup |
 |---|---|
@@ -8,33 +8,41 @@
 | grade | communication score += grade (-1, 1, 2, 5); one grade per party per commit |
 
 Derived records: `agent:<setup>` (all-time totals per setup), `project:<project>` (identity,
-name, language mix) and `day:<day>:<setup>:<project>:<instructions>` (what the report reads:
+name, language mix), `day:<day>:<setup>:<project>:<instructions>` (what the report reads:
 usage, commits by attribution source, and graded commits with the sum and sum of squares of
 their per-commit scores, so that means and their uncertainty come from aggregates, never
-from scanning events). A commit's grades count on the day of the commit (or of its first
-grade while the commit is unknown), under the commit's instructions fingerprint.
+from scanning events) and `reverts:<project>:<hash>` (which counted commits revert a commit).
+A commit's grades count on the day of the commit (or of its first grade while the commit is
+unknown), under the commit's instructions fingerprint.
+
+Scoring v2 adds, to setup and day records, per-party aggregates (`PARTY_FIELDS`: for each
+party the commits it graded, the sum and sum of squares of its grades; for commits graded by
+both, the sum and sum of squares of agent - user) and `reverted`: how many of the record's
+commits a later commit reverts (`This reverts commit <hash>.` in its message). A party's
+grade of a commit is its newest one (`facts.newer`) of that commit or of any commit
+it replaced.
 
 All three carry the usage counts (`facts.USAGE_COUNTS`: tool calls, commands, failures,
 tokens, cost; tokens and cost earn no XP) and the per-commit figures of the commits that
 have them (`COMMIT_FIGURES`: the tokens and cost their sessions spent since the previous
 commit, and how many commits had such a figure, so that a mean per commit is exact).
 
-The same functions serve the incremental update in `flush` and the full recomputation in
-`from_facts`, so the two always agree. Active days come from usage and commits only (a
-grade can be replaced, and a replaced fact must not leave a trace in a derived value); a
-commit replaced by its amendment no longer counts, but its day stays active. A grade of an
-amended commit counts for the commit that replaced it.
+These functions are the one scoring engine: the incremental update of `applier` (flush and
+the report's pending overlay) and the full recomputation of `recompute.from_facts` (rebuild,
+import, migrate) both change records only through them. Active days come from usage and
+commits only (a grade can be replaced, and a replaced fact must not leave a trace in a
+derived value); a commit replaced by its amendment no longer counts, but its day stays
+active. A grade of an amended commit counts for the commit that replaced it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from functools import partial
 from typing import Any
 
 from agent_tracker import events
 from agent_tracker.facts import USAGE_COUNTS
-from agent_tracker.keys import agent_key, day_key, project_key
+from agent_tracker.keys import day_key
 
 XP_TOOL = 1
 XP_COMMAND = 2
@@ -44,6 +52,22 @@ Record = dict[str, Any]
 Facts = Iterable[tuple[str, Record]]
 #: Sums over the commits that report what their session spent.
 COMMIT_FIGURES = ("commit_tokens", "commits_with_tokens", "commit_cost_micros", "commits_with_cost")
+#: Per-party aggregates of the commits counted in a record (scoring v2), each commit with
+#: each party's current grade of it: how many were graded, the sum and the sum of squares
+#: of the grades; over the commits graded by both, the sum and sum of squares of
+#: (agent - user); and how many of its commits a later commit reverts.
+PARTY_FIELDS = (
+    "user_graded",
+    "user_sum",
+    "user_sq",
+    "agent_graded",
+    "agent_sum",
+    "agent_sq",
+    "both_graded",
+    "both_diff_sum",
+    "both_diff_sq",
+)
+REVERTED = "reverted"
 
 
 def _figures() -> Record:
@@ -62,6 +86,7 @@ def setup_record(harness: str, agent: str, model: str) -> Record:
         "grades": 0,
         "graded_commits": 0,
         "mix": {str(value): 0 for value in events.GRADE_VALUES},
+        **dict.fromkeys((*PARTY_FIELDS, REVERTED), 0),
         "first_day": None,
         "last_day": None,
     }
@@ -110,6 +135,7 @@ def day_record(
         "score_sq": 0,
         "grades": 0,
         "mix": {str(value): 0 for value in events.GRADE_VALUES},
+        **dict.fromkeys((*PARTY_FIELDS, REVERTED), 0),
     }
 
 
@@ -147,15 +173,29 @@ def add_day_commit(cell: Record, fact: Record, sign: int = 1) -> None:
         del sources[source]
 
 
-def add_day_grades(cell: Record, grades: list[int], sign: int) -> None:
-    """One graded commit: its grades (one per party) and their total as its score."""
-    total = sum(grades)
-    cell["graded_commits"] += sign
-    cell["score"] += sign * total
+def add_day_grades(cell: Record, grades: dict[str, int], sign: int) -> None:
+    """One graded commit: its grades (party -> grade, one per party), their total as its
+    score, and the per-party aggregates."""
+    total = sum(grades.values())
     cell["score_sq"] += sign * total * total
-    cell["grades"] += sign * len(grades)
-    for grade in grades:
-        cell["mix"][str(grade)] += sign
+    add_commit_grades(cell, grades, sign)
+
+
+def _add_party_grades(record: Record, grades: dict[str, int], sign: int) -> None:
+    for party, grade in grades.items():
+        record[f"{party}_graded"] = record.get(f"{party}_graded", 0) + sign
+        record[f"{party}_sum"] = record.get(f"{party}_sum", 0) + sign * grade
+        record[f"{party}_sq"] = record.get(f"{party}_sq", 0) + sign * grade * grade
+    if "agent" in grades and "user" in grades:
+        diff = grades["agent"] - grades["user"]
+        record["both_graded"] = record.get("both_graded", 0) + sign
+        record["both_diff_sum"] = record.get("both_diff_sum", 0) + sign * diff
+        record["both_diff_sq"] = record.get("both_diff_sq", 0) + sign * diff * diff
+
+
+def add_reverted(record: Record, sign: int) -> None:
+    """Count (+1) or uncount (-1) one commit of the record as reverted by a later one."""
+    record[REVERTED] = record.get(REVERTED, 0) + sign
 
 
 def has_usage(record: Record) -> bool:
@@ -176,16 +216,16 @@ def day_of(fact: Record, on: str) -> tuple[str, tuple[str, str, str, str, str, s
 
 def grades_by_setup(
     commit: Record | None, grades: Iterable[Record]
-) -> list[tuple[Record, list[int]]]:
-    """One commit's grades, grouped by what they count for: the commit's setup and
-    instructions when the commit is known, else each grade's own setup."""
-    by_setup: dict[tuple[str, str, str, str | None], list[int]] = {}
+) -> list[tuple[Record, dict[str, int]]]:
+    """One commit's grades (party -> grade), grouped by what they count for: the commit's
+    setup and instructions when the commit is known, else each grade's own setup."""
+    by_setup: dict[tuple[str, str, str, str | None], dict[str, int]] = {}
     project = ""
     for grade in grades:
         made_by = commit or grade
         project = grade["project"]
         setup = (made_by["harness"], made_by["agent"], made_by["model"])
-        by_setup.setdefault((*setup, made_by.get("instructions")), []).append(grade["grade"])
+        by_setup.setdefault((*setup, made_by.get("instructions")), {})[grade["by"]] = grade["grade"]
     return [
         (
             {"harness": h, "agent": a, "model": m, "project": project, "instructions": i},
@@ -204,8 +244,15 @@ def final_hash(commit_hash: str, replaced_by: Callable[[str], str | None]) -> st
     return commit_hash
 
 
-def _successor(successor: dict[tuple[str, str], str], project: str, commit_hash: str) -> str | None:
-    return successor.get((project, commit_hash))
+def reverts_of(fact: Record) -> str | None:
+    """The commit a commit fact reverts (`This reverts commit <hash>.`), if any."""
+    target = fact.get("reverts")
+    return target if target and target != fact["hash"] else None
+
+
+def revert_record(project: str, commit_hash: str, by: Iterable[str]) -> Record:
+    """The derived index entry of a reverted commit: which counted commits revert it."""
+    return {"project": project, "hash": commit_hash, "by": sorted(by)}
 
 
 def grade_day(commit: Record | None, grades: Iterable[Record]) -> str:
@@ -215,7 +262,7 @@ def grade_day(commit: Record | None, grades: Iterable[Record]) -> str:
     return events.day_of(min(grade["ts"] for grade in grades))
 
 
-def _touch(record: Record, day: str) -> None:
+def touch(record: Record, day: str) -> None:
     if record["first_day"] is None or day < record["first_day"]:
         record["first_day"] = day
     if record["last_day"] is None or day > record["last_day"]:
@@ -232,7 +279,7 @@ def _xp(record: Record) -> None:
 
 def add_usage(record: Record, usage: Record, day: str) -> None:
     add_counts(record, usage)
-    _touch(record, day)
+    touch(record, day)
     _xp(record)
 
 
@@ -241,22 +288,23 @@ def add_commit(record: Record, fact: Record, day: str, sign: int = 1) -> None:
     record["commits"] += sign
     add_commit_figures(record, fact, sign)
     if sign > 0:
-        _touch(record, day)
+        touch(record, day)
     _xp(record)
 
 
-def add_commit_grades(record: Record, grades: list[int], sign: int) -> None:
-    """Add (sign=+1) or remove (sign=-1) the grades one commit got (one per party)."""
-    record["score"] += sign * sum(grades)
+def add_commit_grades(record: Record, grades: dict[str, int], sign: int) -> None:
+    """Add (sign=+1) or remove (sign=-1) the grades one commit got (party -> grade)."""
+    record["score"] += sign * sum(grades.values())
     record["grades"] += sign * len(grades)
     record["graded_commits"] += sign
-    for grade in grades:
+    for grade in grades.values():
         record["mix"][str(grade)] += sign
+    _add_party_grades(record, grades, sign)
 
 
 def add_project_usage(record: Record, usage: Record, day: str) -> None:
     add_counts(record, usage)
-    _touch(record, day)
+    touch(record, day)
 
 
 def add_project_commit(record: Record, fact: Record, day: str, sign: int = 1) -> None:
@@ -268,71 +316,4 @@ def add_project_commit(record: Record, fact: Record, day: str, sign: int = 1) ->
         if not record["exts"][ext]:
             del record["exts"][ext]
     if sign > 0:
-        _touch(record, day)
-
-
-def from_facts(
-    commits: Facts, grades: Facts, usages: Facts, replaced: Facts = ()
-) -> dict[str, Record]:
-    """Every derived record (`agent:*`, `project:*`, `day:*`), recomputed from the facts.
-
-    A commit marked replaced (by its amendment) does not count, and its grades count for
-    the commit that replaced it unless that one has its own grade from the same party.
-    """
-    out: dict[str, Record] = {}
-    replaced_facts = list(replaced)
-    successor = {(fact["project"], fact["hash"]): fact["by_hash"] for _, fact in replaced_facts}
-
-    def setup(fact: Record) -> Record:
-        sid = events.setup_id(fact["harness"], fact["agent"], fact["model"])
-        return out.setdefault(
-            agent_key(sid), setup_record(fact["harness"], fact["agent"], fact["model"])
-        )
-
-    def project(fact: Record) -> Record:
-        pid = events.project_id(fact["project"])
-        return out.setdefault(project_key(pid), project_record(fact["project"]))
-
-    def day(fact: Record, on: str) -> Record:
-        key, made = day_of(fact, on)
-        return out.setdefault(key, day_record(*made))
-
-    for _, fact in replaced_facts:
-        # An amended commit no longer counts, but it was work on its day (as it was when a
-        # flush applied it before its amendment).
-        on = events.day_of(fact["ts"])
-        _touch(setup(fact), on)
-        _touch(project(fact), on)
-    for _, fact in usages:
-        add_usage(setup(fact), fact, fact["day"])
-        add_project_usage(project(fact), fact, fact["day"])
-        add_counts(day(fact, fact["day"]), fact)
-    commit_facts = {
-        (fact["project"], fact["hash"]): fact
-        for _, fact in commits
-        if (fact["project"], fact["hash"]) not in successor
-    }
-    for fact in commit_facts.values():
-        on = events.day_of(fact["ts"])
-        add_commit(setup(fact), fact, on)
-        add_project_commit(project(fact), fact, on)
-        add_day_commit(day(fact, on), fact)
-    # A commit's grades count for the setup that made it (when the commit is known), as one
-    # graded commit per setup however many parties graded it.
-    latest: dict[tuple[str, str, str], tuple[tuple[bool, float], Record]] = {}
-    for _, fact in grades:
-        commit_hash = final_hash(fact["hash"], partial(_successor, successor, fact["project"]))
-        slot = (fact["project"], commit_hash, fact["by"])
-        rank = (fact["hash"] == commit_hash, fact["ts"])  # its own grade first, then newest
-        if slot not in latest or latest[slot][0] <= rank:
-            latest[slot] = (rank, dict(fact, hash=commit_hash))
-    per_commit: dict[tuple[str, str], list[Record]] = {}
-    for _, fact in latest.values():
-        per_commit.setdefault((fact["project"], fact["hash"]), []).append(fact)
-    for commit_id, facts in per_commit.items():
-        commit = commit_facts.get(commit_id)
-        on = grade_day(commit, facts)
-        for made, values in grades_by_setup(commit, facts):
-            add_commit_grades(setup(made), values, +1)
-            add_day_grades(day(made, on), values, +1)
-    return {k: v for k, v in out.items() if not (k.startswith("day:") and is_empty_day(v))}
+        touch(record, day)

@@ -498,3 +498,50 @@ def test_a_usage_line_with_a_bad_new_count_is_reported(cli: Cli, tmp_path: Path)
     assert result.code == 1
     assert "field 'tokens_in' is not a count" in result.out
     assert "field 'session' missing or not text" in result.out
+
+
+def test_a_commit_amended_on_another_machine_is_counted_once_after_import(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    old, new = "aa" * 20, "bb" * 20
+    laptop = config.load()
+    journal = Journal(laptop.journal_dir)
+    journal.append(events.encode(commit_event(BUILD, "p", old)))
+    journal.append(events.encode(events.make("grade", BUILD, "p", hash=old, by="user", grade=2)))
+    flush(laptop)
+    from_laptop = tmp_path / "laptop.jsonl"
+    from_laptop.write_text(cli("export").out)
+
+    desktop = use_empty_database(monkeypatch, tmp_path)  # never saw the commit it amends
+    journal = Journal(desktop.journal_dir)
+    journal.append(events.encode(commit_event(PLAN, "p", new, replaces=old)))
+    journal.append(events.encode(events.make("grade", PLAN, "p", hash=old, by="agent", grade=5)))
+    flush(desktop)
+    from_desktop = tmp_path / "desktop.jsonl"
+    from_desktop.write_text(cli("export").out)
+    assert cli("import", str(from_laptop)).code == 0
+
+    def counted(settings: config.Settings) -> tuple[int, int, int, int]:
+        records = [
+            json.loads(v) for k, v in db_entries(settings).items() if k.startswith(b"agent:")
+        ]
+        return (
+            sum(r["commits"] for r in records),
+            sum(r["graded_commits"] for r in records),
+            sum(r["user_sum"] for r in records),
+            sum(r["agent_sum"] for r in records),
+        )
+
+    assert counted(desktop) == (1, 1, 2, 5)
+    monkeypatch.setenv("AGENT_TRACKER_DATABASE_PATH", str(laptop.database_path))
+    monkeypatch.setenv("AGENT_TRACKER_JOURNAL_DIR", str(laptop.journal_dir))
+    assert cli("import", str(from_desktop)).code == 0
+    assert counted(laptop) == (1, 1, 2, 5)
+    # What the laptop keeps is what a flush of the amendment there would have left.
+    journal = Journal(laptop.journal_dir)
+    journal.append(events.encode(events.make("grade", BUILD, "p", hash=old, by="user", grade=-1)))
+    flush(laptop)
+    assert counted(laptop) == (1, 1, -1, 5)
+    incremental = db_entries(laptop)
+    assert cli("rebuild").code == 0
+    assert db_entries(laptop) == incremental

@@ -3,13 +3,14 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import format1
 import pytest
-from conftest import commit_event, db_entries, setup_totals
+from conftest import Result, commit_event, commit_file, db_entries, setup_totals
 
-from agent_tracker import config, events, facts, store
+from agent_tracker import config, events, facts, store, totals
 from agent_tracker.errors import DatabaseFullError, FormatError
 from agent_tracker.flush import flush
 from agent_tracker.journal import Journal
@@ -378,7 +379,7 @@ def assert_totals_match_rebuild(settings: config.Settings) -> None:
     with db:
         db.rebuild_totals()
     rebuilt = db_entries(settings)
-    derived = (b"agent:", b"project:", b"day:")
+    derived = (b"agent:", b"project:", b"day:", b"reverts:")
     checked = 0
     for key in incremental.keys() | rebuilt.keys():
         if key.startswith(derived):
@@ -406,8 +407,8 @@ def test_database_with_a_newer_scoring_version_is_refused(settings: config.Setti
     flush(settings)
     db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
     with db, db.env.begin(write=True) as txn:
-        txn.put(b"meta:scoring", b"2")
-    with pytest.raises(FormatError, match="scoring version 2"):
+        txn.put(b"meta:scoring", str(store.SCORING_VERSION + 1).encode())
+    with pytest.raises(FormatError, match=f"scoring version {store.SCORING_VERSION + 1}"):
         LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
 
 
@@ -593,6 +594,8 @@ def test_a_format_1_database_is_brought_forward_with_nothing_lost(
     assert old_day not in after
     day = json.loads(after[old_day + b":-"])
     assert (day["tool_calls"], day["commands"], day["commits"], day["score"]) == (7, 2, 1, 5)
+    assert (day["user_graded"], day["user_sum"], day["agent_graded"]) == (1, 5, 0)
+    assert json.loads(after[b"meta:scoring"]) == store.SCORING_VERSION
     record = setup_totals(settings, format1.SETUP)
     assert (record["tool_calls"], record["commits"], record["xp"], record["score"]) == (8, 1, 17, 5)
     assert record["tokens_in"] == 10
@@ -640,4 +643,175 @@ def test_a_late_grade_of_an_amended_commit_counts_for_the_commit_that_replaced_i
     assert db is not None
     with db:
         assert db.get_communication(events.project_id(PROJECT), "2" * 40, "user") is not None
+    assert_totals_match_rebuild(settings)
+
+
+# -- scoring 2: per-party aggregates, reverts -----------------------------------------------
+
+
+def day_cells(settings: config.Settings) -> list[dict[str, object]]:
+    return [json.loads(v) for k, v in db_entries(settings).items() if k.startswith(b"day:")]
+
+
+def test_day_cells_keep_each_partys_current_grade_of_each_commit(
+    settings: config.Settings,
+) -> None:
+    append_commit(settings, "1" * 40)
+    append_commit(settings, "2" * 40)
+    grade_event(settings, "1" * 40, "agent", 5)
+    grade_event(settings, "1" * 40, "user", 2)
+    flush(settings)
+    grade_event(settings, "1" * 40, "user", -1)  # a regrade replaces the user's grade
+    grade_event(settings, "2" * 40, "user", 2)
+    flush(settings)
+    (cell,) = day_cells(settings)
+    expected = {
+        "user_graded": 2,
+        "user_sum": 1,
+        "user_sq": 5,
+        "agent_graded": 1,
+        "agent_sum": 5,
+        "agent_sq": 25,
+        "both_graded": 1,
+        "both_diff_sum": 6,
+        "both_diff_sq": 36,
+        "reverted": 0,
+    }
+    assert {k: cell[k] for k in expected} == expected
+    record = setup_record(settings)
+    assert {k: record[k] for k in expected} == expected
+    assert_totals_match_rebuild(settings)
+
+
+def test_a_database_of_scoring_1_is_rebuilt_from_its_facts_once(
+    settings: config.Settings,
+) -> None:
+    append_commit(settings, "1" * 40)
+    grade_event(settings, "1" * 40, "user", 5)
+    flush(settings)
+    db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
+    with db, db.env.begin(write=True) as txn:  # as the previous release left it
+        for key, value in list(txn.cursor()):
+            if bytes(key).startswith((b"day:", b"agent:")):
+                record = json.loads(value)
+                for field in (*totals.PARTY_FIELDS, totals.REVERTED):
+                    del record[field]
+                txn.put(bytes(key), json.dumps(record).encode())
+        txn.put(b"meta:derived", b"2")
+        txn.put(b"meta:scoring", b"1")
+    old = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    assert old is not None
+    with old:
+        assert old.derived_outdated()
+    append(settings, "tool", name="edit")
+    flush(settings)  # opening for writing brings it forward
+    (cell,) = day_cells(settings)
+    assert (cell["user_graded"], cell["user_sum"], cell["tool_calls"]) == (1, 5, 1)
+    after = db_entries(settings)
+    assert json.loads(after[b"meta:scoring"]) == store.SCORING_VERSION == 2
+    assert json.loads(after[b"meta:derived"]) == store.DERIVED_VERSION == 3
+    db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
+    with db:
+        assert not db.derived_outdated()
+        assert db.write_transactions == 0  # once: not rebuilt again
+
+
+@pytest.mark.parametrize("reverting_first", [False, True])
+@pytest.mark.parametrize("flush_between", [False, True])
+def test_a_reverted_commit_is_counted_once_whichever_commit_is_recorded_first(
+    settings: config.Settings, reverting_first: bool, flush_between: bool
+) -> None:
+    journal = Journal(settings.journal_dir)
+    reverted = commit_event(SETUP, PROJECT, "1" * 40)
+    reverting = [
+        commit_event(OTHER, PROJECT, sha, reverts="1" * 40) for sha in ("2" * 40, "3" * 40)
+    ]
+    order = [*reverting, reverted] if reverting_first else [reverted, *reverting]
+    for event in order:
+        journal.append(events.encode(event))
+        if flush_between:
+            flush(settings)
+    flush(settings)
+    assert (setup_record(settings)["reverted"], setup_record(settings, OTHER)["reverted"]) == (
+        1,
+        0,
+    )
+    cells = {c["agent"]: c for c in day_cells(settings)}
+    assert (cells["build"]["reverted"], cells["plan"]["reverted"]) == (1, 0)
+    assert_totals_match_rebuild(settings)
+
+
+def test_a_revert_follows_the_reverted_commit_through_its_amendment(
+    settings: config.Settings,
+) -> None:
+    journal = Journal(settings.journal_dir)
+    journal.append(events.encode(commit_event(OTHER, PROJECT, "9" * 40, reverts="1" * 40)))
+    append_commit(settings, "1" * 40)
+    flush(settings)
+    assert setup_record(settings)["reverted"] == 1
+    journal.append(events.encode(commit_event(SETUP, PROJECT, "2" * 40, replaces="1" * 40)))
+    flush(settings)
+    record = setup_record(settings)
+    assert (record["commits"], record["reverted"]) == (1, 1)
+    assert_totals_match_rebuild(settings)
+
+
+def test_a_late_grade_of_an_amended_commit_counts_as_in_a_rebuild_newest_grade_winning(
+    settings: config.Settings,
+) -> None:
+    append_commit(settings, "1" * 40)
+    flush(settings)
+    journal = Journal(settings.journal_dir)
+    journal.append(events.encode(commit_event(OTHER, PROJECT, "2" * 40, replaces="1" * 40)))
+    first = grade_event(settings, "2" * 40, "user", 2)
+    flush(settings)
+    late = grade_event(settings, "1" * 40, "user", 5)  # by the hash it had before the amend
+    stale = dict(late, id="f" * 24, ts=float(first["ts"]) - 10, grade=-1)  # older: ignored
+    journal.append(events.encode(stale))
+    flush(settings)
+    record = setup_record(settings, OTHER)
+    assert (record["commits"], record["user_sum"], record["user_graded"]) == (1, 5, 1)
+    assert setup_record(settings)["commits"] == 0
+    assert_totals_match_rebuild(settings)
+
+
+def test_grading_a_commit_never_recorded_says_so_in_one_line_and_still_counts_later(
+    cli: Callable[..., Result], make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo()
+    monkeypatch.chdir(repo)
+    before = commit_file(repo, "a.py", "1\n", "Before hooks install")
+    recorded_sha = commit_file(repo, "b.py", "1\n", "Recorded")
+    settings = config.load()
+    assert cli("grade", "good", "--by", "user", "--commit", before).err == ""  # nothing known yet
+    assert cli("commit", "--agent", "build", "--model", "m").code == 0
+    pending = cli("grade", "good", "--by", "user")  # HEAD: pending in the journal
+    assert (pending.code, pending.err) == (0, "")
+    assert cli("flush").code == 0
+    flushed = cli("grade", "excellence", "--by", "agent", "--commit", recorded_sha)
+    assert (flushed.code, flushed.err) == (0, "")
+    unknown = cli("grade", "bad", "--by", "user", "--commit", before)
+    assert unknown.code == 0
+    assert unknown.err.count("\n") == 1
+    assert f"commit {before[:12]} was never recorded" in unknown.err
+    assert cli("commit", "--rev", before, "--agent", "plan", "--model", "m").code == 0
+    assert cli("flush").code == 0
+    plan = setup_totals(settings, (events.UNKNOWN, "plan", "m"))
+    assert (plan["commits"], plan["user_sum"]) == (1, -1)  # the kept grade counts now
+    assert cli("grade", "bad", "--by", "agent", "--commit", before).err == ""
+
+
+def test_an_amend_keeps_each_partys_newest_grade_of_the_two_commits(
+    settings: config.Settings,
+) -> None:
+    grade_event(settings, "2" * 40, "user", -1)  # the replacing commit, graded early
+    append_commit(settings, "1" * 40)
+    grade_event(settings, "1" * 40, "user", 5)  # newer: it wins after the amend
+    flush(settings)
+    Journal(settings.journal_dir).append(
+        events.encode(commit_event(SETUP, PROJECT, "2" * 40, replaces="1" * 40))
+    )
+    flush(settings)
+    record = setup_record(settings)
+    assert (record["commits"], record["user_graded"], record["user_sum"]) == (1, 1, 5)
     assert_totals_match_rebuild(settings)

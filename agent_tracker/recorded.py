@@ -1,0 +1,97 @@
+"""Which commits this machine has recorded, known without opening the database.
+
+`grade` says so, in one line on stderr, when the commit it grades was never recorded (made
+before `hooks install`, or in a repository without the hook); the grade is kept anyway and
+counts once the commit is recorded. Capture never opens LMDB, so it asks two cheap sources,
+both plain byte searches in the journal folder:
+
+- the pending journal (live file and segments): a commit event for the hash, not yet flushed;
+- `recorded-commits`: the hashes of the commits that flush, import and migrate recorded, one
+  per line, the newest `KEEP` of them (rewritten down to `KEEP` lines once it passes twice
+  that, so it stays under ~1 MB).
+
+A hash found in neither is reported. When the file does not exist (nothing flushed since
+this file was introduced), nothing is said: the first flush writes it, seeded with the
+database's commits. The bound has one cost: a grade of a commit older than the newest
+`KEEP` recorded ones is wrongly called unrecorded (it still counts). This module is on the
+capture path: standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+
+from agent_tracker.journal import LIVE, SEGMENT_PREFIX
+
+TYPE_CHECKING = False  # avoids importing typing on the capture hot path
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+FILE = "recorded-commits"
+KEEP = 20_000
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def is_recorded(folder: str, commit_hash: str) -> bool | None:
+    """True when the commit is recorded or pending, False when it is neither, None when
+    this cannot be told (no record of recorded commits yet)."""
+    known = _read(os.path.join(folder, FILE))
+    if known is None:
+        return None
+    needle = commit_hash.encode()
+    if (b"\n" + known).find(b"\n" + needle + b"\n") != -1:
+        return True
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return False
+    wanted = b'"hash":"' + needle + b'"'
+    for name in names:
+        if name == LIVE or name.startswith(SEGMENT_PREFIX):
+            data = _read(os.path.join(folder, name)) or b""
+            at = data.find(wanted)
+            while at != -1:
+                start = data.rfind(b"\n", 0, at) + 1
+                if data.find(b'"type":"commit"', start, at) != -1:
+                    return True
+                at = data.find(wanted, at + 1)
+    return False
+
+
+def remember(folder: str, hashes: Iterable[str], seed: Iterable[str] = ()) -> None:
+    """Add commit hashes to the file (after `seed`, oldest first, when there is no file
+    yet). Never raises: the file only feeds a hint."""
+    path = os.path.join(folder, FILE)
+    try:
+        present = _read(path)
+        lines = [h.encode() for h in hashes]
+        if present is None:
+            lines = [h.encode() for h in seed] + lines
+        elif not lines:
+            return
+        known = [] if present is None else present.splitlines()
+        if present is not None and len(known) + len(lines) <= 2 * KEEP:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "ab") as handle:
+                handle.write(b"".join(line + b"\n" for line in lines))
+            return
+        kept = (known + lines)[-KEEP:]
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(b"".join(line + b"\n" for line in kept))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def hashes_of_facts(found: Iterable[tuple[str, object]]) -> list[str]:
+    """The commit hashes among merged (key, fact) pairs (`commit:<project>:<hash>`)."""
+    return [key.rsplit(":", 1)[1] for key, _ in found if key.startswith("commit:")]
