@@ -77,8 +77,9 @@ def report(
 ) -> None:
     """Rank agent setups by the quality of their work, and recommend one.
 
-    Quality is the score per graded commit (agent's and user's grades), shrunk toward the
-    overall mean for small samples; see the README for the method. Reads only; never flushes.
+    Quality is your own grade of their commits (`grade --by user`), adjusted for how hard
+    each project is, with a 95% interval and the chance to be the best; the agent's grades
+    are shown, never counted. See the README for the method. Reads only; never flushes.
     """
     today = report_mod.utc_today()
     language = None

@@ -195,6 +195,16 @@ def test_the_project_adjustment_changes_the_winner_of_a_confounded_history() -> 
     assert good.score - plan.score > 0.5
     assert ranking.fit is not None
     assert ranking.fit.project_effects[0] > ranking.fit.project_effects[1] + 1  # easy, hard
+    # The README's worked example quotes these numbers.
+    assert (round(good.score, 1), round(plan.score, 1), round(ranking.fit.mean, 1)) == (
+        1.9,
+        1.1,
+        1.5,
+    )
+    assert [round(b, 2) for b in ranking.fit.project_effects] == [0.95, -0.95]
+    assert good.interval is not None
+    assert [round(x, 1) for x in good.interval] == [0.8, 3.1]
+    assert "Clearly ahead (expected loss 0.00)" in ranking.recommendation
 
 
 def test_one_great_user_grade_is_worth_trying_never_recommended() -> None:
