@@ -301,9 +301,7 @@ class Journal:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def remember_setups(
-        self, latest: dict[str, list[Any]], keep: float = REMEMBER_SECONDS
-    ) -> None:
+    def remember_setups(self, latest: dict[str, list[Any]], keep: float = REMEMBER_SECONDS) -> None:
         """Record, per project, the newest activity a flush saw (`[ts, harness, agent, model,
         session]`), so that attribution to the most recent session still works for a commit
         made after a flush emptied the journal."""
