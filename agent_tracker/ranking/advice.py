@@ -63,6 +63,8 @@ class Ranking:
     more_each: int | None = None  # more user-graded commits each to separate the top two
     worth_trying: list[Group] = field(default_factory=list)
     recommendation: str = ""
+    fitted: int = 0  # groups with a user grade
+    fit_best: float | None = None  # E[max score] among them
 
 
 def known(group: Group, by: str) -> bool:
@@ -138,7 +140,8 @@ def _fit(ranking: Ranking, fitted: list[Group], *, crossed: bool) -> None:
                 for p, cell in group.user_cells.items()
             )
             group.recent_mean = fit.mean + residual / recent
-    chances, _ = model.odds([g.score or 0.0 for g in fitted], _sds(fitted))
+    chances, ranking.fit_best = model.odds([g.score or 0.0 for g in fitted], _sds(fitted))
+    ranking.fitted = len(fitted)
     for group, chance in zip(fitted, chances, strict=True):
         group.p_best = chance
 
@@ -157,7 +160,10 @@ def _decide(ranking: Ranking, eligible: list[Group]) -> None:
     runner = ranking.runner_up = eligible[1]
     a, b = choice.score or 0.0, runner.score or 0.0
     va, vb = choice.contrast or 0.0, runner.contrast or 0.0
-    _, best = model.odds([g.score or 0.0 for g in eligible], _sds(eligible))
+    if ranking.fit_best is not None and len(eligible) == ranking.fitted:
+        best = ranking.fit_best  # the same candidates: no second quadrature
+    else:
+        _, best = model.odds([g.score or 0.0 for g in eligible], _sds(eligible))
     loss = ranking.expected_loss = max(0.0, best - a)
     if loss < LOSS_TIE:
         ranking.tied = model.normal_cdf(-(a - b) / math.sqrt(va + vb)) >= CLEAR
