@@ -20,14 +20,13 @@ from agent_tracker import (
     capture,
     cli_history,
     config,
-    hookscripts,
-    integrate,
     migrate,
     render,
 )
 from agent_tracker import status as status_mod
 from agent_tracker.cli_base import Format, FormatOpt, config_file_of, settings_of
 from agent_tracker.errors import EXIT_ERROR, EXIT_INTERRUPTED, TrackerError
+from agent_tracker.harnesses import MODULES as HARNESSES
 from agent_tracker.tracking import TrackingService
 
 app = typer.Typer(
@@ -241,7 +240,7 @@ def hook_command(
     harness: Annotated[
         str,
         typer.Argument(
-            help=f"The harness that runs this hook: {', '.join(integrate.HARNESSES)}.",
+            help=f"The harness that runs this hook: {', '.join(HARNESSES)}.",
             metavar="HARNESS",
         ),
     ],
@@ -309,18 +308,24 @@ def hooks_install(repo: RepoArg = Path()) -> None:
 
     Honours core.hooksPath and worktrees. An existing hook is kept and still runs first.
     """
+    from agent_tracker import hookscripts  # only here: the other commands start faster
+
     render.actions(render.console(), hookscripts.install(repo))
 
 
 @hooks_app.command("uninstall")
 def hooks_uninstall(repo: RepoArg = Path()) -> None:
     """Remove our hooks only, restoring any hook they had kept."""
+    from agent_tracker import hookscripts  # only here: the other commands start faster
+
     render.actions(render.console(), hookscripts.uninstall(repo))
 
 
 @hooks_app.command("status")
 def hooks_status(repo: RepoArg = Path()) -> None:
     """Show whether our hooks are installed in the repository."""
+    from agent_tracker import hookscripts
+
     render.hook_states(render.console(), hookscripts.status(repo))
 
 
@@ -328,7 +333,7 @@ def hooks_status(repo: RepoArg = Path()) -> None:
 def integrate_command(
     harness: Annotated[
         str,
-        typer.Argument(help=f"One of: {', '.join(integrate.HARNESSES)}.", metavar="HARNESS"),
+        typer.Argument(help=f"One of: {', '.join(HARNESSES)}.", metavar="HARNESS"),
     ],
     project: Annotated[
         bool,
@@ -350,6 +355,8 @@ def integrate_command(
     you changed nothing else meanwhile. Codex runs the new hooks only once you trust them
     (`/hooks` in Codex).
     """
+    from agent_tracker import integrate  # only here: the other commands start faster
+
     root = integrate.repo_root(Path.cwd()) if project else None
     outcome = integrate.run(harness, project=root, remove=remove, dry_run=show)
     if fmt is Format.json:

@@ -13,16 +13,18 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
 from agent_tracker.flush import FlushResult
-from agent_tracker.hookscripts import HookState
 from agent_tracker.migrate import SourceResult
 from agent_tracker.status import Status
+
+if TYPE_CHECKING:
+    from agent_tracker.hookscripts import HookState
 
 GRADE_HELP = "bad (-1), neutral (+1), good (+2), excellence (+5)"
 
