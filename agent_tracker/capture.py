@@ -82,7 +82,7 @@ def from_hook_payload(command: str, repo: str | None) -> tuple[str, str | None]:
     """
     import sys
 
-    from agent_tracker.hook import read_payload
+    from agent_tracker.harnesses import read_payload
 
     stream = getattr(sys.stdin, "buffer", None)
     raw = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")

@@ -16,7 +16,6 @@ Standard library only, no Typer, Rich or LMDB: this runs in every agent tool cal
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -46,21 +45,6 @@ def say(message: str) -> None:
         pass
 
 
-def read_payload(raw: bytes) -> tuple[dict[str, Any], str | None]:
-    """The payload as a dict, and a problem to report (None when it read cleanly)."""
-    if not raw.strip():
-        return {}, "empty payload on standard input"
-    try:
-        payload = json.loads(raw)
-    except (ValueError, MemoryError, RecursionError) as exc:
-        found = harnesses.salvage(raw)
-        reason = str(exc) or type(exc).__name__
-        return found, f"payload is not valid JSON ({reason}); recorded what could be read"
-    if not isinstance(payload, dict):
-        return {}, "payload is not a JSON object"
-    return payload, None
-
-
 def run(harness: str, raw: bytes, settings: Settings) -> dict[str, Any] | None:
     """Record the hook call whose payload is `raw`; returns the event appended, if any.
 
@@ -71,7 +55,7 @@ def run(harness: str, raw: bytes, settings: Settings) -> dict[str, Any] | None:
     if adapter is None:
         say(f"hook: unknown harness {harness!r} (known: {', '.join(harnesses.MODULES)})")
         return None
-    payload, problem = read_payload(raw)
+    payload, problem = harnesses.read_payload(raw)
     if problem:
         say(f"hook {harness}: {problem}")
     observation = adapter.observe(payload)
@@ -117,10 +101,12 @@ def _record_in_session(
         adapter.discover(observation, part, transcript.Reader())
         if not locked.held:
             observation.tokens = {}  # without the state, new tokens cannot be told from old
-        if observation.agent:
-            part["agent"] = observation.agent
-        elif part.get("agent"):
-            observation.agent = part["agent"]
+        for key in ("agent", "model"):  # remembered for later calls and for commits
+            value = getattr(observation, key)
+            if value:
+                part[key] = value
+            elif part.get(key):
+                setattr(observation, key, part[key])
         if observation.transcript and not observation.agent_id:
             state["transcript"] = observation.transcript  # for `commit` (see tracking)
         state["project"] = project

@@ -100,7 +100,6 @@ def _lock(fd: int, wait: float) -> bool:
 
 
 class SessionStore:
-    HARNESSES = HARNESSES
     #: How long a hook waits for another hook of the same session before going on without
     #: the session's state (harnesses stop hooks after a few seconds).
     LOCK_WAIT = 2.0

@@ -184,11 +184,11 @@ def _since_last_commit(state: dict[str, Any], commit: dict[str, Any]) -> dict[st
     be reported in the session's usage by its next hook event. A session whose spending is
     followed but spent nothing new records zeros: "nothing", not "not known".
     """
-    from agent_tracker import transcript
+    from agent_tracker import harnesses, transcript
 
     path = state.get("transcript")
-    formats = {"claude-code": transcript.CLAUDE, "codex": transcript.CODEX}
-    fmt = formats.get(str(state.get("harness")))
+    adapter = harnesses.adapter(str(state.get("harness")))
+    fmt = adapter.TRANSCRIPT_FORMAT if adapter is not None else None
     followed = "tokens" in state or (isinstance(path, str) and fmt is not None)
     spent = state.setdefault("tokens", {})
     if isinstance(path, str) and fmt:

@@ -87,10 +87,8 @@ class Reader:
                 # First sight (or the file was replaced): count from the start if it is small.
                 offset = 0 if size <= FIRST_BOUND else size
                 if offset:
-                    state["skipped"] = state.get("skipped", 0) + size
                     _rebase(state, fmt)
             if size - offset > INCREMENT_BOUND:
-                state["skipped"] = state.get("skipped", 0) + size - INCREMENT_BOUND - offset
                 offset = size - INCREMENT_BOUND
                 _rebase(state, fmt)
             handle.seek(offset)

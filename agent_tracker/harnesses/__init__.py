@@ -10,9 +10,11 @@ variables name a session in each harness's shells is `attribution`'s business.)
 An adapter module provides:
 
 - `NAME`: the harness name recorded in events (`claude-code`, `codex`, `opencode`);
+- `TRANSCRIPT_FORMAT`: how `transcript` reads the harness's session file (None: it has none);
 - `observe(payload) -> Observation | None`: None for hook events that record nothing;
 - `discover(observation, state, reader)`: fill in the model and count new tokens from the
-  harness's own files, using and updating the session's `state`.
+  harness's own files, using and updating the session's `state` (its reading position).
+  `hook` then remembers agent and model per session and falls back on them.
 
 Standard library only, imported lazily per harness: this runs in every hook call.
 """
@@ -242,6 +244,23 @@ def tool_call(
     if tool in shell_tools:
         return Observation("command", program_of(command_line), ok=ok, **common)
     return Observation("tool", tool, ok=ok, **common)
+
+
+def read_payload(raw: bytes) -> tuple[dict[str, Any], str | None]:
+    """The payload as a dict, and a problem to report (None when it read cleanly)."""
+    import json  # here, not at the top: commits import this package for MODULES alone
+
+    if not raw.strip():
+        return {}, "empty payload on standard input"
+    try:
+        payload = json.loads(raw)
+    except (ValueError, MemoryError, RecursionError) as exc:
+        found = salvage(raw)
+        reason = str(exc) or type(exc).__name__
+        return found, f"payload is not valid JSON ({reason}); recorded what could be read"
+    if not isinstance(payload, dict):
+        return {}, "payload is not a JSON object"
+    return payload, None
 
 
 def salvage(raw: bytes) -> dict[str, Any]:

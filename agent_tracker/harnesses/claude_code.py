@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 NAME = "claude-code"
+TRANSCRIPT_FORMAT = transcript.CLAUDE
 SHELL_TOOLS = frozenset({"Bash"})
 MAIN_AGENT = "main"
 #: Events whose tokens and model are read, and what they record.
@@ -99,7 +100,8 @@ def _size(path: str) -> int | None:
 
 def discover(observation: Observation, state: dict[str, Any], reader: transcript.Reader) -> None:
     """Model and new tokens from the transcript; `state` is this agent's part of the
-    session's state (its reading position and remembered model)."""
+    session's state (its reading position and remembered model, which `hook` falls back
+    on: the tail is read only when there is none)."""
     path = observation.transcript
     found_model = None
     if path and observation.skip_history and "offset" not in state:
@@ -109,12 +111,10 @@ def discover(observation: Observation, state: dict[str, Any], reader: transcript
             state["offset"] = size
         found_model = reader.tail_model(path)
     if path:
-        found = reader.read_increment(path, state, transcript.CLAUDE)
+        found = reader.read_increment(path, state, TRANSCRIPT_FORMAT)
         observation.tokens = found["tokens"]
         found_model = found["model"] or found_model
-    model = observation.model or found_model or state.get("model")
-    if model is None and path:
+    model = observation.model or found_model
+    if model is None and path and not state.get("model"):
         model = reader.tail_model(path)
-    if model:
-        state["model"] = model
     observation.model = model

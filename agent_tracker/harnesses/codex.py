@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 NAME = "codex"
+TRANSCRIPT_FORMAT = transcript.CODEX
 SHELL_TOOLS = frozenset({"Bash", "shell", "exec_command", "local_shell"})
 MAIN_AGENT = "main"
 _SESSION_EVENTS = {"SessionStart": "start", "Stop": "stop", "SessionEnd": "end"}
@@ -67,10 +68,7 @@ def _failed(response: object) -> bool:
 
 
 def discover(observation: Observation, state: dict[str, Any], reader: transcript.Reader) -> None:
+    """New tokens from the rollout file (the model is in the payload)."""
     if observation.transcript:
-        found = reader.read_increment(observation.transcript, state, transcript.CODEX)
+        found = reader.read_increment(observation.transcript, state, TRANSCRIPT_FORMAT)
         observation.tokens = found["tokens"]
-    model = observation.model or state.get("model")
-    if model:
-        state["model"] = model
-    observation.model = model

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 NAME = "opencode"
+#: The plugin sends tokens and cost itself: no file to read.
+TRANSCRIPT_FORMAT = None
 SHELL_TOOLS = frozenset({"bash"})
 _PHASES = {"start": "start", "idle": "idle", "end": "end", "stop": "stop"}
 _TOKENS = (("in", "in"), ("out", "out"), ("reasoning", "out"), ("cache_read", "cache_read"))
@@ -76,10 +78,4 @@ def _cost(value: object) -> float:
 
 
 def discover(observation: Observation, state: dict[str, Any], reader: transcript.Reader) -> None:
-    """The plugin sends agent and model with every call; remember them for commits."""
-    for key in ("agent", "model"):
-        value = getattr(observation, key)
-        if value:
-            state[key] = value
-        else:
-            setattr(observation, key, state.get(key))
+    """Nothing to discover: the plugin sends agent, model, tokens and cost with each call."""
