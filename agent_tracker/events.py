@@ -19,9 +19,11 @@ Format 2 adds optional fields to every type but `grade`: `session` (the harness'
 or session event, tokens and cost are what the session spent since its previous report; on a
 commit, what it spent since its previous commit (a per-commit figure, not added to the totals).
 
-Lines with a newer `v` than `EVENT_FORMAT` are refused, never guessed at. Format 1 lines are
-format 2 lines without the optional fields. This module is on the capture hot path and
-imports only the standard library.
+Lines with a newer `v` than `EVENT_FORMAT` are refused (`FormatError`), never guessed at; the
+flush sets them aside for a newer agent-tracker (see `flush`). Format 1 lines are format 2
+lines without the optional fields. Text that is not valid Unicode is repaired by `encode`
+(`clean_text`), so every line in the journal is valid UTF-8. This module is on the capture
+hot path and imports only the standard library.
 """
 
 from __future__ import annotations
