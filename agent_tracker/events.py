@@ -19,9 +19,11 @@ Format 2 adds optional fields to every type but `grade`: `session` (the harness'
 or session event, tokens and cost are what the session spent since its previous report; on a
 commit, what it spent since its previous commit (a per-commit figure, not added to the totals).
 
-Lines with a newer `v` than `EVENT_FORMAT` are refused, never guessed at. Format 1 lines are
-format 2 lines without the optional fields. This module is on the capture hot path and
-imports only the standard library.
+Lines with a newer `v` than `EVENT_FORMAT` are refused (`FormatError`), never guessed at; the
+flush sets them aside for a newer agent-tracker (see `flush`). Format 1 lines are format 2
+lines without the optional fields. Text that is not valid Unicode is repaired by `encode`
+(`clean_text`), so every line in the journal is valid UTF-8. This module is on the capture
+hot path and imports only the standard library.
 """
 
 from __future__ import annotations
@@ -104,7 +106,27 @@ def make(kind: str, setup: tuple[str, str, str], project: str, **fields: Any) ->
 
 
 def encode(event: dict[str, Any]) -> bytes:
-    """One journal line (with newline), long fields cut so that it fits in MAX_LINE bytes."""
+    """One journal line (with newline), long fields cut so that it fits in MAX_LINE bytes.
+
+    Text that is not valid Unicode (lone surrogates) is repaired here (`clean_text`), so
+    that no capture fails on it and no event is lost."""
+    _cut(event)
+    try:
+        line = dumps(event).encode("utf-8") + b"\n"
+    except UnicodeEncodeError:  # lone surrogates: the rare case pays, the common one not
+        clean_event(event)
+        _cut(event)  # a repaired byte is four characters: cut again to the limits
+        line = dumps(event).encode("utf-8") + b"\n"
+    while len(line) > MAX_LINE:  # multi-byte text can still overflow: halve the free text
+        for key in ("note", "subject", "name", "project"):
+            if isinstance(event.get(key), str) and len(event[key]) > 16:
+                event[key] = event[key][: len(event[key]) // 2]
+        event.pop("exts", None)
+        line = dumps(event).encode("utf-8") + b"\n"
+    return line
+
+
+def _cut(event: dict[str, Any]) -> None:
     for key, limit in _LIMITS.items():
         value = event.get(key)
         if isinstance(value, str) and len(value) > limit:
@@ -113,14 +135,45 @@ def encode(event: dict[str, Any]) -> bytes:
     if isinstance(exts, dict) and len(exts) > _MAX_EXTS:
         top = sorted(exts.items(), key=lambda item: -item[1])[:_MAX_EXTS]
         event["exts"] = dict(top)
-    line = dumps(event).encode("utf-8") + b"\n"
-    while len(line) > MAX_LINE:  # multi-byte text can still overflow: halve the free text
-        for key in ("note", "subject", "name", "project"):
-            if isinstance(event.get(key), str) and len(event[key]) > 16:
-                event[key] = event[key][: len(event[key]) // 2]
-        event.pop("exts", None)
-        line = dumps(event).encode("utf-8") + b"\n"
-    return line
+
+
+def clean_text(text: str) -> str:
+    """`text` as valid Unicode: the one place that repairs what is not.
+
+    Python hands undecodable bytes of argv, the environment and file names over as lone
+    surrogates U+DC80..U+DCFF (`surrogateescape`); each becomes the four characters `\\xNN`
+    of its byte, so that a non-UTF-8 folder name gives the same text every time (one project
+    identity). Any other lone surrogate (a JSON payload's `"\\ud800"`) becomes U+FFFD.
+    Valid text is returned unchanged.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        return text
+    return "".join(
+        (f"\\x{ord(char) - 0xDC00:02x}" if "\udc80" <= char <= "\udcff" else "\ufffd")
+        if "\ud800" <= char <= "\udfff"
+        else char
+        for char in text
+    )
+
+
+def clean_event(value: Any) -> Any:
+    """`value` (an event or a part of one) with every text, keys included, made valid
+    (`clean_text`); dicts and lists are changed in place."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        items = [(clean_text(str(key)), clean_event(item)) for key, item in value.items()]
+        value.clear()
+        value.update(items)
+    elif isinstance(value, list):
+        value[:] = [clean_event(item) for item in value]
+    elif isinstance(value, tuple):
+        return tuple(clean_event(item) for item in value)
+    return value
 
 
 #: JSON string escapes: the two that must be escaped, and every control character.

@@ -5,12 +5,22 @@
 2. Rotate the live journal into a pending segment (appenders carry on into a fresh file).
 3. In ONE write transaction: for each pending segment whose id is not yet recorded, apply its
    events and record its id; skip segments already recorded.
-4. After the commit, delete the segments.
+4. After the commit, delete the segments, and fsync the folder so that the deletions last:
+   a later flush forgets the marker of a segment whose file is gone, and a segment that
+   came back after a power loss without its marker would be applied twice. (A flush also
+   fsyncs the folder before it forgets markers, for a flush killed before its own fsync.)
 
 A kill before step 3 commits leaves the segments pending; a kill after it leaves segments
 whose ids are recorded, which the next flush deletes without applying. Either way every event
 is applied exactly once. Lines that cannot be applied go to the quarantine (written before
 the commit, under a name derived from the segment, so a retry rewrites rather than repeats).
+
+Lines of a newer event format (a newer agent-tracker shares the journal) are set aside, never
+guessed at: a segment holding nothing else stays pending as it is; otherwise the rest is
+applied and, after the commit, those lines become a segment of their own
+(`segment-<id>-newer.jsonl`, see `journal`) before the segment goes. Its marker records how
+many lines were set aside, so a flush killed in between sets them aside from the segment
+again, unless that segment was applied already (by a newer flush).
 
 How events change facts and totals is `applier`'s business: within the transaction, events
 are summed per (project, setup, day, session, instructions), and every record is read once and
@@ -29,10 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent_tracker import migrate, recorded
+from agent_tracker import fsio, migrate, recorded
 from agent_tracker.applier import Applier, drop_empty_days
 from agent_tracker.config import Settings
-from agent_tracker.journal import SEGMENT_PREFIX, BadLine, Journal
+from agent_tracker.journal import NEWER_SUFFIX, SEGMENT_PREFIX, BadLine, Journal
 from agent_tracker.keys import segment_key
 from agent_tracker.migrate import SourceResult
 from agent_tracker.store import LMDBDatabase, WriteBatch
@@ -48,6 +58,10 @@ class FlushResult:
     applied: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    #: Lines of a newer event format, left pending for a newer agent-tracker.
+    newer: int = 0
+    #: The files that hold them (pending segments).
+    newer_files: list[str] = field(default_factory=list)
     puts: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
     migrations: list[SourceResult] = field(default_factory=list)
@@ -90,6 +104,8 @@ def _flush_journal(settings: Settings, journal: Journal) -> FlushResult:
         latest: dict[str, list[Any]] = {}
         commits: list[str] = []
         seed: list[str] = []
+        keep: list[Path] = []  # segments of newer-format lines only: pending as they are
+        aside: dict[str, list[BadLine]] = {}  # segment id -> newer lines to set aside
         with LMDBDatabase.open_write(settings.database_path, settings.max_database_size) as db:
             dbid = db.dbid
             with db.batch() as batch:
@@ -97,14 +113,24 @@ def _flush_journal(settings: Settings, journal: Journal) -> FlushResult:
                 if not (journal.dir / recorded.FILE).exists():
                     seed = _recorded_commits(batch)
                 for segment in segments:
-                    _apply_segment(batch, journal, segment, dbid, result, latest, commits)
+                    state = _apply_segment(batch, journal, segment, dbid, result, latest, commits)
+                    if state is None:
+                        keep.append(segment)
+                    elif state:
+                        aside[journal.segment_id(segment)] = state
                 drop_empty_days(batch)
             result.puts = db.puts
         # Before the segments go: a commit made in between must still find this activity.
         journal.remember_setups(latest)
         recorded.remember(journal.folder, commits, seed)
+        for sid, lines in aside.items():
+            journal.set_aside(sid, lines)
         for segment in segments:
-            segment.unlink(missing_ok=True)
+            if segment not in keep:
+                segment.unlink(missing_ok=True)
+        fsio.sync_folder(journal.folder)
+        for segment in keep:
+            result.newer_files.append(str(segment))
     return result
 
 
@@ -116,15 +142,23 @@ def _apply_segment(
     result: FlushResult,
     latest: dict[str, list[Any]],
     commits: list[str],
-) -> None:
+) -> list[BadLine] | None:
+    """Apply one segment within the flush's transaction. Returns the newer-format lines to
+    set aside once the transaction committed (empty: none), or None when the segment holds
+    nothing but such lines and stays pending as it is."""
     sid = journal.segment_id(segment)
-    if batch.has(segment_key(sid)):
+    marker = batch.get(segment_key(sid))
+    if marker is not None:
         result.skipped_segments += 1  # applied by a flush that died before deleting it
-        return
+        return _still_to_set_aside(batch, journal, segment, marker, result)
     # One segment in memory at a time; all of them in one transaction.
     bad: list[BadLine] = []
+    newer: list[BadLine] = []
     applier = Applier(batch, dbid, latest)
-    applier.apply(journal.scan(segment, bad))
+    applier.apply(journal.scan(segment, bad, newer))
+    if newer and not bad and not applier.applied and not applier.duplicates:
+        result.newer += len(newer)
+        return None
     commits += applier.commits
     result.applied += applier.applied
     result.duplicates += applier.duplicates
@@ -133,6 +167,9 @@ def _apply_segment(
     if bad:
         journal.write_quarantine(sid, bad)
         result.quarantined += len(bad)
+    if newer:
+        result.newer += len(newer)
+        result.newer_files.append(str(journal.dir / f"{SEGMENT_PREFIX}{sid}{NEWER_SUFFIX}.jsonl"))
     batch.set(
         segment_key(sid),
         {
@@ -140,8 +177,32 @@ def _apply_segment(
             "journal": journal.folder,
             "events": applier.applied + applier.duplicates,
             "quarantined": len(bad),
+            "newer": len(newer),
         },
     )
+    return newer
+
+
+def _still_to_set_aside(
+    batch: WriteBatch, journal: Journal, segment: Path, marker: Any, result: FlushResult
+) -> list[BadLine]:
+    """The newer-format lines of an applied segment that a killed flush may not have set
+    aside yet: none when its marker counts none, or when their segment exists or was
+    applied already."""
+    if not isinstance(marker, dict) or not marker.get("newer"):
+        return []
+    sid = journal.segment_id(segment)
+    newer_id = f"{sid}{NEWER_SUFFIX}"
+    target = journal.dir / f"{SEGMENT_PREFIX}{newer_id}.jsonl"
+    if target.exists() or batch.has(segment_key(newer_id)):
+        return []
+    newer: list[BadLine] = []
+    for _ in journal.scan(segment, [], newer):
+        pass
+    if newer:
+        result.newer += len(newer)
+        result.newer_files.append(str(target))
+    return newer
 
 
 def _recorded_commits(batch: WriteBatch) -> list[str]:
@@ -157,7 +218,15 @@ def _forget_deleted_segments(batch: WriteBatch, journal: Journal) -> None:
     and the delete); once the file is gone, nothing can apply it again. Without this, the
     database would keep one key per flush forever.
     """
+    synced = False
     for key, marker in batch.scan("meta:segment:"):
         name = f"{SEGMENT_PREFIX}{key.removeprefix('meta:segment:')}.jsonl"
-        if marker.get("journal") == journal.folder and not (journal.dir / name).exists():
+        if (
+            isinstance(marker, dict)
+            and marker.get("journal") == journal.folder
+            and not (journal.dir / name).exists()
+        ):
+            if not synced:  # the deletion must last before its marker goes (see above)
+                fsio.sync_folder(journal.folder)
+                synced = True
             batch.delete(key)

@@ -38,8 +38,8 @@ ENV_AUTO_FLUSH = "AGENT_TRACKER_AUTO_FLUSH"
 
 def say(message: str) -> None:
     """One line on standard error, best effort: a closed or broken stderr is no failure."""
-    try:
-        sys.stderr.write(f"agent-tracker: {message}\n")
+    try:  # a message may quote undecodable input: never let it fail the write
+        sys.stderr.write(f"agent-tracker: {events.clean_text(message)}\n")
         sys.stderr.flush()
     except (OSError, ValueError, AttributeError):
         pass

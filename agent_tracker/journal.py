@@ -7,6 +7,9 @@ Layout of the journal folder (0700, files 0600):
 - `flush.lock`      one flusher at a time (non-blocking: a second flusher is told "busy")
 - `segment-<ns>-<rand>.jsonl`  the live file renamed by a flush, waiting to be applied
 - `quarantine/<segment>.jsonl` lines that could not be applied, with the reason
+- `segment-<id>-newer.jsonl` lines of a newer event format, set aside by a flush that could
+  apply the rest of segment `<id>`: an ordinary pending segment, which a newer
+  agent-tracker's flush applies (this one leaves a segment of only such lines alone)
 
 Invariants:
 - An append is one `os.write` of a whole line (<= 4 KiB) to an `O_APPEND` descriptor, under the
@@ -17,6 +20,13 @@ Invariants:
   applies each segment exactly once (see `flush`).
 - Quarantine files are written atomically and named after their segment, so a repeated
   flush of the same segment rewrites the same file instead of duplicating lines.
+- Nothing waits without bound: an append that cannot get the shared lock within
+  `LOCK_WAIT` (a flush stuck in its rename, a process holding the lock) writes its event to
+  a new segment of its own instead (created whole by a rename, so a flush sees all of it
+  or none); a rotation that cannot get the exclusive lock within `ROTATE_WAIT` leaves the
+  live file for the next flush.
+- Files are opened without following symbolic links (`fsio.open_private`, 0600 whatever
+  the umask); the folder must belong to the user (a wider mode than 0700 is narrowed).
 - No LMDB, Typer or Rich here: this module runs inside every agent tool call.
 """
 
@@ -26,8 +36,8 @@ import fcntl
 import os
 import time
 
-from agent_tracker import events
-from agent_tracker.errors import TrackerError
+from agent_tracker import events, fsio
+from agent_tracker.errors import FormatError, TrackerError
 from agent_tracker.paths import as_path, make_private_dir
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
@@ -45,17 +55,44 @@ TAIL_BYTES = 256 * 1024
 REMEMBER_SECONDS = 7 * 86400
 #: Event types that show a session at work in a project.
 ACTIVITY_TYPES = ("tool", "command", "session")
+#: What a line may hold and still be no event (NULs: a crash artefact).
+_BLANK = b" \t\r\n\x0b\x0c\x00"
 
 
 LAST_SETUPS = "last-setups.json"
+#: Suffix of the segment holding the newer-format lines set aside from segment `<id>`.
+NEWER_SUFFIX = "-newer"
 
 
-def _sync_folder(folder: str) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def segment_name() -> str:
+    """A new segment's file name: its id starts with the time, so names sort oldest first."""
+    return f"{SEGMENT_PREFIX}{time.time_ns():020d}-{os.urandom(4).hex()}.jsonl"
+
+
+def _flock(fd: int, kind: int, wait: float) -> bool:
+    """`flock(fd, kind)`, waiting at most `wait` seconds; False when it was not had."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fcntl.flock(fd, kind | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        pass
+    deadline = time.monotonic() + wait
+    delay = 0.001
+    while time.monotonic() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            continue
+    return False
+
+
+def _nul_free(line: bytes) -> list[bytes]:
+    """The pieces of a line around its runs of NUL bytes (what a crash can leave where data
+    was to be), without the NULs."""
+    return [piece for piece in line.split(b"\x00") if piece.strip()]
 
 
 class BadLine:
@@ -70,6 +107,12 @@ class BadLine:
 
 
 class Journal:
+    #: How long an append waits for the shared lock (a flush holds it exclusively only for
+    #: a rename) before it writes its event to a segment of its own instead.
+    LOCK_WAIT = 1.0
+    #: How long a flush waits for appenders before leaving the live file for the next flush.
+    ROTATE_WAIT = 2.0
+
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         # Plain strings for what an append touches; Path views below for everything else.
         self.folder = os.fspath(directory)
@@ -89,24 +132,57 @@ class Journal:
     def quarantine_dir(self) -> Path:
         return self.dir / "quarantine"
 
+    # -- files -----------------------------------------------------------------------------
+
+    def check_folder(self) -> None:
+        """Create the folder (0700) when missing; refuse one that belongs to someone else,
+        and narrow our own to 0700 when it is wider (it holds project paths)."""
+        try:
+            st = os.stat(self.folder)
+        except FileNotFoundError:
+            make_private_dir(self.folder)
+            return
+        if st.st_uid != os.geteuid():
+            raise TrackerError(
+                f"journal folder {self.folder} belongs to another user (uid {st.st_uid}); "
+                "agent-tracker does not write there: remove it, or set journal_dir to a "
+                "folder of your own"
+            )
+        if st.st_mode & 0o077:
+            os.chmod(self.folder, 0o700)
+
+    def _open(self, path: str, flags: int) -> int:
+        """`fsio.open_private`: 0600, never through a symbolic link (one left there by
+        someone else would send our events, or our truncation, to a file of their choice)."""
+        try:
+            return fsio.open_private(path, flags)
+        except OSError as exc:
+            import errno
+
+            if exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):
+                raise TrackerError(
+                    f"journal file {path} is a symbolic link; agent-tracker does not follow "
+                    "links in its journal folder: remove it (and check who made it)"
+                ) from None
+            raise
+
     # -- capture side ----------------------------------------------------------------------
 
     def append(self, line: bytes) -> None:
-        """Append one encoded event; never blocks on a flush for longer than its rename.
+        """Append one encoded event; never waits for a flush longer than `LOCK_WAIT`.
 
         Each record starts with its newline rather than ending with one: a line torn by a
         crash or a full disk then stays on its own line (quarantined alone) instead of
         swallowing the next event.
         """
+        self.check_folder()
+        record = b"\n" + line.rstrip(b"\n")
+        lock_fd = self._open(self.lock_file, os.O_RDWR | os.O_CREAT)
         try:
-            lock_fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
-        except FileNotFoundError:
-            make_private_dir(self.folder)
-            lock_fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_SH)
-            fd = os.open(self.live_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            record = b"\n" + line.rstrip(b"\n")
+            if not _flock(lock_fd, fcntl.LOCK_SH, self.LOCK_WAIT):
+                self.append_aside(record)
+                return
+            fd = self._open(self.live_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             try:
                 written = os.write(fd, record)
             finally:
@@ -118,12 +194,20 @@ class Journal:
                 f"journal {self.live_file}: short write ({written} of {len(record)} bytes)"
             )
 
+    def append_aside(self, record: bytes) -> str:
+        """Write `record` as a pending segment of its own, without the journal lock; returns
+        its path. The file appears whole (temporary file, then rename), so a flush applies
+        all of it or, not seeing it yet, leaves it to the next flush."""
+        path = os.path.join(self.folder, segment_name())
+        fsio.atomic_write(path, record, durable=False)  # appends are never fsynced either
+        return path
+
     # -- flush side ------------------------------------------------------------------------
 
     def try_lock_flush(self) -> int | None:
         """The flush lock's descriptor, or None when another flush holds it."""
-        make_private_dir(self.folder)
-        fd = os.open(self.flush_lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        self.check_folder()
+        fd = self._open(self.flush_lock_file, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -132,21 +216,22 @@ class Journal:
         return fd
 
     def rotate(self) -> Path | None:
-        """Turn the live file into a new pending segment; None when there is nothing live."""
+        """Turn the live file into a new pending segment; None when there is nothing live,
+        or when appenders kept the lock for `ROTATE_WAIT` (the next flush takes it)."""
         if not self.live.exists():
             return None
-        lock_fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        lock_fd = self._open(self.lock_file, os.O_RDWR | os.O_CREAT)
         try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            if not _flock(lock_fd, fcntl.LOCK_EX, self.ROTATE_WAIT):
+                return None
             try:
                 if self.live.stat().st_size == 0:
                     return None
             except FileNotFoundError:
                 return None
-            name = f"{SEGMENT_PREFIX}{time.time_ns():020d}-{os.urandom(4).hex()}.jsonl"
-            segment = self.dir / name
+            segment = self.dir / segment_name()
             os.rename(self.live, segment)
-            _sync_folder(self.folder)  # the rename must be durable before its id is recorded
+            fsio.sync_folder(self.folder)  # the rename must be durable before its id is recorded
             return segment
         finally:
             os.close(lock_fd)
@@ -168,10 +253,15 @@ class Journal:
         return list(Journal.scan(path, bad)), bad
 
     @staticmethod
-    def scan(path: Path, bad: list[BadLine]) -> Iterator[dict[str, Any]]:
-        """Yield the decoded events of one journal file; append undecodable lines to `bad`.
+    def scan(
+        path: Path, bad: list[BadLine], newer: list[BadLine] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the decoded events of one journal file; append undecodable lines to `bad`,
+        and lines of a newer event format to `newer` (to `bad` when it is None).
 
-        A generator, so a flush holds one file's text but not all its events at once.
+        A generator, so a flush holds one file's text but not all its events at once. A run
+        of NUL bytes (a crash can leave them where data was to be written) is one bad line of
+        its own: the text around it is read as lines, so the last good event is kept.
         """
         from orjson import loads  # about 3x faster than json here (bench/bench_flush.py)
 
@@ -180,14 +270,24 @@ class Journal:
         except FileNotFoundError:
             return
         check = events.check
+        set_aside = bad if newer is None else newer
+        has_nul = b"\x00" in data
         for lineno, line in enumerate(data.split(b"\n"), start=1):
             if not line or line.isspace():
                 continue
-            try:
-                yield check(loads(line))
-            except ValueError as exc:  # orjson's decode error, or BadEvent
-                reason = str(exc) if isinstance(exc, events.BadEvent) else f"not JSON: {exc}"
-                bad.append(BadLine(lineno, line, reason))
+            pieces = [line]
+            if has_nul and b"\x00" in line:
+                count = line.count(b"\x00")
+                bad.append(BadLine(lineno, b"", f"{count} NUL bytes (left by a crash): dropped"))
+                pieces = _nul_free(line)
+            for piece in pieces:
+                try:
+                    yield check(loads(piece))
+                except FormatError as exc:
+                    set_aside.append(BadLine(lineno, piece, str(exc)))
+                except ValueError as exc:  # orjson's decode error, or BadEvent
+                    reason = str(exc) if isinstance(exc, events.BadEvent) else f"not JSON: {exc}"
+                    bad.append(BadLine(lineno, piece, reason))
 
     def write_quarantine(self, segment_id: str, bad: list[BadLine]) -> Path:
         import json  # flush only: capture never reads or writes JSON through this module
@@ -201,10 +301,15 @@ class Journal:
             )
             for b in bad
         ]
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        tmp.chmod(0o600)
-        os.replace(tmp, target)
+        # Durable: the segment these lines came from is deleted once the flush commits.
+        fsio.atomic_write(target, ("\n".join(lines) + "\n").encode("utf-8"))
+        return target
+
+    def set_aside(self, segment_id: str, lines: list[BadLine]) -> Path:
+        """Write the newer-format `lines` of a segment as a pending segment of their own
+        (`segment-<id>-newer.jsonl`), durably, before the segment is deleted."""
+        target = self.dir / f"{SEGMENT_PREFIX}{segment_id}{NEWER_SUFFIX}.jsonl"
+        fsio.atomic_write(target, b"".join(b"\n" + b.text for b in lines))
         return target
 
     # -- read-only views -------------------------------------------------------------------
@@ -225,7 +330,7 @@ class Journal:
                 data = path.read_bytes()
             except FileNotFoundError:
                 continue
-            total += sum(1 for line in data.split(b"\n") if line.strip())
+            total += sum(1 for line in data.split(b"\n") if line.strip(_BLANK))
         return total
 
     def pending_events(
@@ -255,6 +360,7 @@ class Journal:
         """
         import json
 
+        project = events.clean_text(project)  # as the journal's events spell it
         try:
             names = sorted(n for n in os.listdir(self.folder) if n.startswith(SEGMENT_PREFIX))
         except FileNotFoundError:
@@ -272,7 +378,7 @@ class Journal:
                 if b'"project"' not in text:
                     continue
                 try:
-                    event = json.loads(text)
+                    event = json.loads(text.strip(_BLANK))
                 except ValueError:
                     continue
                 if (
@@ -286,12 +392,14 @@ class Journal:
                     setup = (str(event["harness"]), str(event["agent"]), str(event["model"]))
                     return setup, session if isinstance(session, str) else None
         seen = self._last_setups().get(project)
-        if isinstance(seen, list) and len(seen) in (4, 5) and seen[0] >= since:
+        if seen is not None and seen[0] >= since:
             session = seen[4] if len(seen) == 5 and isinstance(seen[4], str) else None
             return (str(seen[1]), str(seen[2]), str(seen[3])), session
         return None
 
-    def _last_setups(self) -> dict[str, Any]:
+    def _last_setups(self) -> dict[str, list[Any]]:
+        """The file of `remember_setups`, keeping only well-formed entries: a damaged or
+        hand-edited file must never fail a commit or a flush."""
         import json
 
         try:
@@ -299,7 +407,16 @@ class Journal:
                 data = json.loads(handle.read())
         except (OSError, ValueError):
             return {}
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            return {}
+        return {
+            project: seen
+            for project, seen in data.items()
+            if isinstance(seen, list)
+            and len(seen) in (4, 5)
+            and type(seen[0]) in (int, float)
+            and 0 <= seen[0] < events.MAX_TS
+        }
 
     def remember_setups(self, latest: dict[str, list[Any]], keep: float = REMEMBER_SECONDS) -> None:
         """Record, per project, the newest activity a flush saw (`[ts, harness, agent, model,
@@ -315,10 +432,8 @@ class Journal:
             if not isinstance(old, list) or not old or old[0] <= seen[0]:
                 merged[project] = seen
         horizon = time.time() - keep
-        merged = {p: v for p, v in merged.items() if isinstance(v, list) and v[0] >= horizon}
-        target = os.path.join(self.folder, LAST_SETUPS)
-        tmp = f"{target}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(merged, handle)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
+        merged = {p: v for p, v in merged.items() if v[0] >= horizon}
+        # Not fsynced: after a power loss, attribution falls back on the sessions' files.
+        fsio.atomic_write(
+            os.path.join(self.folder, LAST_SETUPS), json.dumps(merged).encode(), durable=False
+        )

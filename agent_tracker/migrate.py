@@ -34,7 +34,7 @@ from typing import Any
 import lmdb
 import orjson
 
-from agent_tracker import facts, paths, recompute, recorded
+from agent_tracker import facts, fsio, paths, recompute, recorded
 from agent_tracker.config import Settings
 from agent_tracker.store import DB_FORMAT, SCORING_VERSION, LMDBDatabase, WriteBatch, rebuild
 
@@ -366,7 +366,7 @@ def _log(settings: Settings, results: list[SourceResult]) -> None:
         paths.make_private_dir(settings.journal_folder)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         target = os.path.join(settings.journal_folder, LOG_NAME)
-        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # holds paths
+        fd = fsio.open_private(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT)  # holds paths
         with os.fdopen(fd, "a", encoding="utf-8") as log:
             log.writelines(f"{stamp} {line}\n" for line in lines)
     except OSError:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 
+from agent_tracker import fsio
 from agent_tracker.journal import LIVE, SEGMENT_PREFIX
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
@@ -78,16 +79,13 @@ def remember(folder: str, hashes: Iterable[str], seed: Iterable[str] = ()) -> No
             return
         known = [] if present is None else present.splitlines()
         if present is not None and len(known) + len(lines) <= 2 * KEEP:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = fsio.open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             with os.fdopen(fd, "ab") as handle:
                 handle.write(b"".join(line + b"\n" for line in lines))
             return
         kept = (known + lines)[-KEEP:]
-        tmp = f"{path}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(b"".join(line + b"\n" for line in kept))
-        os.replace(tmp, path)
+        # Not fsynced: a hint, rebuilt from the database if lost.
+        fsio.atomic_write(path, b"".join(line + b"\n" for line in kept), durable=False)
     except OSError:
         pass
 

@@ -91,6 +91,13 @@ def flush_summary(out: Console, result: FlushResult) -> None:
         out.print(f"  {result.skipped_segments} segments were already applied (cleaned up)")
     if result.quarantined:
         out.print(f"  {result.quarantined} bad journal lines moved to the quarantine")
+    if result.newer:
+        files = ", ".join(escape(f) for f in result.newer_files)
+        out.print(
+            f"  {result.newer} lines of a newer event format left pending for a newer "
+            f"agent-tracker's flush (in {files})",
+            soft_wrap=True,
+        )
 
 
 def status_table(out: Console, st: Status) -> None:

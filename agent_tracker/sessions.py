@@ -25,6 +25,8 @@ import json
 import os
 import time
 
+from agent_tracker import fsio
+from agent_tracker.events import clean_text
 from agent_tracker.harnesses import MODULES
 from agent_tracker.paths import make_private_dir
 
@@ -40,11 +42,13 @@ _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 
 
 def file_name(harness: str, session: str) -> str:
-    """A file name for the session; ids with unusual characters are spelled in hex."""
+    """A file name for the session; ids with unusual characters are spelled in hex (of the
+    id as events spell it, `events.clean_text`: one session, one file)."""
+    session = clean_text(session)
     if session and len(session) <= 100 and set(session) <= _SAFE and session[0] != ".":
         key = session
     else:
-        key = "x" + session.encode("utf-8", "replace").hex()[:120]
+        key = "x" + session.encode("utf-8").hex()[:120]
     return f"{harness}--{key}.json"
 
 
@@ -74,13 +78,10 @@ class Locked:
             if save:
                 self.state["seen"] = round(time.time(), 3)
                 data = json.dumps(self.state, separators=(",", ":")).encode("utf-8")
-                tmp = f"{self.path}.{os.getpid()}.tmp"
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                try:
-                    os.write(fd, data)
-                finally:
-                    os.close(fd)
-                os.replace(tmp, self.path)  # a reader sees the old state or the new, whole
+                # A reader sees the old state or the new, whole. Not fsynced: this runs in
+                # every hook call, and a state lost to a power failure costs at most a
+                # re-read of the transcript.
+                fsio.atomic_write(self.path, data, durable=False)
         finally:
             os.close(self.fd)  # releases the lock
             self.fd = None
@@ -115,10 +116,10 @@ class SessionStore:
         itself can be replaced atomically); `close()` saves changes."""
         path = self.path(harness, session)
         try:
-            fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fd = fsio.open_private(f"{path}.lock", os.O_RDWR | os.O_CREAT)
         except FileNotFoundError:
             make_private_dir(self.folder)
-            fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fd = fsio.open_private(f"{path}.lock", os.O_RDWR | os.O_CREAT)
         try:
             if not _lock(fd, self.LOCK_WAIT):
                 os.close(fd)

@@ -193,14 +193,84 @@ def test_bad_lines_are_quarantined_and_counted_and_the_rest_applied(
     assert setup_record(settings)["tool_calls"] == 2
 
 
-def test_events_of_a_newer_format_are_refused_and_kept(settings: config.Settings) -> None:
+def newer_line(name: str = "edit") -> bytes:
+    event = events.make("tool", SETUP, PROJECT, name=name)
+    return events.encode({**event, "v": events.EVENT_FORMAT + 1}).rstrip(b"\n")
+
+
+def test_lines_of_a_newer_format_are_set_aside_for_a_newer_flush_and_the_rest_applied(
+    settings: config.Settings,
+) -> None:
+    """Issue 9 item 3: a newer install's lines neither stop the flush nor get lost."""
+    journal = Journal(settings.journal_dir)
     append(settings, "tool", name="edit")
     with (settings.journal_dir / "live.jsonl").open("ab") as handle:
-        handle.write(b'\n{"v":%d,"type":"tool"}\n' % (events.EVENT_FORMAT + 1))
-    with pytest.raises(FormatError, match="newer agent-tracker"):
-        flush(settings)
-    assert Journal(settings.journal_dir).pending_count() == 2
-    assert not settings.database_path.exists() or setup_record_missing(settings)
+        handle.write(b"\n" + newer_line("future-1") + b"\n" + newer_line("future-2"))
+    append(settings, "tool", name="read")
+    result = flush(settings)
+    assert (result.applied, result.quarantined, result.newer) == (2, 0, 2)
+    assert setup_record(settings)["tool_calls"] == 2
+    (kept,) = journal.segments()  # the newer lines, as a pending segment of their own
+    assert kept.name.endswith("-newer.jsonl")
+    assert result.newer_files == [str(kept)]
+    assert [json.loads(line)["name"] for line in kept.read_bytes().split()] == [
+        "future-1",
+        "future-2",
+    ]
+    assert journal.pending_count() == 2
+    # An older flush leaves such a segment alone, again and again, applying what is new.
+    append(settings, "tool", name="write")
+    again = flush(settings)
+    assert (again.applied, again.newer, again.quarantined) == (1, 2, 0)
+    assert journal.segments() == [kept]
+    assert setup_record(settings)["tool_calls"] == 3
+    # A newer agent-tracker's flush would apply it as any segment: pretend to be one.
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(events, "EVENT_FORMAT", events.EVENT_FORMAT + 1)
+    try:
+        newer = flush(settings)
+    finally:
+        monkey.undo()
+    assert (newer.applied, newer.newer) == (2, 0)
+    assert setup_record(settings)["tool_calls"] == 5
+    assert journal.segments() == []
+
+
+def test_the_report_leaves_newer_lines_out_of_its_pending_view_instead_of_failing(
+    settings: config.Settings,
+) -> None:
+    append(settings, "tool", name="edit")
+    with (settings.journal_dir / "live.jsonl").open("ab") as handle:
+        handle.write(b"\n" + newer_line())
+    report = build(settings, Query())
+    assert report.pending_events == 2
+    assert sum(group.tool_calls for group in report.groups) == 1
+
+
+def test_a_flush_killed_before_setting_newer_lines_aside_sets_them_aside_next_time(
+    settings: config.Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Journal(settings.journal_dir)
+    append(settings, "tool", name="edit")
+    with (settings.journal_dir / "live.jsonl").open("ab") as handle:
+        handle.write(b"\n" + newer_line())
+
+    def killed(self: Journal, segment_id: str, lines: object) -> None:
+        raise KeyboardInterrupt  # the flush dies after its commit, before the hand-over
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Journal, "set_aside", killed)
+        with pytest.raises(KeyboardInterrupt):
+            flush(settings)
+    (segment,) = journal.segments()  # applied (its marker is committed), not deleted
+    assert not segment.name.endswith("-newer.jsonl")
+    result = flush(settings)
+    assert (result.skipped_segments, result.applied, result.newer) == (1, 0, 1)
+    (kept,) = journal.segments()
+    assert kept.name == segment.name.replace(".jsonl", "-newer.jsonl")
+    assert setup_record(settings)["tool_calls"] == 1  # applied once, not twice
+    assert flush(settings).newer == 1  # and set aside once: the kept segment stays as it is
+    assert len(journal.segments()) == 1
 
 
 def setup_record_missing(settings: config.Settings) -> bool:

@@ -510,3 +510,44 @@ def test_fingerprint_names_files_the_same_on_every_machine(tmp_path: Path) -> No
     assert fingerprints[0] == fingerprints[1] is not None
     (tmp_path / "two" / "AGENTS.md").rename(tmp_path / "two" / "CLAUDE.md")
     assert instructions.of_project(str(tmp_path / "two")) != fingerprints[0]
+
+
+def test_a_non_utf8_folder_and_lone_surrogates_in_a_payload_lose_no_event(
+    tmp_path: Path,
+) -> None:
+    """Issue 9 item 2: the hook used to drop every event of a non-UTF-8 folder silently."""
+    folder = os.fsencode(tmp_path) + b"/caf\xe9"
+    Path(os.fsdecode(folder)).mkdir()
+    subprocess.run(["git", "init", "-q", folder], check=True)
+    raw_cwd = b'{"hook_event_name":"PostToolUse","tool_name":"Edit","session_id":"s1","cwd":"'
+    payloads = [
+        raw_cwd + folder + b'"}',  # the folder's bytes as they are: not UTF-8
+        b'{"hook_event_name":"PostToolUse","tool_name":"Edit\\ud800","session_id":"s\\ud800"}',
+    ]
+    for payload in payloads:
+        done = subprocess.run(
+            [sys.executable, "-m", "agent_tracker", "hook", "claude-code"],
+            input=payload,
+            cwd=folder,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+    tracked = subprocess.run(
+        [sys.executable, "-m", "agent_tracker", "track", "tool", "read"],
+        cwd=folder,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert tracked.returncode == 0
+    found = journal()
+    assert [(e["name"], e.get("session")) for e in found] == [
+        ("Edit", "s1"),
+        ("Edit\ufffd", "s\ufffd"),
+        ("read", None),
+    ]
+    assert {e["project"] for e in found} == {os.fsdecode(tmp_path) + "/caf\\xe9"}  # one project
+    states = SessionStore(str(config.load().journal_dir))
+    assert states.read("claude-code", "s\ufffd") is not None  # its file, under the clean id

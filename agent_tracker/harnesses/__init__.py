@@ -253,7 +253,12 @@ def read_payload(raw: bytes) -> tuple[dict[str, Any], str | None]:
     if not raw.strip():
         return {}, "empty payload on standard input"
     try:
-        payload = json.loads(raw)
+        try:
+            payload = json.loads(raw)
+        except UnicodeDecodeError:
+            # Bytes that are not UTF-8 (a folder name in Latin-1) read as Python reads file
+            # names, so that the folder is found and `events` spells it as for any capture.
+            payload = json.loads(raw.decode("utf-8", "surrogateescape"))
     except (ValueError, MemoryError, RecursionError) as exc:
         found = salvage(raw)
         reason = str(exc) or type(exc).__name__
@@ -266,7 +271,7 @@ def read_payload(raw: bytes) -> tuple[dict[str, Any], str | None]:
 def salvage(raw: bytes) -> dict[str, Any]:
     """What can be read from a payload that is not valid JSON (cut short, say): the
     top-level text fields a hook needs, found by their `"key":"value"` spelling."""
-    head = raw[: 1 << 16].decode("utf-8", "replace")
+    head = raw[: 1 << 16].decode("utf-8", "surrogateescape")
     found: dict[str, Any] = {}
     for key in ("hook_event_name", "session_id", "tool_name", "cwd", "model", "event", "tool"):
         marker = f'"{key}":"'

@@ -4,8 +4,9 @@ atomic writes.
 Invariants:
 - A file is read as bytes and decoded as UTF-8; one that cannot be read or decoded is never
   written (the error says so).
-- Writes are atomic (temp file in the same folder, then `os.replace`) and keep the mode of the
-  file they replace; a new file gets 0644 (less the umask): harness config holds no secrets.
+- Writes are atomic and durable (`fsio.atomic_write`: a private temp file in the same folder,
+  fsynced, then `os.replace`) and keep the mode of the file they replace; a new file gets
+  0644 (less the umask): harness config holds no secrets.
 - A symlinked file (dotfiles) is written through the link, so the link stays a link.
 - The backup `<file>.agent-tracker.bak` holds the file as it was before the first install; it
   is written once and never overwritten.
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent_tracker import paths
+from agent_tracker import fsio, paths
 from agent_tracker.errors import TrackerError
 
 BACKUP_SUFFIX = ".agent-tracker.bak"
@@ -94,23 +95,12 @@ def write_atomic(path: Path, data: bytes, *, private_parent: bool = False) -> No
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        mode: int | None = target.stat().st_mode & 0o7777
+        mode = target.stat().st_mode & 0o7777
     except FileNotFoundError:
-        mode = None
-    tmp = target.with_name(f".{target.name}.agent-tracker.tmp")
-    tmp.unlink(missing_ok=True)  # a leftover of a crash may carry another mode
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            tmp.chmod(mode)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        umask = os.umask(0o022)  # reading the umask means setting it: put it back at once
+        os.umask(umask)
+        mode = NEW_FILE_MODE & ~umask
+    fsio.atomic_write(target, data, mode)
 
 
 def keep_backup(path: Path, original: bytes) -> Path:
