@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agent_tracker import config, exchange
@@ -19,7 +19,9 @@ from agent_tracker.flush import flush
 from agent_tracker.journal import Journal
 from faults.conftest import Ledger
 
-NAMES = st.text(min_size=1, max_size=600)
+# Any code point, lone surrogates included: what undecodable bytes in argv or the
+# environment become in Python.
+NAMES = st.text(st.characters(exclude_categories=()), min_size=1, max_size=600)
 # A blank tool name is refused and "-" reads a hook payload (both by design); any other
 # text is a name.
 TOOL_NAMES = NAMES.filter(lambda name: name.strip() and name != "-")  # "-": read stdin
@@ -81,6 +83,7 @@ def capture_flush_export(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(calls=st.lists(CAPTURE, min_size=1, max_size=6))
+@example(calls=[("tool", "caf\udce9", "\ud800agent", "m\x1b[31m", "h\x00")])
 def test_arbitrary_names_round_trip_through_capture_flush_and_export(
     calls: list[tuple[str, str, str, str, str]], tmp_path: Path, tally: Counter[str]
 ) -> None:
