@@ -403,7 +403,7 @@ def config_show(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
 
     An invalid value is shown with what is wrong with it (exit 2).
     """
-    st = settings_of(ctx)
+    st = settings_of(ctx, needs=())
     out = render.console()
     data: dict[str, dict[str, object]] = {}
     for key in config.KEYS:
@@ -429,7 +429,7 @@ def config_show(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
 @config_app.command("get")
 def config_get(ctx: typer.Context, key: KeyArg) -> None:
     """Print the effective value of one setting."""
-    render.console().print(str(settings_of(ctx).value(key)), markup=False)
+    render.console().print(str(settings_of(ctx, needs=()).value(key)), markup=False)
 
 
 @config_app.command("set")
@@ -445,7 +445,8 @@ def config_set(
     out = render.console()
     if dropped:
         render.console(stderr=True).print(
-            f"repaired {path}: dropped {'; '.join(dropped)}", markup=False
+            f"agent-tracker: warning: repaired {path}: dropped {'; '.join(dropped)}",
+            markup=False,
         )
     out.print(f"{key} = {stored}  (written to {path})", markup=False)
 

@@ -18,7 +18,7 @@ from rich.markup import escape
 from agent_tracker import exchange, languages, migrate, render, reportview
 from agent_tracker import report as report_mod
 from agent_tracker.cli_base import Format, FormatOpt, notes_console, opt, settings_of
-from agent_tracker.errors import EXIT_ERROR, TrackerError, UsageError, printable
+from agent_tracker.errors import TrackerError, UsageError, printable
 
 
 class ReportFormat(StrEnum):
@@ -238,7 +238,11 @@ def import_command(
         for line in exchange.describe(result):
             out.print(escape(line), soft_wrap=True)
     if result.bad:
-        raise typer.Exit(code=EXIT_ERROR)
+        count = len(result.bad)
+        raise TrackerError(
+            f"{count} bad line{'s' if count != 1 else ''} skipped (listed above); "
+            "the rest was imported"
+        )
 
 
 def rebuild_command(ctx: typer.Context) -> None:

@@ -381,6 +381,8 @@ def load(
             try:
                 values[key] = _parse(key, raw)
             except ConfigError as exc:
+                if source == "flag" and not fallback:
+                    raise  # typed for this very command: refused at once
                 if not fallback:
                     errors[key], sources[key] = exc, source
                     break
