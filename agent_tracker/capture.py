@@ -14,8 +14,6 @@ non-zero by hand.
 
 from __future__ import annotations
 
-from agent_tracker.attribution import Partial
-
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -169,6 +167,7 @@ def run(
     command: str, values: Mapping[str, str | None], settings: Settings
 ) -> dict[str, Any] | None:
     """Append the event for `command`; returns it (None when there was nothing to record)."""
+    from agent_tracker.attribution import Partial  # here, not above: `hook` uses this module
     from agent_tracker.tracking import TrackingService
 
     service = TrackingService(settings)
