@@ -4,11 +4,15 @@ These run inside agent tool calls and git hooks, so `entry.main` parses them her
 parser that knows exactly their options, and hands anything else (`--help`, a mistake, a
 global option) to the Typer CLI, which has the same commands with full help and errors.
 `tests/test_capture.py` checks that both define the same options.
+
+Both paths run a capture through `main`, which makes the rules of capture hold wherever it
+is started: an invalid setting never stops it (the default is used and one line says so;
+issue 9, item 8), and a failure is one line on stderr, with exit status 0 inside a hook
+(`in_hook`) so that git or a harness is never told that our part failed (item 13), and
+non-zero by hand.
 """
 
 from __future__ import annotations
-
-from agent_tracker.attribution import Partial
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
@@ -25,6 +29,72 @@ COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "commit": ((), (*SETUP_OPTIONS, "--rev")),
     "grade": (("value",), (*SETUP_OPTIONS, "--by", "--commit", "--note")),
 }
+
+
+#: Set by our git hook scripts (and the flush a session-end hook starts): this process runs
+#: inside a hook, bounded in time, and must never report our own failure to git.
+ENV_HOOK = "AGENT_TRACKER_HOOK_TIMEOUT"
+
+
+def in_hook() -> bool:
+    """Whether this process was started by one of our hooks (see ENV_HOOK)."""
+    import os
+
+    return bool(os.environ.get(ENV_HOOK))
+
+
+def say(line: str) -> None:
+    """One line on standard error, best effort (a closed stderr is no further failure)."""
+    import sys
+
+    from agent_tracker.errors import printable
+
+    try:
+        sys.stderr.write(f"agent-tracker: {printable(line)}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def settings_for_capture(
+    config_flag: str | None = None, flags: dict[str, str | int | None] | None = None
+) -> Settings:
+    """The settings, never failing: what is invalid is replaced and said once on stderr."""
+    from agent_tracker import config
+
+    settings = config.load(config_flag=config_flag, flags=flags, fallback=True)
+    if settings.notice:
+        say(f"warning: {settings.notice}")
+    return settings
+
+
+def main(
+    command: str,
+    values: Mapping[str, str | None],
+    config_flag: str | None = None,
+    flags: dict[str, str | int | None] | None = None,
+) -> int:
+    """Run a capture command as the CLI does; returns the exit status.
+
+    A failure is one line on stderr: status 0 inside a hook, else the error's exit code.
+    By hand, a genuine bug keeps its traceback; inside a hook it is one line too.
+    """
+    from agent_tracker.errors import EXIT_ERROR, EXIT_INTERRUPTED, TrackerError
+
+    hooked = in_hook()
+    try:
+        run(command, values, settings_for_capture(config_flag, flags))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except (TrackerError, OSError) as exc:  # e.g. an unknown commit, an unwritable journal
+        say(f"error: {exc}")
+        return 0 if hooked else getattr(exc, "exit_code", EXIT_ERROR)
+    except Exception as exc:
+        if not hooked:
+            raise
+        say(f"error: {command} failed: {type(exc).__name__}: {exc}")
+        return 0
+    return 0
 
 
 def parse(argv: Sequence[str]) -> tuple[str, dict[str, str]] | None:
@@ -97,6 +167,7 @@ def run(
     command: str, values: Mapping[str, str | None], settings: Settings
 ) -> dict[str, Any] | None:
     """Append the event for `command`; returns it (None when there was nothing to record)."""
+    from agent_tracker.attribution import Partial  # here, not above: `hook` uses this module
     from agent_tracker.tracking import TrackingService
 
     service = TrackingService(settings)

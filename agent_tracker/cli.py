@@ -6,7 +6,7 @@ that `--help` and mistakes get Typer's full treatment, with the same options.
 
 from __future__ import annotations
 
-import os
+import errno
 import signal
 import sys
 from enum import StrEnum
@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+try:  # Typer 0.26+ carries its own copy of Click, and raises its exceptions
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+except ImportError:  # pragma: no cover - older Typer raises Click's own
+    from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 from agent_tracker import (
     __version__,
@@ -25,7 +30,14 @@ from agent_tracker import (
 )
 from agent_tracker import status as status_mod
 from agent_tracker.cli_base import Format, FormatOpt, config_file_of, settings_of
-from agent_tracker.errors import EXIT_ERROR, EXIT_INTERRUPTED, TrackerError
+from agent_tracker.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    TrackerError,
+    message_line,
+    printable,
+)
 from agent_tracker.harnesses import MODULES as HARNESSES
 from agent_tracker.tracking import TrackingService
 
@@ -133,7 +145,10 @@ def root(
 
 
 def _capture(ctx: typer.Context, command: str, **values: str | None) -> None:
-    capture.run(command, values, settings_of(ctx))
+    obj = ctx.find_root().obj or {}
+    code = capture.main(command, values, obj.get("config"), obj.get("flags"))
+    if code:
+        raise typer.Exit(code)
 
 
 @track_app.command("tool")
@@ -255,7 +270,13 @@ def hook_command(
     from agent_tracker import hook
 
     # Not an enum: an unknown harness is one line on stderr and exit 0, as on the fast path.
-    hook.main(harness, settings_of(ctx))
+    obj = ctx.find_root().obj or {}
+    try:
+        settings = capture.settings_for_capture(obj.get("config"), obj.get("flags"))
+    except Exception as exc:  # noqa: BLE001 - nothing must fail the harness
+        hook.say(f"hook {harness}: {exc}")
+        return
+    hook.main(harness, settings)
 
 
 # -- flush, status, report ---------------------------------------------------------------------
@@ -268,8 +289,7 @@ def flush(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
     If another flush is running, say so and exit 0 (never hang `git push`).
     """
     # Inside the pre-push hook, a large per-project database waits for an explicit migrate.
-    in_hook = bool(os.environ.get("AGENT_TRACKER_HOOK_TIMEOUT"))
-    limit = migrate.HOOK_MERGE_LIMIT if in_hook else None
+    limit = migrate.HOOK_MERGE_LIMIT if capture.in_hook() else None
     result = TrackingService(settings_of(ctx)).flush_write_buffer(str(Path.cwd()), limit)
     out = render.console()
     if fmt is Format.json:
@@ -364,11 +384,12 @@ def integrate_command(
         return
     # Plain echo, not Rich: file contents hold brackets that Rich would read as markup.
     for change in outcome.changes:
-        typer.echo(f"{change.path}: {change.detail}")
+        typer.echo(printable(f"{change.path}: {change.detail}"))
         if show and change.content is not None:
-            typer.echo(change.content, nl=not change.content.endswith("\n"))
+            content = printable(change.content, newlines=True)
+            typer.echo(content, nl=not content.endswith("\n"))
     for note in outcome.notes:
-        typer.echo(note)
+        typer.echo(printable(note))
 
 
 # -- config ----------------------------------------------------------------------------------
@@ -378,24 +399,37 @@ KeyArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(config.KEYS)}."
 
 @config_app.command("show")
 def config_show(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
-    """Show every setting, its value and where it came from (flag, env, file, default)."""
-    st = settings_of(ctx)
+    """Show every setting, its value and where it came from (flag, env, file, default).
+
+    An invalid value is shown with what is wrong with it (exit 2).
+    """
+    st = settings_of(ctx, needs=())
     out = render.console()
-    data = {
-        key: {"value": st.value(key), "source": st.sources.get(key, "default")}
-        for key in config.KEYS
-    }
+    data: dict[str, dict[str, object]] = {}
+    for key in config.KEYS:
+        item: dict[str, object] = {"source": st.sources.get(key, "default")}
+        error = st.errors.get(key)
+        if error is None:
+            item["value"] = st.value(key)
+        else:
+            item["error"] = str(error)
+        data[key] = item
     if fmt is Format.json:
         render.json_out(out, data)
-        return
-    for key, item in data.items():
-        out.print(f"{key} = {item['value']}  ({item['source']})")
+    else:
+        for key, item in data.items():
+            shown = item.get("value", "(invalid)")
+            out.print(f"{key} = {shown}  ({item['source']})", markup=False)
+            if "error" in item:
+                out.print(f"  invalid: {item['error']}", markup=False)
+    if st.errors:
+        raise typer.Exit(EXIT_USAGE)  # shown, but not usable as it is
 
 
 @config_app.command("get")
 def config_get(ctx: typer.Context, key: KeyArg) -> None:
     """Print the effective value of one setting."""
-    typer.echo(str(settings_of(ctx).value(key)))
+    render.console().print(str(settings_of(ctx, needs=()).value(key)), markup=False)
 
 
 @config_app.command("set")
@@ -407,14 +441,20 @@ def config_set(
     Works even when the current settings are invalid, so that a bad value can be repaired.
     """
     path = config_file_of(ctx)
-    stored = config.set_value(path, key, value)
-    typer.echo(f"{key} = {stored}  (written to {path})")
+    stored, dropped = config.set_value(path, key, value)
+    out = render.console()
+    if dropped:
+        render.console(stderr=True).print(
+            f"agent-tracker: warning: repaired {path}: dropped {'; '.join(dropped)}",
+            markup=False,
+        )
+    out.print(f"{key} = {stored}  (written to {path})", markup=False)
 
 
 @config_app.command("path")
 def config_path(ctx: typer.Context) -> None:
     """Print the path of the config file in use."""
-    typer.echo(config_file_of(ctx))
+    render.console().print(config_file_of(ctx), markup=False)
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -428,27 +468,80 @@ def _on_sigint(signum: int, frame: object) -> None:
     raise _Interrupted
 
 
+#: Options of the root command that take a value (to find the command after them).
+_ROOT_VALUE_OPTIONS = ("--config", "--database-path", "--max-database-size")
+#: Commands that record, and never fail their caller inside a hook (issue 9, item 13).
+_CAPTURE = ("track", "commit", "grade")
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The subcommand named in `argv`, past the root's options."""
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg in _ROOT_VALUE_OPTIONS:
+            index += 2
+        elif arg.startswith("-"):
+            index += 1
+        else:
+            return arg
+    return None
+
+
+def _usage_line(exc: ClickException) -> str:
+    ctx = getattr(exc, "ctx", None)
+    where = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
+    return message_line(TrackerError(f"{exc.format_message()}{where}"))
+
+
 def run(argv: list[str]) -> int:
-    """Run the CLI on `argv`; returns the exit code (no SystemExit for callers)."""
+    """Run the CLI on `argv`; returns the exit code (no SystemExit for callers).
+
+    Every failure is one line on stderr, `agent-tracker: error: ...`, with the exit code of
+    the README's table; `hook`, and capture commands inside a hook, exit 0 even then.
+    """
+    command = _command_of(argv)
+    code = _run(argv)
+    if code and (command == "hook" or (command in _CAPTURE and capture.in_hook())):
+        return 0
+    return code
+
+
+def _run(argv: list[str]) -> int:
     previous = signal.signal(signal.SIGINT, _on_sigint)
     try:
-        app(args=argv, prog_name="agent-tracker", standalone_mode=True)
-    except SystemExit as exc:
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
+        code = app(args=argv, prog_name="agent-tracker", standalone_mode=False)
+    except NoArgsIsHelpError:
+        return EXIT_USAGE  # the help was printed
+    except ClickException as exc:  # a usage error: one line, not Click's box
+        _write(_usage_line(exc))
+        return exc.exit_code
+    except typer.Abort:
+        _write("agent-tracker: error: aborted\n")
+        return EXIT_ERROR
     except _Interrupted:
-        sys.stderr.write("agent-tracker: interrupted\n")
+        _write("agent-tracker: interrupted\n")
         return EXIT_INTERRUPTED
     except TrackerError as exc:
         # Plain write, not Rich: an error is one line, never wrapped, for people and scripts.
-        sys.stderr.write(f"agent-tracker: error: {exc}\n")
+        _write(message_line(exc))
         return exc.exit_code
     except OSError as exc:  # e.g. an unwritable journal or database folder
-        sys.stderr.write(f"agent-tracker: error: {exc}\n")
+        if exc.errno == errno.EPIPE:  # `agent-tracker export | head`: the reader has enough
+            return EXIT_ERROR
+        _write(message_line(exc))
         return EXIT_ERROR
     finally:
         signal.signal(signal.SIGINT, previous)
-    return 0
+    return code if isinstance(code, int) else 0
+
+
+def _write(line: str) -> None:
+    try:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,10 +23,22 @@ def opt(name: str, text: str) -> Any:
     return typer.Option(name, help=text)
 
 
-def settings_of(ctx: typer.Context) -> config.Settings:
-    """The settings for this run: the root's flags over environment, file and defaults."""
+#: What every command that opens the database or reads the journal needs to be valid.
+STORE_SETTINGS = ("database_path", "max_database_size", "journal_dir")
+
+
+def settings_of(ctx: typer.Context, needs: tuple[str, ...] = STORE_SETTINGS) -> config.Settings:
+    """The settings for this run: the root's flags over environment, file and defaults.
+
+    The settings the command `needs` are checked now, so that it fails at once with one
+    clear line whether or not it gets as far as using them (a flush with nothing pending
+    still says that the size is invalid); the others fail only when read.
+    """
     obj: dict[str, Any] = ctx.find_root().obj or {}
-    return config.load(config_flag=obj.get("config"), flags=obj.get("flags"))
+    settings = config.load(config_flag=obj.get("config"), flags=obj.get("flags"))
+    for key in needs:
+        settings.value(key)  # raises the setting's ConfigError
+    return settings
 
 
 def config_file_of(ctx: typer.Context) -> str:

@@ -7,6 +7,7 @@ function, render.
 from __future__ import annotations
 
 import sys
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +18,7 @@ from rich.markup import escape
 from agent_tracker import exchange, languages, migrate, render, reportview
 from agent_tracker import report as report_mod
 from agent_tracker.cli_base import Format, FormatOpt, notes_console, opt, settings_of
-from agent_tracker.errors import EXIT_ERROR, TrackerError, UsageError
+from agent_tracker.errors import TrackerError, UsageError, printable
 
 
 class ReportFormat(StrEnum):
@@ -60,6 +61,19 @@ FlushedOpt = Annotated[bool, opt("--flushed-only", "Leave out events still in th
 ReportFormatOpt = Annotated[ReportFormat, opt("--format", "Output format.")]
 
 
+def _day(option: str, text: str | None, today: date) -> str | None:
+    """The day an option names, or None; a day beyond the calendar is a usage error."""
+    if text is None:
+        return None
+    try:
+        return report_mod.parse_day(text, today)
+    except (OverflowError, ValueError):  # 3000y, 99999999999d: before year 1
+        raise UsageError(
+            f"{option} {text!r} is out of range: use a day between 0001-01-01 and 9999-12-31, "
+            "or a relative form like 30d, 12w, 6m, 1y"
+        ) from None
+
+
 def report(
     ctx: typer.Context,
     by: ByOpt = By.setup,
@@ -89,8 +103,8 @@ def report(
             raise UsageError(f"--like {like}: cannot tell the main language of that project")
     query = report_mod.Query(
         by=by.value,
-        since=report_mod.parse_day(since, today) if since else None,
-        until=report_mod.parse_day(until, today) if until else None,
+        since=_day("--since", since, today),
+        until=_day("--until", until, today),
         project=project,
         agent=agent,
         model=model,
@@ -114,9 +128,9 @@ def report(
     if fmt is ReportFormat.json:
         render.json_out(out, data.as_dict())
     elif fmt is ReportFormat.csv:
-        sys.stdout.write(reportview.csv_text(data))
+        sys.stdout.write(printable(reportview.csv_text(data), newlines=True))
     elif fmt is ReportFormat.markdown:
-        sys.stdout.write(reportview.markdown_text(data))
+        sys.stdout.write(printable(reportview.markdown_text(data), newlines=True))
     else:
         reportview.table(out, data)
 
@@ -189,8 +203,8 @@ def export_command(
     today = report_mod.utc_today()
     lines = exchange.export_lines(
         settings_of(ctx),
-        since=report_mod.parse_day(since, today) if since else None,
-        until=report_mod.parse_day(until, today) if until else None,
+        since=_day("--since", since, today),
+        until=_day("--until", until, today),
         project=project,
     )
     sys.stdout.buffer.writelines(lines)
@@ -224,7 +238,11 @@ def import_command(
         for line in exchange.describe(result):
             out.print(escape(line), soft_wrap=True)
     if result.bad:
-        raise typer.Exit(code=EXIT_ERROR)
+        count = len(result.bad)
+        raise TrackerError(
+            f"{count} bad line{'s' if count != 1 else ''} skipped (listed above); "
+            "the rest was imported"
+        )
 
 
 def rebuild_command(ctx: typer.Context) -> None:
@@ -232,4 +250,4 @@ def rebuild_command(ctx: typer.Context) -> None:
     settings = settings_of(ctx)
     count, merged = migrate.rebuild_all(settings, str(Path.cwd()))
     render.migrations(render.console(), merged)
-    typer.echo(f"rebuilt {count} summaries from the facts in {settings.database_path}")
+    typer.echo(printable(f"rebuilt {count} summaries from the facts in {settings.database_path}"))

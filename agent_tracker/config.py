@@ -5,6 +5,13 @@ The config file is `~/.config/opencode/agent-tracker.toml`, or the file named by
 `AGENT_TRACKER_CONFIG`. It is read with `tomllib` and written atomically with `tomli-w`,
 after validation, so a bad value never reaches the disk.
 
+An invalid setting never stops capture (issue 9, item 8): `load(fallback=True)`, used by
+`track`, `commit`, `grade` and `hook`, takes the next valid source for each setting (else
+the default), salvages what it can of a broken config file, and puts what it ignored into
+`Settings.notice` for the caller to print as one line. Every other command loads strictly,
+but a bad value fails only the commands that use it: reading that setting raises its
+ConfigError. `config set` repairs a broken file, keeping what it can parse (`salvage`).
+
 This module is on the capture hot path: it imports only the standard library, and `tomllib`
 only when a config file exists.
 """
@@ -14,7 +21,7 @@ from __future__ import annotations
 import os
 
 from agent_tracker import paths
-from agent_tracker.errors import ConfigError, FormatError
+from agent_tracker.errors import ConfigError, FormatError, printable
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
@@ -62,17 +69,11 @@ class Settings:
     """The effective settings and where each value came from (flag, env, file, default).
 
     Paths are kept as strings (the capture hot path never imports pathlib) and offered as
-    `Path` objects through properties for everything else.
+    `Path` objects through properties for everything else. A setting whose value is invalid
+    raises its ConfigError when read, so only the commands that need it fail.
     """
 
-    __slots__ = (
-        "attribution_window",
-        "config_file",
-        "database_file",
-        "journal_folder",
-        "max_database_size",
-        "sources",
-    )
+    __slots__ = ("_values", "config_file", "errors", "notice", "sources")
 
     def __init__(
         self,
@@ -82,13 +83,43 @@ class Settings:
         journal_folder: str,
         sources: dict[str, str],
         attribution_window: int = DEFAULT_WINDOW,
+        errors: dict[str, ConfigError] | None = None,
+        notice: str | None = None,
     ) -> None:
         self.config_file = config_file
-        self.database_file = database_file
-        self.max_database_size = max_database_size
-        self.journal_folder = journal_folder
+        self._values: dict[str, str | int] = {
+            "database_path": database_file,
+            "max_database_size": max_database_size,
+            "journal_dir": journal_folder,
+            "attribution_window": attribution_window,
+        }
         self.sources = sources
-        self.attribution_window = attribution_window
+        #: Settings whose configured value is invalid: reading them raises.
+        self.errors = errors or {}
+        #: What a fallback load ignored, as one sentence (None when nothing was).
+        self.notice = notice
+
+    def _get(self, key: str) -> str | int:
+        error = self.errors.get(key)
+        if error is not None:
+            raise error
+        return self._values[key]
+
+    @property
+    def database_file(self) -> str:
+        return str(self._get("database_path"))
+
+    @property
+    def max_database_size(self) -> int:
+        return int(self._get("max_database_size"))
+
+    @property
+    def journal_folder(self) -> str:
+        return str(self._get("journal_dir"))
+
+    @property
+    def attribution_window(self) -> int:
+        return int(self._get("attribution_window"))
 
     @property
     def config_path(self) -> Path:
@@ -105,11 +136,7 @@ class Settings:
     def value(self, key: str) -> str | int:
         if key not in KEYS:
             raise ConfigError(f"unknown setting {key!r}; known: {', '.join(KEYS)}")
-        if key == "max_database_size":
-            return self.max_database_size
-        if key == "attribution_window":
-            return self.attribution_window
-        return {"database_path": self.database_file, "journal_dir": self.journal_folder}[key]
+        return self._get(key)
 
 
 def parse_size(value: object) -> int:
@@ -129,6 +156,11 @@ def parse_size(value: object) -> int:
         return int(float(digits) * _UNITS[unit])
     except ValueError:
         raise ConfigError(f"max_database_size: cannot read {value!r} as a size") from None
+    except OverflowError:  # 1e999: infinite as a float
+        raise ConfigError(
+            f"max_database_size {value!r} is out of range: it must lie in "
+            f"{MIN_MAX_SIZE}..{MAX_MAX_SIZE} bytes (1 MiB..2 GiB)"
+        ) from None
 
 
 def check_size(size: int, given: object = None) -> int:
@@ -174,27 +206,31 @@ def config_path(flag: str | None = None, environ: Mapping[str, str] | None = Non
     return paths.resolve_user_path(chosen) if chosen else paths.default_config_path()
 
 
-def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The settings table of a config file; {} when it does not exist."""
+def _read_bytes(path: str | os.PathLike[str]) -> bytes | None:
     try:
         with open(path, "rb") as handle:
-            raw = handle.read()
+            return handle.read()
     except FileNotFoundError:
-        return {}
+        return None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+
+
+def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The settings table of a config file; {} when it does not exist."""
+    raw = _read_bytes(path)
+    if raw is None:
+        return {}
     import tomllib
 
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    fmt = data.get("format", CONFIG_FORMAT)
-    if not isinstance(fmt, int) or fmt > CONFIG_FORMAT:
-        raise FormatError(
-            f"config file {path} has format {fmt!r}; this agent-tracker understands format "
-            f"{CONFIG_FORMAT} or older: upgrade agent-tracker"
-        )
+        raise ConfigError(
+            f"config file {path} is not valid TOML ({exc}); repair it with "
+            "`agent-tracker config set KEY VALUE`"
+        ) from None
+    _check_format(path, data)
     unknown = sorted(set(data) - set(KEYS) - {"format"})
     if unknown:
         raise ConfigError(
@@ -203,55 +239,176 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def _check_format(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
+    fmt = data.get("format", CONFIG_FORMAT)
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt > CONFIG_FORMAT:
+        raise FormatError(
+            f"config file {path} has format {fmt!r}; this agent-tracker understands format "
+            f"{CONFIG_FORMAT} or older: upgrade agent-tracker"
+        )
+
+
+def salvage(raw: bytes) -> tuple[dict[str, Any], list[str]]:
+    """The known settings that can be read from a config file's bytes, and what was dropped.
+
+    A file that parses is taken whole (unknown keys dropped); otherwise each line is read on
+    its own, so one broken line costs only itself. The dropped parts are described briefly
+    (line numbers, never the lines: they may hold anything). Never raises.
+    """
+    import tomllib
+
+    dropped: list[str] = []
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", "replace")
+        dropped.append("bytes that are not UTF-8 (replaced)")
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        data = {}
+        bad_lines = []
+        for number, line in enumerate(text.splitlines(), 1):
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            try:
+                part = tomllib.loads(line)
+            except tomllib.TOMLDecodeError:
+                bad_lines.append(number)
+                continue
+            if not part or set(part) & set(data):  # a table header, or a repeated key
+                bad_lines.append(number)
+                continue
+            data.update(part)
+        if bad_lines:
+            shown = ", ".join(map(str, bad_lines[:10])) + (", ..." if len(bad_lines) > 10 else "")
+            dropped.append(f"unreadable line(s) {shown}")
+    unknown = sorted(set(data) - set(KEYS) - {"format"})
+    if unknown:
+        dropped.append(f"unknown setting(s) {', '.join(printable(k) for k in unknown)}")
+    return {key: data[key] for key in KEYS if key in data}, dropped
+
+
+def _read_for_capture(path: str) -> tuple[dict[str, Any], str | None]:
+    """The config file's settings for a fallback load: never raises; says what it ignored."""
+    try:
+        raw = _read_bytes(path)
+    except ConfigError as exc:
+        return {}, str(exc)
+    if raw is None:
+        return {}, None
+    import tomllib
+
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+        _check_format(path, data)
+    except FormatError as exc:
+        return salvage(raw)[0], f"{exc}; using the settings this version knows"
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        values, dropped = salvage(raw)
+        return values, f"config file {path} is broken: ignored {'; '.join(dropped)}"
+    values, dropped = salvage(raw)
+    return values, f"config file {path}: ignored {'; '.join(dropped)}" if dropped else None
+
+
+def _parse(key: str, raw: object) -> str | int:
+    """The value of setting `key` from its configured form; raises ConfigError."""
+    if key == "max_database_size":
+        return check_size(parse_size(raw), raw)
+    if key == "attribution_window":
+        return parse_window(raw)
+    if not isinstance(raw, str) or not raw.strip():
+        raise ConfigError(f"{key} must be a non-empty path, got {raw!r}")
+    return paths.resolve_user_path(raw)
+
+
+def _default(key: str) -> str | int:
+    if key == "database_path":
+        return paths.default_database_path()
+    if key == "journal_dir":
+        # The tracker's own folder, whichever database is configured: events captured before
+        # a change of database_path are still flushed (into the new database).
+        return paths.journal_dir_for(paths.default_database_path())
+    return DEFAULT_MAX_SIZE if key == "max_database_size" else DEFAULT_WINDOW
+
+
+_WHERE = {"flag": "its flag", "env": "the environment", "file": "the config file"}
+
+
 def load(
     *,
     config_flag: str | None = None,
     flags: dict[str, str | int | None] | None = None,
     environ: Mapping[str, str] | None = None,
+    fallback: bool = False,
 ) -> Settings:
-    """Resolve every setting from flags, environment, config file and defaults."""
+    """Resolve every setting from flags, environment, config file and defaults.
+
+    Strict (the default): a broken config file raises; an invalid value is kept as an error
+    that reading the setting raises. With `fallback` (capture), nothing raises: each setting
+    takes its next valid source, else the default, and `notice` says what was ignored.
+    """
     env = os.environ if environ is None else environ
-    cfg_path = config_path(config_flag, env)
-    file_values = read_file(cfg_path)
+    problems: list[str] = []
+    try:
+        cfg_path = config_path(config_flag, env)
+    except ConfigError as exc:
+        if not fallback:
+            raise
+        problems.append(str(exc))
+        cfg_path = paths.default_config_path()
+    if fallback:
+        file_values, problem = _read_for_capture(cfg_path)
+        if problem:
+            problems.append(problem)
+    else:
+        file_values = read_file(cfg_path)
     given = flags or {}
-    raw: dict[str, object] = {}
+    values: dict[str, str | int] = {}
     sources: dict[str, str] = {}
+    errors: dict[str, ConfigError] = {}
     for key in KEYS:
-        flag_value = given.get(key)
-        if flag_value is not None:
-            raw[key], sources[key] = flag_value, "flag"
-        elif env.get(ENV_VARS[key]):
-            raw[key], sources[key] = env[ENV_VARS[key]], "env"
-        elif key in file_values:
-            raw[key], sources[key] = file_values[key], "file"
-        else:
-            sources[key] = "default"
-    return _build(cfg_path, raw, sources)
-
-
-def _build(cfg_path: str, raw: dict[str, object], sources: dict[str, str]) -> Settings:
-    db_raw = raw.get("database_path")
-    if db_raw is not None and (not isinstance(db_raw, str) or not db_raw.strip()):
-        raise ConfigError(f"database_path must be a non-empty path, got {db_raw!r}")
-    database_path = (
-        paths.resolve_user_path(db_raw)
-        if isinstance(db_raw, str)
-        else paths.default_database_path()
+        candidates: list[tuple[str, object]] = []
+        if given.get(key) is not None:
+            candidates.append(("flag", given[key]))
+        if env.get(ENV_VARS[key]):
+            candidates.append(("env", env[ENV_VARS[key]]))
+        if key in file_values:
+            candidates.append(("file", file_values[key]))
+        sources[key] = "default"
+        for source, raw in candidates:
+            try:
+                values[key] = _parse(key, raw)
+            except ConfigError as exc:
+                if source == "flag" and not fallback:
+                    raise  # typed for this very command: refused at once
+                if not fallback:
+                    errors[key], sources[key] = exc, source
+                    break
+                where = f"{_WHERE[source]} {cfg_path}" if source == "file" else _WHERE[source]
+                problems.append(f"{exc} (from {where})")
+                continue
+            sources[key] = source
+            break
+        if key not in values:
+            values[key] = _default(key)
+    notice = None
+    if problems:
+        notice = (
+            f"ignored invalid settings: {'; '.join(problems)}. Using the defaults instead; "
+            "`agent-tracker config set KEY VALUE` repairs the file"
+        )
+    return Settings(
+        cfg_path,
+        str(values["database_path"]),
+        int(values["max_database_size"]),
+        str(values["journal_dir"]),
+        sources,
+        int(values["attribution_window"]),
+        errors,
+        notice,
     )
-    raw_size = raw.get("max_database_size", DEFAULT_MAX_SIZE)
-    size = check_size(parse_size(raw_size), raw_size)
-    journal_raw = raw.get("journal_dir")
-    if journal_raw is not None and (not isinstance(journal_raw, str) or not journal_raw.strip()):
-        raise ConfigError(f"journal_dir must be a non-empty path, got {journal_raw!r}")
-    journal_dir = (
-        paths.resolve_user_path(journal_raw)
-        if isinstance(journal_raw, str)
-        # The tracker's own folder, whichever database is configured: events captured before
-        # a change of database_path are still flushed (into the new database).
-        else paths.journal_dir_for(paths.default_database_path())
-    )
-    window = parse_window(raw.get("attribution_window", DEFAULT_WINDOW))
-    return Settings(cfg_path, database_path, size, journal_dir, sources, window)
 
 
 def normalise(key: str, value: str) -> str | int:
@@ -265,31 +422,46 @@ def normalise(key: str, value: str) -> str | int:
         return value.strip()
     if not value.strip():
         raise ConfigError(f"{key} must be a non-empty path")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"{key} {value!r} is not valid UTF-8 and cannot be written to the config file; "
+            f"set ${ENV_VARS[key]} instead"
+        ) from None
     paths.resolve_user_path(value)  # refuses what it cannot resolve, such as ~user/...
     return value
 
 
-def set_value(cfg_path: str | os.PathLike[str], key: str, value: str) -> str | int:
-    """Validate the value, then write the config file atomically (temp file + os.replace).
+def set_value(
+    cfg_path: str | os.PathLike[str], key: str, value: str
+) -> tuple[str | int, list[str]]:
+    """Validate the value, then write the config file atomically; returns the value stored
+    and what of a broken file had to be dropped (empty when it was sound).
 
-    Only the value being set is checked, so that one bad value can be repaired at a time.
+    Only the value being set is checked, so that one bad value can be repaired at a time;
+    a file that is not valid TOML, or has unknown keys, is rewritten with what could be read
+    of it (`salvage`). A file of a newer format is refused, never downgraded.
     """
     stored = normalise(key, value)
-    data = read_file(cfg_path)
+    raw = _read_bytes(cfg_path)
+    dropped: list[str] = []
+    data: dict[str, Any] = {}
+    if raw is not None:
+        import tomllib
+        from contextlib import suppress
+
+        with suppress(tomllib.TOMLDecodeError, UnicodeDecodeError):  # broken: salvaged below
+            _check_format(cfg_path, tomllib.loads(raw.decode("utf-8")))
+        data, dropped = salvage(raw)
     data[key] = stored
     data["format"] = CONFIG_FORMAT
-    target = os.fspath(cfg_path)
     import tomli_w
 
+    from agent_tracker import fsio
+
     text = tomli_w.dumps(dict(sorted(data.items())))
-    folder, name = os.path.split(target)
-    paths.make_private_dir(folder)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, text.encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, target)
-    return stored
+    folder = os.path.dirname(os.fspath(cfg_path))
+    paths.make_private_dir(folder or ".")
+    fsio.atomic_write(cfg_path, text.encode("utf-8"))
+    return stored, dropped

@@ -56,28 +56,17 @@ def _wants_help(args: Sequence[str]) -> bool:
 
 def _run_hook(harness: str) -> int:
     """`hook HARNESS`: exit 0 whatever happens; problems go to stderr as one line."""
-    from agent_tracker import config, hook
+    from agent_tracker import capture, hook
 
     try:
-        settings = config.load()
-    except BaseException as exc:  # noqa: BLE001 - a bad config must not fail the harness
+        settings = capture.settings_for_capture()
+    except BaseException as exc:  # noqa: BLE001 - nothing must fail the harness
         hook.say(f"hook {harness}: {exc}")
         return 0
     return hook.main(harness, settings)
 
 
 def _run_capture(command: str, values: dict[str, str]) -> int:
-    from agent_tracker import capture, config
-    from agent_tracker.errors import EXIT_INTERRUPTED, TrackerError
+    from agent_tracker import capture
 
-    try:
-        capture.run(command, values, config.load())
-    except TrackerError as exc:
-        sys.stderr.write(f"agent-tracker: error: {exc}\n")
-        return exc.exit_code
-    except OSError as exc:  # e.g. an unwritable journal: one line, not a traceback
-        sys.stderr.write(f"agent-tracker: error: {exc}\n")
-        return 1
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    return 0
+    return capture.main(command, values)

@@ -1,8 +1,13 @@
 """The one error family of agent-tracker.
 
 Core code raises `TrackerError` (or a subclass) for every problem a user can fix; the CLI
-prints its message as one line on stderr and exits with its `exit_code`. Anything else is a
-bug and keeps its traceback.
+prints its message as one line on stderr (`message_line`) and exits with its `exit_code`.
+Anything else is a bug and keeps its traceback.
+
+Names in messages and output come from agents, harnesses and folders: `printable` shows
+their control characters (escape sequences, newlines) as `\\x1b`-style escapes, so that no
+such name can drive the terminal or split an error into several lines. Standard library
+only: this module is on the capture hot path.
 """
 
 from __future__ import annotations
@@ -11,6 +16,37 @@ from __future__ import annotations
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+
+TYPE_CHECKING = False  # avoids importing typing on the capture hot path
+if TYPE_CHECKING:
+    import re
+
+#: Control characters (C0, DEL, C1), lone surrogates (undecodable bytes) and the
+#: bidirectional overrides that can make text read differently from what it is.
+_UNSAFE = "[\\x00-\\x08\\x0a-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069\\ud800-\\udfff]"
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, *, newlines: bool = False) -> str:
+    """`text` with control characters shown as escapes (`\\x1b`, `\\u202e`); with
+    `newlines`, line breaks are kept (multi-line output such as CSV)."""
+    if text.isprintable():
+        return text  # the usual case, without loading `re`
+    if newlines:
+        return "\n".join(printable(line) for line in text.split("\n"))
+    import re
+
+    return re.sub(_UNSAFE, _escape, text)
+
+
+def message_line(error: BaseException) -> str:
+    """The one stderr line for a failed command: `agent-tracker: error: ...`."""
+    return f"agent-tracker: error: {printable(str(error) or type(error).__name__)}\n"
 
 
 class TrackerError(Exception):

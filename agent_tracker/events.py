@@ -78,10 +78,9 @@ def parse_grade(text: str) -> int:
     key = text.strip().lower()
     if key in GRADES:
         return GRADES[key]
-    try:
-        value = int(key.lstrip("+"))
-    except ValueError:
-        value = None
+    # ASCII digits only: int() would also read a fullwidth "\uff15" or "0_5" as a number.
+    digits = key[1:] if key[:1] in ("+", "-") else key
+    value = int(key) if digits.isascii() and digits.isdigit() and len(digits) < 3 else None
     if value in GRADE_VALUES:
         return value
     accepted = ", ".join(f"{name} ({value:+d})" for name, value in GRADES.items())

@@ -3,6 +3,12 @@
 With `reportview` and the CLI modules (`cli`, `cli_base`, `cli_history`), the only modules
 that use Rich; core modules never do.
 
+Names come from agents, harnesses, folders and remotes, and may hold escape sequences or
+other control characters: every console made here passes what it prints through `Printable`,
+which shows them as `\\x1b`-style escapes, so that no name drives the terminal (issue 9,
+item 20). JSON keeps them as JSON escapes; plain text written without Rich goes through
+`errors.printable`.
+
 Rich honours `NO_COLOR` and drops colour and box styling when stdout is not a terminal, so
 the same tables serve a person and a script; `--format json` serves a program.
 """
@@ -15,10 +21,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType, RenderHook, RenderResult
 from rich.markup import escape
 from rich.progress import Progress
+from rich.segment import Segment
 
+from agent_tracker.errors import printable
 from agent_tracker.flush import FlushResult
 from agent_tracker.migrate import SourceResult
 from agent_tracker.status import Status
@@ -29,9 +37,32 @@ if TYPE_CHECKING:
 GRADE_HELP = "bad (-1), neutral (+1), good (+2), excellence (+5)"
 
 
+class Printable:
+    """A renderable whose text segments have their control characters escaped; the control
+    segments Rich makes itself (cursor moves of a progress bar) pass as they are."""
+
+    def __init__(self, inner: RenderableType) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for segment in console.render(self.inner, options):
+            if segment.control or segment.text.isprintable():
+                yield segment
+            else:
+                text, style, _ = segment
+                yield Segment(printable(text, newlines=True), style)
+
+
+class _EscapeControls(RenderHook):
+    def process_renderables(self, renderables: list[Any]) -> list[Any]:
+        return [Printable(item) for item in renderables]
+
+
 def console(stderr: bool = False) -> Console:
     # soft_wrap: long lines (paths) are never folded; tables still fit the terminal width.
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    out = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    out.push_render_hook(_EscapeControls())
+    return out
 
 
 def json_out(out: Console, data: Any) -> None:

@@ -466,3 +466,125 @@ def test_capture_does_not_import_json_or_anything_heavy(tmp_path: Path) -> None:
         check=False,
     )
     assert done.stdout.strip() == "0 []", done.stderr
+
+
+# -- issue 9, item 8: an invalid setting never stops capture --------------------------------
+
+
+def _write_config(home: Path, text: str) -> Path:
+    path = home / ".config" / "opencode" / "agent-tracker.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("config_text", "env"),
+    [
+        ('max_database_size = "big"\n', {}),
+        ("not toml at all = =\n", {}),
+        ("", {"AGENT_TRACKER_MAX_DATABASE_SIZE": "1e999"}),
+        ("", {"AGENT_TRACKER_ATTRIBUTION_WINDOW": "soon"}),
+    ],
+)
+def test_an_invalid_setting_never_stops_capture_only_the_commands_that_need_it(
+    home: Path, make_repo: Callable[..., Path], config_text: str, env: dict[str, str]
+) -> None:
+    repo = make_repo()
+    commit_file(repo, "a", "1", "c")
+    _write_config(home, config_text)
+    environ = {**os.environ, **env}
+    captured = [
+        run_tracker("track", "tool", "edit", "--agent", "a", "--model", "m", cwd=repo, env=environ),
+        run_tracker("commit", "--agent", "a", "--model", "m", cwd=repo, env=environ),
+        run_tracker("grade", "good", "--by", "user", cwd=repo, env=environ),
+        # the Typer path, through a global option
+        run_tracker("--database-path", "~/db.lmdb", "track", "tool", "x", cwd=repo, env=environ),
+    ]
+    for done in captured:
+        assert done.returncode == 0, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr  # said once
+        assert lines[0].startswith("agent-tracker: warning: ignored invalid settings")
+    hooked = subprocess.run(
+        [sys.executable, "-m", "agent_tracker", "hook", "claude-code"],
+        input=json.dumps({"hook_event_name": "PostToolUse", "tool_name": "Edit", "cwd": str(repo)}),
+        capture_output=True,
+        text=True,
+        env=environ,
+        check=False,
+    )
+    assert hooked.returncode == 0
+    assert "ignored invalid settings" in hooked.stderr
+    kinds = [e["type"] for e in journal_events(config.load(fallback=True))]
+    assert kinds == ["tool", "commit", "grade", "tool", "tool"]
+    if "ATTRIBUTION_WINDOW" not in str(env):  # flush needs the size; the window it does not
+        flushed = run_tracker("flush", cwd=repo, env=environ)
+        assert flushed.returncode == 2
+        assert len(flushed.stderr.strip().splitlines()) == 1
+        assert flushed.stderr.startswith("agent-tracker: error:")
+    else:
+        assert run_tracker("flush", cwd=repo, env=environ).returncode == 0
+
+
+# -- issue 9, item 13: inside a hook, capture never fails its caller -----------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["grade", "good", "--by", "user", "--commit", "nope"],  # fast path, unknown commit
+        ["commit", "--rev", "nope"],
+        ["--config", "/nonexistent.toml", "commit", "--rev", "nope"],  # the Typer path
+        ["track", "tool", "edit", "--bogus"],  # a usage error
+    ],
+)
+def test_in_a_hook_a_failed_capture_is_one_line_and_exit_0_by_hand_non_zero(
+    make_repo: Callable[..., Path], argv: list[str]
+) -> None:
+    repo = make_repo()
+    commit_file(repo, "a", "1", "c")
+    by_hand = run_tracker(*argv, cwd=repo)
+    hooked = run_tracker(*argv, cwd=repo, env={**os.environ, capture.ENV_HOOK: "10"})
+    assert by_hand.returncode in (1, 2)
+    assert hooked.returncode == 0
+    for done in (by_hand, hooked):
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert done.stderr.startswith("agent-tracker: error:")
+        assert "Traceback" not in done.stderr
+
+
+def test_in_a_hook_an_unwritable_journal_is_exit_0(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = make_repo()
+    commit_file(repo, "a", "1", "c")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    env = {**os.environ, "AGENT_TRACKER_JOURNAL_DIR": str(blocker / "journal")}
+    assert run_tracker("commit", cwd=repo, env=env).returncode == 1
+    hooked = run_tracker("commit", cwd=repo, env={**env, capture.ENV_HOOK: "10"})
+    assert hooked.returncode == 0
+    assert hooked.stderr.startswith("agent-tracker: error:")
+
+
+def test_the_hook_command_exits_0_even_when_called_wrongly() -> None:
+    done = run_tracker("hook", "claude-code", "extra")
+    assert done.returncode == 0
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+# -- issue 9, item 23: only ASCII digits are grades -----------------------------------------
+
+
+@pytest.mark.parametrize("text", ["\uff15", "+\uff15", "-\uff11", "\u0665", "0_5", "+-1"])
+def test_non_ascii_digits_are_not_grades(
+    cli: Cli, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    repo = make_repo()
+    monkeypatch.chdir(repo)
+    commit_file(repo, "a", "1", "c")
+    result = cli("grade", text, "--by", "user")
+    assert result.code == 2
+    assert "is not accepted" in result.err
+    assert not (config.load().journal_dir / "live.jsonl").exists()

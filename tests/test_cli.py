@@ -206,3 +206,129 @@ def test_an_unwritable_journal_is_one_error_line_on_both_paths(
     assert result.code == 1
     assert result.err.startswith("agent-tracker: error:")
     assert "Traceback" not in result.err
+
+
+# -- issue 9: one line per failure, overflow, escapes, repair ------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", "--by", "colour"],
+        ["report", "--top", "many"],
+        ["grade", "good"],  # missing --by
+        ["status", "--bogus"],
+        ["nonsense"],
+        ["config", "get"],
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_2(cli: Cli, argv: list[str]) -> None:
+    result = cli(*argv)
+    assert result.code == 2
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("agent-tracker: error:")
+    assert "--help" in lines[0]
+
+
+def test_no_arguments_still_shows_the_help(cli: Cli) -> None:
+    result = cli()
+    assert result.code == 2
+    assert "Usage" in result.out + result.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--max-database-size", "1e999", "status"], "out of range"),
+        (["report", "--since", "3000y"], "--since '3000y' is out of range"),
+        (["report", "--until", "9" * 5000 + "d"], "--until"),
+        (["export", "--since", "99999999999d"], "--since '99999999999d' is out of range"),
+        (["config", "set", "max_database_size", "1e999"], "out of range"),
+    ],
+)
+def test_numbers_beyond_range_are_one_clear_line(cli: Cli, argv: list[str], said: str) -> None:
+    result = cli(*argv)
+    assert result.code == 2
+    assert said in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert "Traceback" not in result.err
+
+
+EVIL_AGENT = "\x1b[31mevil\x1b]0;title\x07"
+EVIL_MODEL = "m\x9b2J\u202e"
+
+
+def seed_evil(settings: config.Settings) -> None:
+    journal = Journal(settings.journal_dir)
+    setup = ("h\x1b[2J", EVIL_AGENT, EVIL_MODEL)
+    for index in range(6):
+        sha = f"{index:040x}"
+        journal.append(events.encode(commit_event(setup, "proj\x1b[1m", sha)))
+        journal.append(
+            events.encode(events.make("grade", setup, "proj", hash=sha, by="user", grade=5))
+        )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report"],
+        ["report", "--format", "csv"],
+        ["report", "--format", "markdown"],
+        ["report", "--by", "project"],
+        ["report", "--setup", f"{EVIL_AGENT}@{EVIL_MODEL}"],
+    ],
+)
+def test_control_characters_in_names_never_reach_the_terminal_raw(
+    cli: Cli, argv: list[str]
+) -> None:
+    settings = config.load()
+    seed_evil(settings)
+    assert cli("flush").code == 0
+    result = cli(*argv)
+    assert result.code == 0, result.err
+    for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert raw not in result.out
+    assert "\\x1b[31mevil" in result.out or "\\x1b[1m" in result.out
+
+
+def test_json_output_keeps_control_characters_as_json_escapes(cli: Cli) -> None:
+    seed_evil(config.load())
+    result = cli("report", "--format", "json")
+    assert result.code == 0
+    assert "\x1b" not in result.out
+    assert "\\u001b[31mevil" in result.out
+    labels = [group["agent"] for group in json.loads(result.out)["groups"]]
+    assert labels == [EVIL_AGENT]
+
+
+def test_error_lines_escape_control_characters(cli: Cli) -> None:
+    result = cli("report", "--since", "\x1b[2Jsoon\nsecond line")
+    assert result.code == 2
+    assert "\x1b" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_config_set_repairs_a_file_that_is_not_toml(cli: Cli, home: Path) -> None:
+    path = home / ".config" / "opencode" / "agent-tracker.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text('journal_dir = "~/kept"\nthis is = = not toml\n')
+    assert cli("status").code == 2
+    result = cli("config", "set", "max_database_size", "1GiB")
+    assert result.code == 0
+    assert "dropped unreadable line(s) 2" in result.err
+    assert cli("status").code == 0
+    assert cli("config", "get", "journal_dir").out.strip() == str(home / "kept")
+
+
+def test_config_show_names_an_invalid_value_and_exits_2(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENT_TRACKER_ATTRIBUTION_WINDOW", "soon")
+    shown = cli("config", "show")
+    assert shown.code == 2
+    assert "attribution_window = (invalid)  (env)" in shown.out
+    as_json = json.loads(cli("config", "show", "--format", "json").out)
+    assert "soon" in as_json["attribution_window"]["error"]
+    assert as_json["max_database_size"]["value"] == config.DEFAULT_MAX_SIZE

@@ -64,24 +64,24 @@ def test_sizes_in_range_are_accepted_in_bytes_or_with_units(
 @pytest.mark.parametrize("value", [1048575, 2147483649, 0, -5])
 def test_sizes_outside_the_range_are_rejected_naming_value_and_range(value: int) -> None:
     with pytest.raises(ConfigError) as err:
-        config.load(flags={"max_database_size": value})
+        _ = config.load(flags={"max_database_size": value}).max_database_size
     assert str(value) in str(err.value)
     assert "1048576..2147483648" in str(err.value)
 
 
 def test_out_of_range_error_shows_what_was_typed() -> None:
     with pytest.raises(ConfigError, match=r"3GiB \(3221225472 bytes\) is out of range"):
-        config.load(flags={"max_database_size": "3GiB"})
+        _ = config.load(flags={"max_database_size": "3GiB"}).max_database_size
 
 
 def test_tilde_user_paths_are_refused_rather_than_creating_a_tilde_folder() -> None:
     with pytest.raises(ConfigError, match="only ~/"):
-        config.load(flags={"database_path": "~root/db.lmdb"})
+        _ = config.load(flags={"database_path": "~root/db.lmdb"}).database_file
 
 
 def test_size_that_is_not_a_number_is_rejected() -> None:
     with pytest.raises(ConfigError, match="number of bytes"):
-        config.load(flags={"max_database_size": "lots"})
+        _ = config.load(flags={"max_database_size": "lots"}).max_database_size
 
 
 def write_config(home: Path, text: str) -> Path:
@@ -129,8 +129,10 @@ def test_config_file_location_can_be_overridden_by_env(
 
 def test_invalid_value_in_file_is_reported_with_the_value(home: Path) -> None:
     write_config(home, "max_database_size = 5\n")
+    settings = config.load()  # the commands that do not use the size still work
+    assert settings.database_file == paths.default_database_path()
     with pytest.raises(ConfigError, match="max_database_size 5 is out of range"):
-        config.load()
+        _ = settings.max_database_size
 
 
 def test_unknown_setting_and_bad_toml_are_clear_errors(home: Path) -> None:
@@ -190,4 +192,133 @@ def test_attribution_window_out_of_range_or_unreadable_is_refused(
 ) -> None:
     monkeypatch.setenv("AGENT_TRACKER_ATTRIBUTION_WINDOW", text)
     with pytest.raises(ConfigError, match="attribution_window"):
+        _ = config.load().attribution_window
+
+
+# -- issue 9, item 8: an invalid setting never stops capture --------------------------------
+
+
+def test_fallback_load_uses_the_default_for_an_invalid_file_value_and_says_so(
+    home: Path,
+) -> None:
+    path = write_config(home, 'max_database_size = "big"\njournal_dir = "~/j"\n')
+    settings = config.load(fallback=True)
+    assert settings.max_database_size == config.DEFAULT_MAX_SIZE
+    assert settings.journal_folder == str(home / "j")  # the valid setting is kept
+    assert settings.notice is not None
+    assert "'big'" in settings.notice
+    assert str(path) in settings.notice
+    assert "\n" not in settings.notice
+
+
+def test_fallback_load_takes_the_next_valid_source(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(home, "max_database_size = 2097152\n")
+    monkeypatch.setenv("AGENT_TRACKER_MAX_DATABASE_SIZE", "lots")
+    settings = config.load(fallback=True)
+    assert settings.max_database_size == 2097152
+    assert settings.sources["max_database_size"] == "file"
+    assert settings.notice is not None
+    assert "environment" in settings.notice
+
+
+def test_fallback_load_salvages_a_broken_file(home: Path) -> None:
+    write_config(home, 'journal_dir = "~/kept"\nthis is = = not toml\ncolour = 1\n')
+    settings = config.load(fallback=True)
+    assert settings.journal_folder == str(home / "kept")
+    assert settings.notice is not None
+    assert "line(s) 2" in settings.notice
+    assert "colour" in settings.notice
+
+
+def test_fallback_load_reads_the_known_settings_of_a_newer_format(home: Path) -> None:
+    write_config(home, 'format = 99\njournal_dir = "~/kept"\n')
+    settings = config.load(fallback=True)
+    assert settings.journal_folder == str(home / "kept")
+    assert settings.notice is not None
+    assert "format 99" in settings.notice
+
+
+def test_fallback_load_survives_an_unusable_config_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_TRACKER_CONFIG", "~nobody/x.toml")
+    settings = config.load(fallback=True)
+    assert settings.config_file == paths.default_config_path()
+    assert settings.notice is not None
+    assert "~user" in settings.notice
+    with pytest.raises(ConfigError):
         config.load()
+
+
+def test_fallback_load_says_nothing_when_all_is_well(home: Path) -> None:
+    write_config(home, "max_database_size = 2097152\n")
+    assert config.load(fallback=True).notice is None
+
+
+def test_strict_load_fails_only_on_reading_the_invalid_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENT_TRACKER_ATTRIBUTION_WINDOW", "soon")
+    settings = config.load()
+    assert settings.database_file == paths.default_database_path()
+    assert "attribution_window" in settings.errors
+    with pytest.raises(ConfigError, match="attribution_window"):
+        settings.value("attribution_window")
+
+
+# -- issue 9, item 17: overflow ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["1e999", "1e400KiB", "9" * 400])
+def test_an_infinite_size_is_out_of_range_not_an_overflow(text: str) -> None:
+    with pytest.raises(ConfigError, match="out of range"):
+        config.parse_size(text)
+
+
+def test_an_infinite_window_is_out_of_range() -> None:
+    with pytest.raises(ConfigError, match="out of range"):
+        config.parse_window("1e999d")
+
+
+# -- issue 9, item 22: `config set` repairs a broken file ----------------------------------
+
+
+def test_set_value_repairs_a_file_that_is_not_toml_keeping_what_it_can(home: Path) -> None:
+    path = write_config(
+        home, 'journal_dir = "~/kept"\nmax_database_size = = 5\n[oops\ncolour = "blue"\n'
+    )
+    stored, dropped = config.set_value(path, "max_database_size", "1GiB")
+    assert stored == 1073741824
+    assert tomllib.loads(path.read_text()) == {
+        "format": 1,
+        "journal_dir": "~/kept",
+        "max_database_size": 1073741824,
+    }
+    assert dropped == ["unreadable line(s) 2, 3", "unknown setting(s) colour"]
+    assert config.load().journal_folder == str(home / "kept")
+
+
+def test_set_value_repairs_a_file_that_is_not_utf8(home: Path) -> None:
+    path = write_config(home, "")
+    path.write_bytes(b'journal_dir = "~/kept"\n\xff\xfe = 1\n')
+    _, dropped = config.set_value(path, "attribution_window", "1h")
+    assert "bytes that are not UTF-8 (replaced)" in dropped
+    assert tomllib.loads(path.read_text())["journal_dir"] == "~/kept"
+    assert (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_set_value_of_a_sound_file_drops_nothing(home: Path) -> None:
+    path = write_config(home, 'journal_dir = "~/kept"\n')
+    assert config.set_value(path, "attribution_window", "2h") == ("2h", [])
+
+
+def test_set_value_never_downgrades_a_newer_file(home: Path) -> None:
+    path = write_config(home, "format = 99\n")
+    with pytest.raises(FormatError):
+        config.set_value(path, "attribution_window", "2h")
+    assert path.read_text() == "format = 99\n"
+
+
+def test_set_value_refuses_a_path_toml_cannot_hold(home: Path) -> None:
+    with pytest.raises(ConfigError, match="AGENT_TRACKER_JOURNAL_DIR"):
+        config.set_value(paths.default_config_path(), "journal_dir", "/tmp/\udcff")
