@@ -182,7 +182,6 @@ ROWS = [
         ("track", "tool", "edit"),
         0,
         env={"AGENT_TRACKER_AGENT": f"a{NOT_UTF8}"},
-        marks=(xfail(2, "journal"),),
     ),
     Row("env-model-control", ("track", "tool", "edit"), 0, env={"AGENT_TRACKER_MODEL": ESC}),
     Row(
@@ -203,12 +202,11 @@ ROWS = [
     Row("track-long-harness", ("track", "command", "t", "--harness", LONG), 0),
     Row("track-control-names", ("track", "tool", ESC, "--agent", ESC, "--model", ESC), 0),
     Row("track-newline-name", ("track", "tool", "a\nb\r\n", "--agent", "x\ny"), 0),
-    Row("track-not-utf8-name", ("track", "tool", f"e{NOT_UTF8}"), 0, marks=(xfail(2, "journal"),)),
+    Row("track-not-utf8-name", ("track", "tool", f"e{NOT_UTF8}"), 0),
     Row(
         "track-not-utf8-agent",
         ("track", "tool", "edit", "--agent", NOT_UTF8),
         0,
-        marks=(xfail(2, "journal"),),
     ),
     Row("track-repo-missing", ("track", "tool", "edit", "--repo", "{missing}"), 0),
     Row("track-repo-is-a-file", ("track", "tool", "edit", "--repo", "{file}"), 0),
@@ -221,7 +219,6 @@ ROWS = [
         ("track", "tool", "-"),
         0,
         stdin='{"tool_name": "\\ud800", "cwd": "."}',
-        marks=(xfail(2, "journal"),),
     ),
     # -- commit ----------------------------------------------------------------------------
     Row("commit-unknown-rev", ("commit", "--rev", "nope"), 1, "nope"),
@@ -259,7 +256,6 @@ ROWS = [
         "grade-not-utf8-note",
         ("grade", "bad", "--by", "user", "--note", NOT_UTF8),
         0,
-        marks=(xfail(2, "journal"),),
     ),
     Row("grade-fullwidth-hook", ("grade", "\uff15", "--by", "user"), 0, "not accepted", env=HOOK),
     # -- hook ------------------------------------------------------------------------------
