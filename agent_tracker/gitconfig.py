@@ -20,7 +20,13 @@ Only the standard library, and plain string operations: this is on the capture h
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # avoids importing typing on the capture hot path
+if TYPE_CHECKING:
+    from collections.abc import Container
+
 _SPACE = " \t\v\f\r"
+#: Characters that make a value more than its text between blanks.
+_SPECIAL = frozenset('"\\#;\t\v\f\r')
 _ESCAPES = {"n": "\n", "t": "\t", "b": "\b", "\\": "\\", '"': '"'}
 
 
@@ -28,19 +34,20 @@ class _Invalid(ValueError):
     """A line git itself would refuse."""
 
 
-def read(path: str) -> dict[str, list[str | None]]:
+def read(path: str, keys: Container[str] | None = None) -> dict[str, list[str | None]]:
     """Every variable of the config file at `path` (empty when it cannot be read), keyed
     `section.name` or `section.subsection.name` with section and name lowercased, each with
-    its values in file order (git's `--get` answers the last one)."""
+    its values in file order (git's `--get` answers the last one). With `keys`, only those
+    (the others are skipped without unquoting their values)."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError:
         return {}
-    return parse(data.decode("utf-8", "surrogateescape"))
+    return parse(data.decode("utf-8", "surrogateescape"), keys)
 
 
-def parse(text: str) -> dict[str, list[str | None]]:
+def parse(text: str, keys: Container[str] | None = None) -> dict[str, list[str | None]]:
     """The variables of config-file `text` (see `read`)."""
     found: dict[str, list[str | None]] = {}
     lines = text.removeprefix("\ufeff").replace("\r\n", "\n").split("\n")
@@ -57,25 +64,36 @@ def parse(text: str) -> dict[str, list[str | None]]:
             line = line.lstrip(_SPACE)
         if not line or line[0] in "#;":
             continue
-        name_end = 0
-        while name_end < len(line) and (line[name_end].isalnum() or line[name_end] == "-"):
-            name_end += 1
-        name = line[:name_end].lower()
-        rest = line[name_end:].lstrip(_SPACE)
-        if section is None or not name or not name[0].isalpha() or not name.isascii():
+        head, equals, raw = line.partition("=")
+        name = head.rstrip(" \t").lower()
+        # A name is ASCII letters, digits and `-`, starting with a letter; then `=` or the end.
+        if (
+            section is None
+            or not name[:1].isalpha()
+            or not name.isascii()
+            or not name.replace("-", "").isalnum()
+        ):
             continue
-        value: str | None
-        if not rest:
-            value = None
-        elif rest[0] != "=":
+        key = f"{section}.{name}"
+        if keys is not None and key not in keys:
+            if equals and raw.endswith("\\"):  # may go on: skip its continuation lines
+                index = _skip(raw, lines, index)
             continue
-        else:
+        value: str | None = None
+        if equals:
             try:
-                value, index = _value(rest[1:], lines, index)
+                value, index = _value(raw, lines, index)
             except _Invalid:
                 continue
-        found.setdefault(f"{section}.{name}", []).append(value)
+        found.setdefault(key, []).append(value)
     return found
+
+
+def _skip(raw: str, lines: list[str], index: int) -> int:
+    try:
+        return _value(raw, lines, index)[1]
+    except _Invalid:
+        return index
 
 
 def _header(line: str) -> tuple[str, str]:
@@ -118,7 +136,7 @@ def _value(raw: str, lines: list[str], index: int) -> tuple[str, int]:
     """A value as git reads it from `raw` (what follows `=`), and the index of the line
     after it: a backslash at the end of a line (outside a comment) continues the value on
     `lines[index]`, the backslash and the line end vanishing."""
-    if not any(c in raw for c in '"\\#;\t\v\f\r'):
+    if _SPECIAL.isdisjoint(raw):
         return raw.strip(" "), index  # the common case: nothing to unquote
     out: list[str] = []
     quoted = False

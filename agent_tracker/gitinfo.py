@@ -37,6 +37,7 @@ from agent_tracker.errors import GitError
 PIN_PROJECT = "agent-tracker.project"
 PIN_ROOT = "agent-tracker.root"
 ENABLED = "agent-tracker.enabled"
+_KEYS = frozenset({PIN_PROJECT, PIN_ROOT, ENABLED, "remote.origin.url"})
 #: How long `commit` waits for `git rev-list` to find the root commit of an unpinned
 #: repository (a huge history without a commit-graph); past it the commit goes without.
 ROOT_TIMEOUT = 2.0
@@ -186,7 +187,7 @@ def find_project(start: str, honour_env: bool = True) -> Project:
     if dirs is None:
         return Project(os.path.abspath(start))
     top, git_dir, common = dirs
-    config = gitconfig.read(os.path.join(common, "config"))
+    config = gitconfig.read(os.path.join(common, "config"), _KEYS)
     identity = (gitconfig.last(config, PIN_PROJECT) or "").strip()
     pinned = bool(identity)
     if not pinned:
