@@ -107,3 +107,14 @@ def test_a_missing_file_reads_as_empty(tmp_path: Path) -> None:
 )
 def test_booleans_read_as_git_reads_them(value: str | None, expected: bool) -> None:
     assert gitconfig.boolean(value, default=True) is expected
+
+
+def test_only_the_keys_asked_for_are_read_and_continuations_of_others_skipped() -> None:
+    text = (
+        "[core]\n\tbare = false\n"
+        '[remote "origin"]\n\tfetch = +refs/heads/*:\\\n url = not-a-key\n'
+        "\turl = /srv/app.git\n"
+    )
+    wanted = {"remote.origin.url"}
+    assert gitconfig.parse(text, wanted) == {"remote.origin.url": ["/srv/app.git"]}
+    assert gitconfig.parse(text)["remote.origin.fetch"] == ["+refs/heads/*: url = not-a-key"]
