@@ -380,6 +380,8 @@ def _commit_context(fact: dict[str, Any], event: dict[str, Any]) -> None:
         fact["cost_micros"] = micros
     if event.get("reverts"):
         fact["reverts"] = event["reverts"]
+    if event.get("root"):
+        fact["root"] = event["root"]
 
 
 def _same_setup(a: dict[str, Any], b: dict[str, Any]) -> bool:

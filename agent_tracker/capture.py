@@ -182,7 +182,7 @@ def run(
         return service.track_command_completion(name, flags, repo)
     if command == "commit":
         event = service.commit_completed(flags, repo, values.get("rev") or "HEAD")
-        if event is None:
+        if event is None and not service.disabled:
             import sys
 
             sys.stderr.write(
@@ -199,6 +199,11 @@ def run(
             values.get("commit") or "HEAD",
             values.get("note"),
         )
+        if event is None:  # the repository opted out
+            import sys
+
+            sys.stderr.write(f"agent-tracker: {service.DISABLED}; the grade was not recorded\n")
+            return None
         from agent_tracker import recorded
 
         if recorded.is_recorded(settings.journal_folder, event["hash"]) is False:

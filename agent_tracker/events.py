@@ -10,7 +10,8 @@ Every event is one JSON object on one line, at most `MAX_LINE` bytes, with:
   was active in the project; it carries token use but earns no XP
 - `commit`: `hash`, `subject`, `author_time`, `files`, `insertions`, `deletions`, `exts`
   (changed files per extension), `source` (how the setup was decided); optional `replaces`
-  (the commit it amends) and `reverts` (the commit its message says it reverts)
+  (the commit it amends), `reverts` (the commit its message says it reverts) and `root` (the
+  repository's root commit, which ties clones with different identities to one project)
 - `grade`: `hash`, `by` (agent|user), `grade` (-1, 1, 2, 5), `note`
 
 Format 2 adds optional fields to every type but `grade`: `session` (the harness's session id),
@@ -326,6 +327,9 @@ def _check_optional(event: dict[str, Any]) -> None:
     cost = get("cost")
     if cost is not None and (type(cost) not in (int, float) or not cost >= 0):  # NaN too
         raise BadEvent("field 'cost' is not an amount in dollars")
+    root = get("root")  # commits only (a repository's root commit)
+    if root is not None and (type(root) is not str or not 4 <= len(root) <= 64 or root.strip(_HEX)):
+        raise BadEvent("field 'root' is not a commit hash (4-64 hex digits)")
 
 
 def short_hash(*parts: str) -> str:

@@ -2,30 +2,71 @@
 
 `find_project` reads the repository's files directly (no `git` process): it runs in every
 agent tool call, where starting git would cost more than the rest of the work together.
-Only `read_commit` and `resolve_commit`, used by `commit` and `grade`, start git.
+Only the commands that run git anyway (`commit`, `grade`, `hooks install`) start it.
 
-A project is identified by its `origin` remote, normalised so that the SSH and HTTPS forms
-of one repository match and credentials are never stored (`github.com/me/app`); a
-repository without `origin` by the path of its main working tree, so that linked worktrees
-count as the same project; a folder outside any repository by its own path.
+A project's identity is worked out once and then pinned in the repository's own config
+(`agent-tracker.project`, by `pin`, at the first `commit`, `grade` or `hooks install`), so
+that adding, changing or removing `origin` later changes nothing: tool calls and commits keep
+the identity the project's history has. Before a pin, and for folders never pinned, it is
+worked out as it always was: the `origin` remote, normalised so that the SSH and HTTPS forms
+of one repository match and credentials are never stored (`github.com/me/app`; a relative
+remote such as `../app.git` resolved against the repository, so unrelated repositories never
+share it); a repository without `origin` by the path of its main working tree, so that linked
+worktrees count as the same project; a folder outside any repository by its own path.
+
+The repository's root commit (the smallest hash of the commits without parents; none for a
+shallow clone) is pinned too (`agent-tracker.root`) and carried by every commit event: clones
+of one repository whose pins differ (a path on one machine, a URL on another) share it, and
+the report counts projects with a common root commit as one.
+
+`git config agent-tracker.enabled false` (or `no`, `off`, `0`) opts a repository out:
+`Project.enabled` is then False and nothing is recorded there.
+
+The config file is read by git's rules (`gitconfig`). Every git call that takes a revision
+from the user refuses one that starts with `-`, which git would read as an option.
 """
 
 from __future__ import annotations
 
 import os
 
+from agent_tracker import gitconfig
 from agent_tracker.errors import GitError
+
+#: The variables agent-tracker keeps in a repository's local git config.
+PIN_PROJECT = "agent-tracker.project"
+PIN_ROOT = "agent-tracker.root"
+ENABLED = "agent-tracker.enabled"
+_KEYS = frozenset({PIN_PROJECT, PIN_ROOT, ENABLED, "remote.origin.url"})
+#: How long `commit` waits for `git rev-list` to find the root commit of an unpinned
+#: repository (a huge history without a commit-graph); past it the commit goes without.
+ROOT_TIMEOUT = 2.0
 
 
 class Project:
-    __slots__ = ("git_dir", "identity", "toplevel")
+    __slots__ = ("common_dir", "enabled", "git_dir", "identity", "pinned", "root", "toplevel")
 
     def __init__(
-        self, identity: str, toplevel: str | None = None, git_dir: str | None = None
+        self,
+        identity: str,
+        toplevel: str | None = None,
+        git_dir: str | None = None,
+        *,
+        common_dir: str | None = None,
+        pinned: bool = False,
+        root: str | None = None,
+        enabled: bool = True,
     ) -> None:
         self.identity = identity
         self.toplevel = toplevel
         self.git_dir = git_dir
+        self.common_dir = common_dir
+        #: whether `identity` comes from the repository's pin (`agent-tracker.project`)
+        self.pinned = pinned
+        #: the pinned root commit, if any
+        self.root = root
+        #: False when the repository opted out (`agent-tracker.enabled false`)
+        self.enabled = enabled
 
     def last_head_move(self) -> tuple[str, str, str] | None:
         """(old hash, new hash, message) of the newest HEAD reflog entry, if there is one.
@@ -50,26 +91,43 @@ class Project:
         return parts[0], parts[1], message
 
 
-def normalise_url(url: str) -> str:
+def normalise_url(url: str, base: str | None = None) -> str:
     """`git@github.com:Me/app.git` and `https://tok@github.com/Me/app` -> `github.com/Me/app`.
+
+    Credentials are never kept: neither `user:password@` nor a URL's query or fragment
+    (`?access_token=...`, `#...`). A local path (no `host:` before the first `/`, as git
+    decides) is normalised, and a relative one (`../app.git`) resolved against `base`, the
+    repository's main working tree, as git resolves it there.
 
     String operations rather than regular expressions: compiling those at import would cost
     more than the rest of this module in every tool call.
     """
-    text = url.strip().rstrip("/").removesuffix(".git").rstrip("/")
+    text = url.strip()
     scheme, sep, rest = text.partition("://")
     if sep and scheme[:1].isalpha() and scheme.replace("+", "").replace("-", "").isalnum():
+        # `?` and `#` end the path of a URL; what follows may hold an access token.
+        rest = rest.partition("#")[0].partition("?")[0]
+        rest = rest.rstrip("/").removesuffix(".git").rstrip("/")
         if scheme.lower() == "file":
-            return rest
+            return _local_path(rest, base)
         authority, slash, path = rest.partition("/")
         host = authority.rpartition("@")[2]  # drop user and password
         return f"{host.lower()}{slash}{path}"
-    if os.path.isabs(text) or text.startswith("."):
-        return text
+    text = text.rstrip("/").removesuffix(".git").rstrip("/")
     head, colon, path = text.partition(":")  # scp-like: [user@]host:path
     if colon and head and "/" not in head:
         return f"{head.rpartition('@')[2].lower()}/{path.lstrip('/')}"
-    return text
+    return _local_path(text, base)
+
+
+def _local_path(path: str, base: str | None) -> str:
+    if not path:
+        return path
+    if not os.path.isabs(path):
+        if base is None:
+            return path
+        path = os.path.join(base, path)
+    return os.path.normpath(path)
 
 
 def _git_dirs(start: str, honour_env: bool) -> tuple[str, str, str] | None:
@@ -111,22 +169,16 @@ def _common_dir(git_dir: str) -> str:
         return git_dir
 
 
-def _origin_url(common_dir: str) -> str | None:
-    try:
-        with open(os.path.join(common_dir, "config"), encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except OSError:
+def main_tree(common_dir: str) -> str:
+    """The main working tree of a repository (its git dir for a bare one)."""
+    return os.path.dirname(common_dir) if os.path.basename(common_dir) == ".git" else common_dir
+
+
+def _commit_hash(value: str | None) -> str | None:
+    if value is None:
         return None
-    in_origin = False
-    for raw in lines:
-        line = raw.strip()
-        if line.startswith("["):
-            in_origin = line.replace(" ", "").lower() in ('[remote"origin"]',)
-        elif in_origin and "=" in line:
-            key, value = line.split("=", 1)
-            if key.strip().lower() == "url":
-                return value.strip().strip('"')
-    return None
+    text = value.strip().lower()
+    return text if 4 <= len(text) <= 64 and not text.strip("0123456789abcdef") else None
 
 
 def find_project(start: str, honour_env: bool = True) -> Project:
@@ -135,11 +187,77 @@ def find_project(start: str, honour_env: bool = True) -> Project:
     if dirs is None:
         return Project(os.path.abspath(start))
     top, git_dir, common = dirs
-    url = _origin_url(common)
-    if url:
-        return Project(normalise_url(url), top, git_dir)
-    main_tree = os.path.dirname(common) if os.path.basename(common) == ".git" else common
-    return Project(main_tree, top, git_dir)
+    config = gitconfig.read(os.path.join(common, "config"), _KEYS)
+    identity = (gitconfig.last(config, PIN_PROJECT) or "").strip()
+    pinned = bool(identity)
+    if not pinned:
+        base = main_tree(common)
+        urls = config.get("remote.origin.url")
+        url = urls[0] if urls else None  # git fetches from the first
+        identity = (normalise_url(url, base) if url else "") or base
+    return Project(
+        identity,
+        top,
+        git_dir,
+        common_dir=common,
+        pinned=pinned,
+        root=_commit_hash(gitconfig.last(config, PIN_ROOT)),
+        enabled=gitconfig.boolean(gitconfig.last(config, ENABLED), default=True),
+    )
+
+
+def pin(project: Project, repo: str, honour_env: bool = True, rev: str = "HEAD") -> None:
+    """Pin `project`'s identity and its root commit in the repository's config, where not
+    pinned yet (see the module docstring). Only `commit`, `grade` and `hooks install` call
+    this: they run git anyway. Best effort: a config git cannot write (read-only, locked)
+    leaves the project as it was, to be pinned next time; nothing else fails for it.
+
+    `rev` names a commit whose history holds the root (a hash is cheapest for git).
+    """
+    if project.common_dir is None or not project.enabled:
+        return
+    if not project.pinned:
+        try:
+            _git(repo, "config", "--local", PIN_PROJECT, project.identity, honour_env=honour_env)
+            project.pinned = True
+        except GitError:
+            return
+    if project.root is None and not os.path.exists(os.path.join(project.common_dir, "shallow")):
+        root = root_commit(repo, rev, honour_env)
+        if root is not None:
+            project.root = root  # for this commit, even if the pin cannot be written
+            try:
+                _git(repo, "config", "--local", PIN_ROOT, root, honour_env=honour_env)
+            except GitError:
+                return
+
+
+def root_commit(repo: str, rev: str = "HEAD", honour_env: bool = True) -> str | None:
+    """The root commit of `rev`'s history (of several, the smallest hash), or None: no
+    commit yet, a shallow clone (its oldest commit is not the root), or git too slow."""
+    try:
+        out = _git(
+            repo,
+            "rev-list",
+            "--max-parents=0",
+            "--end-of-options",
+            check_revision(rev, repo),
+            "--",
+            honour_env=honour_env,
+            timeout=ROOT_TIMEOUT,
+        )
+    except GitError:
+        return None
+    roots = sorted(line.strip() for line in out.splitlines() if line.strip())
+    return _commit_hash(roots[0]) if roots else None
+
+
+def check_revision(rev: str, repo: str) -> str:
+    """`rev` if git can only read it as a revision; git would take `--output=...` (or any
+    text starting with `-`) as an option, so such a value is refused."""
+    if not rev or rev.startswith("-"):
+        raise GitError(f"{rev!r} is not a commit in {repo}")
+    return rev
 
 
 #: `git rev-parse --local-env-vars`: what ties git to one repository. Git sets some of these
@@ -171,7 +289,7 @@ def clean_git_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in REPO_LOCAL_GIT_VARS}
 
 
-def _git(repo: str, *args: str, honour_env: bool = True) -> str:
+def _git(repo: str, *args: str, honour_env: bool = True, timeout: float | None = None) -> str:
     import subprocess  # not at module level: `track` only reads files and must start fast
 
     try:
@@ -183,9 +301,12 @@ def _git(repo: str, *args: str, honour_env: bool = True) -> str:
             check=False,
             encoding="utf-8",
             errors="replace",
+            timeout=timeout,
         )
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {args[0]} took more than {timeout} s in {repo}") from None
     if done.returncode != 0:
         message = done.stderr.strip().splitlines()
         raise GitError(f"git {args[0]} failed in {repo}: {message[-1] if message else 'error'}")
@@ -199,6 +320,7 @@ def output(repo: str, *args: str, honour_env: bool = True) -> str:
 
 def resolve_commit(repo: str, rev: str, honour_env: bool = True) -> str:
     """The full hash of `rev` (a commit) in `repo`."""
+    check_revision(rev, repo)
     try:
         return _git(
             repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", honour_env=honour_env
@@ -228,6 +350,7 @@ _COMMIT_FORMAT = (
 def read_commit(repo: str, rev: str = "HEAD", honour_env: bool = True) -> dict[str, object]:
     """Hash, subject, author time, trailers and change counts of one commit, and the commit
     it reverts (`reverts`) when its message says `This reverts commit <hash>.`"""
+    check_revision(rev, repo)
     out = _git(
         repo,
         "-c",
@@ -237,6 +360,7 @@ def read_commit(repo: str, rev: str = "HEAD", honour_env: bool = True) -> dict[s
         "--no-renames",
         "--numstat",
         f"--format={_COMMIT_FORMAT}",
+        "--end-of-options",
         rev,
         "--",
         honour_env=honour_env,

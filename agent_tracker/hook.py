@@ -66,6 +66,8 @@ def run(harness: str, raw: bytes, settings: Settings) -> dict[str, Any] | None:
             return None
     folder = observation.cwd or os.getcwd()
     project = gitinfo.find_project(folder, honour_env=False)
+    if not project.enabled:  # git config agent-tracker.enabled false: record nothing
+        return None
     top = project.toplevel or folder
     journal = Journal(settings.journal_folder)
     if observation.session:

@@ -104,6 +104,7 @@ def status(repo: Path) -> list[HookState]:
 def install(repo: Path) -> list[tuple[str, str]]:
     """Install both hooks; returns (hook, what happened) pairs."""
     directory = hooks_dir(repo)
+    gitinfo.pin(gitinfo.find_project(str(repo), honour_env=False), str(repo), honour_env=False)
     directory.mkdir(parents=True, exist_ok=True)
     done = []
     for name in HOOKS:

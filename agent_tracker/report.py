@@ -23,6 +23,7 @@ from agent_tracker.config import Settings
 from agent_tracker.errors import UsageError
 from agent_tracker.journal import Journal
 from agent_tracker.keys import segment_key
+from agent_tracker.projects import join_clones, shown_as
 from agent_tracker.ranking import (
     LOSS_TIE,
     MIN_USER_GRADED,
@@ -305,9 +306,10 @@ def _collect(report: Report, view: _View, query: Query) -> None:
     end = date.fromisoformat(query.until) if query.until else utc_today()
     recent_from = (end - timedelta(days=RECENT_DAYS - 1)).isoformat()
     projects = {value["project"]: value for _, value in view.scan("project:")}
+    alias, projects = join_clones(projects)  # clones sharing a root commit are one project
     wanted_projects = _matching_projects(projects, query)
     groups: dict[str, Group] = {}
-    for _, cell in view.scan("day:", query.since, query.until):
+    for _, cell in shown_as(alias, view.scan("day:", query.since, query.until)):
         if totals.is_empty_day(cell):
             continue
         if wanted_projects is not None and cell["project"] not in wanted_projects:

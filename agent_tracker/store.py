@@ -61,8 +61,9 @@ SCORING_VERSION = 2
 #: Version of the derived records' layout. A database whose derived records are older (or
 #: missing) is rebuilt from its facts when next opened for writing. 2: day records per
 #: instructions fingerprint, and failures, tokens and cost in every derived record. 3:
-#: per-party grade aggregates, `reverted`, and the `reverts:` index (scoring 2).
-DERIVED_VERSION = 3
+#: per-party grade aggregates, `reverted`, and the `reverts:` index (scoring 2). 4: project
+#: records count their commits per root commit (`roots`), so the report can join clones.
+DERIVED_VERSION = 4
 FACT_PREFIXES = ("commit:", "communication:", "usage:", "replaced:")
 DERIVED_PREFIXES = ("agent:", "project:", "day:", "reverts:")
 

@@ -112,6 +112,7 @@ def project_record(project: str) -> Record:
         **_figures(),
         "commits": 0,
         "exts": {},
+        "roots": {},  # commits per root commit (see add_project_commit)
         "first_day": None,
         "last_day": None,
     }
@@ -315,5 +316,11 @@ def add_project_commit(record: Record, fact: Record, day: str, sign: int = 1) ->
         record["exts"][ext] = record["exts"].get(ext, 0) + sign * count
         if not record["exts"][ext]:
             del record["exts"][ext]
+    root = fact.get("root")  # commits per root commit: clones that share one are one project
+    if isinstance(root, str) and root:
+        roots = record.setdefault("roots", {})
+        roots[root] = roots.get(root, 0) + sign
+        if not roots[root]:
+            del roots[root]
     if sign > 0:
         touch(record, day)

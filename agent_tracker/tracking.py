@@ -4,7 +4,10 @@ The method names follow the spec's TypeScript plugin so a reader of the spec fin
 way: `track_tool_usage`, `track_command_completion`, `commit_completed` and
 `record_communication_score` each append exactly one event to the journal (the write
 buffer) and never open the database; `flush_write_buffer` applies the buffer in one
-transaction. This module is on the hot path: standard library only, `flush` imported lazily.
+transaction. In a repository that opted out (`git config agent-tracker.enabled false`) they
+append nothing and return None (`disabled` then says why). `commit` and `grade`, which run
+git anyway, pin the repository's identity and root commit at first sight (`gitinfo.pin`).
+This module is on the hot path: standard library only, `flush` imported lazily.
 """
 
 from __future__ import annotations
@@ -30,10 +33,14 @@ REWRITES = ("rebase", "cherry-pick", "pull --rebase")
 
 
 class TrackingService:
+    DISABLED = "tracking is off in this repository (git config agent-tracker.enabled)"
+
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.environ = os.environ if environ is None else environ
         self.journal = Journal(settings.journal_folder)
+        #: set when a call recorded nothing because its repository opted out
+        self.disabled = False
 
     def _append(self, event: dict[str, Any]) -> dict[str, Any]:
         self.journal.append(events.encode(event))
@@ -44,15 +51,18 @@ class TrackingService:
         apply (only for the current folder, as in a hook; never for a named --repo)."""
         honour_env = repo is None
         project = gitinfo.find_project(repo or ".", honour_env)
+        self.disabled = not project.enabled
         return project, project.toplevel or repo or ".", honour_env
 
     def _usage(
         self, kind: str, name: str, flags: attribution.Partial, repo: str | None
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         if not name.strip():
             raise UsageError(f"{kind} name must not be empty")
         setup = attribution.for_event(flags, self.environ)
         project, _, _ = self._project(repo)
+        if not project.enabled:
+            return None
         fields: dict[str, Any] = {"name": name.strip()}
         named = attribution.session_from_env(self.environ)
         if named is not None:
@@ -61,13 +71,13 @@ class TrackingService:
 
     def track_tool_usage(
         self, name: str, flags: attribution.Partial, repo: str | None = None
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         """One tool call by an agent (+1 XP)."""
         return self._usage("tool", name, flags, repo)
 
     def track_command_completion(
         self, name: str, flags: attribution.Partial, repo: str | None = None
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         """One completed command (+2 XP)."""
         return self._usage("command", name, flags, repo)
 
@@ -78,10 +88,18 @@ class TrackingService:
 
         Returns None, recording nothing, for a commit that a rebase or cherry-pick rewrote
         from an earlier one: that work was counted when it was first committed. A commit
-        made by `commit --amend` is recorded as replacing the commit it amends.
+        made by `commit --amend` is recorded as replacing the commit it amends. Also None
+        in a repository that opted out.
         """
         project, where, honour_env = self._project(repo)
+        if not project.enabled:
+            return None
         commit = gitinfo.read_commit(where, rev, honour_env)
+        if not project.pinned:
+            self._first_sight(project)
+        gitinfo.pin(project, where, honour_env, str(commit["hash"]))
+        if project.root is not None:
+            commit["root"] = project.root
         trailers = commit.pop("trailers")
         if not isinstance(trailers, dict):  # pragma: no cover - read_commit always sets it
             trailers = {}
@@ -150,19 +168,38 @@ class TrackingService:
         repo: str | None = None,
         rev: str = "HEAD",
         note: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         """A grade (bad -1, neutral +1, good +2, excellence +5) of a commit by agent or user."""
         value = events.parse_grade(grade)
         party = by.strip().lower()
         if party not in events.PARTIES:
             raise UsageError(f"--by must be 'agent' or 'user', got {by!r}")
         project, where, honour_env = self._project(repo)
+        if not project.enabled:
+            return None
         commit_hash = gitinfo.resolve_commit(where, rev, honour_env)
+        gitinfo.pin(project, where, honour_env, commit_hash)
         setup = attribution.for_event(flags, self.environ)
         fields: dict[str, Any] = {"hash": commit_hash, "by": party, "grade": value}
         if note:
             fields["note"] = note
         return self._append(events.make("grade", setup, project.identity, **fields))
+
+    def _first_sight(self, project: gitinfo.Project) -> None:
+        """Before the first pin of a repository whose `origin` was added since its tool
+        calls were recorded (under the path of its main working tree, as a repository
+        without `origin` is known), keep that earlier identity: pinning the new one would
+        split the project and leave this commit without its session."""
+        if project.common_dir is None:
+            return
+        path_identity = gitinfo.main_tree(project.common_dir)
+        if project.identity == path_identity:
+            return
+        since = time.time() - self.settings.attribution_window
+        if self.journal.last_activity(project.identity, since) is None and (
+            self.journal.last_activity(path_identity, since) is not None
+        ):
+            project.identity = path_identity
 
     def flush_write_buffer(
         self, folder: str | None = None, merge_limit: int | None = None

@@ -353,3 +353,62 @@ def test_a_commit_of_a_followed_session_that_spent_nothing_new_records_zeros(
     second = commit(repo, env=env)
     assert second["tokens"] == {"in": 0, "out": 0, "cache_read": 0, "cache_write": 0}
     assert "cost" not in second  # Claude Code reports no cost: not known, not zero
+
+
+def test_a_commit_just_after_origin_changes_still_finds_the_session(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Item 7: `hooks install` pinned the identity; adding, changing and removing `origin`
+    between the tool calls and the commit changes neither the project nor the credit."""
+    transcript = tmp_path / "t.jsonl"
+    for change in (
+        ("remote", "add", "origin", "git@github.com:me/app.git"),
+        ("remote", "set-url", "origin", "https://example.com/elsewhere/app.git"),
+        ("remote", "remove", "origin"),
+    ):
+        claude_tool_call(repo, "s1", transcript, "claude-opus-4-5")
+        git(repo, *change)
+        event = commit(repo)
+        assert credited(event)[:4] == ("recent", "claude-code", "main", "anthropic/claude-opus-4-5")
+        assert event["project"] == str(repo)
+    projects = {e["project"] for e in journal()}
+    assert projects == {str(repo)}
+
+
+def test_the_first_commit_after_origin_was_added_keeps_the_earlier_identity(
+    make_repo: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repository never pinned (hooks installed by an older agent-tracker, or none): its
+    tool calls were recorded under its path; `origin` is added; the first commit pins the
+    identity the tool calls had, so the commit still finds their session."""
+    repo = make_repo("unpinned")
+    claude_tool_call(repo, "s1", tmp_path / "t.jsonl", "claude-opus-4-5")
+    git(repo, "remote", "add", "origin", "git@github.com:me/app.git")
+    (repo / "a.txt").write_text("a\n")
+    git(repo, "add", "a.txt")
+    git(repo, "commit", "-q", "-m", "first")
+    monkeypatch.chdir(repo)
+    done = subprocess.run(
+        [sys.executable, "-m", "agent_tracker", "commit"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (event,) = [e for e in journal() if e["type"] == "commit"]
+    assert credited(event)[:2] == ("recent", "claude-code")
+    assert event["project"] == str(repo)
+    assert git(repo, "config", "agent-tracker.project") == str(repo)
+
+
+def test_a_repository_with_origin_from_the_start_pins_its_remote(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = make_repo("remote", origin="git@github.com:me/app.git")
+    hookscripts.install(repo)
+    claude_tool_call(repo, "s1", tmp_path / "t.jsonl", "claude-opus-4-5")
+    git(repo, "remote", "set-url", "origin", "git@github.com:me/renamed.git")
+    event = commit(repo)
+    assert (event["source"], event["project"]) == ("recent", "github.com/me/app")
+    assert event["root"] == git(repo, "rev-list", "--max-parents=0", "HEAD")

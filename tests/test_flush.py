@@ -779,7 +779,7 @@ def test_a_database_of_scoring_1_is_rebuilt_from_its_facts_once(
     assert (cell["user_graded"], cell["user_sum"], cell["tool_calls"]) == (1, 5, 1)
     after = db_entries(settings)
     assert json.loads(after[b"meta:scoring"]) == store.SCORING_VERSION == 2
-    assert json.loads(after[b"meta:derived"]) == store.DERIVED_VERSION == 3
+    assert json.loads(after[b"meta:derived"]) == store.DERIVED_VERSION == 4
     db = LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
     with db:
         assert not db.derived_outdated()

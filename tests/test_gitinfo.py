@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import Result, commit_file, db_entries, git
 
-from agent_tracker import config
-from agent_tracker.gitinfo import extension, normalise_url, reverted_commit
+from agent_tracker import config, gitinfo
+from agent_tracker.errors import GitError
+from agent_tracker.gitinfo import extension, find_project, normalise_url, reverted_commit
 from agent_tracker.journal import Journal
 
 
@@ -26,7 +27,13 @@ from agent_tracker.journal import Journal
         ("host.xz:~user/app.git", "host.xz/~user/app"),
         ("file:///srv/git/app.git", "/srv/git/app"),
         ("/srv/git/app.git", "/srv/git/app"),
-        ("../sibling.git", "../sibling"),
+        ("../sibling.git", "../sibling"),  # no repository to resolve it against
+        # item 19: tokens in a query or fragment go the way of user:password
+        ("https://github.com/Me/app.git?access_token=ghp_secret", "github.com/Me/app"),
+        ("https://gitlab.com/g/app?private_token=glpat-x#frag", "gitlab.com/g/app"),
+        ("https://host.xz/app.git/#token=abc", "host.xz/app"),
+        ("ssh://git@host.xz/app.git?key=1", "host.xz/app"),
+        ("file:///srv//git/../app.git?x=1", "/srv/app"),
     ],
 )
 def test_remote_urls_normalise_to_host_and_path_without_credentials(
@@ -77,3 +84,154 @@ def test_commit_records_the_commit_a_git_revert_reverts_and_flush_marks_it(
         "build": (1, 1),
         "plan": (1, 0),
     }
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("../p.git", "/work/one/p"),
+        ("./p.git", "/work/one/repo/p"),
+        ("sub/p.git", "/work/one/repo/sub/p"),  # no `host:` before the first `/`: a path
+        ("../../srv/./p.git/", "/work/srv/p"),
+        ("/srv/p.git", "/srv/p"),
+        ("git@github.com:me/p.git", "github.com/me/p"),
+    ],
+)
+def test_a_relative_remote_is_resolved_against_the_repository(url: str, expected: str) -> None:
+    """Item 7: `../p.git` of two unrelated repositories must not be one project."""
+    assert normalise_url(url, "/work/one/repo") == expected
+
+
+def test_unrelated_repositories_with_the_same_relative_remote_differ(
+    make_repo: Callable[..., Path],
+) -> None:
+    one = make_repo("a/repo", origin="../p.git")
+    two = make_repo("b/repo", origin="../p.git")
+    assert find_project(str(one)).identity == str(one.parent / "p")
+    assert find_project(str(two)).identity == str(two.parent / "p")
+
+
+def test_a_quoted_origin_is_unescaped_as_git_reads_it(make_repo: Callable[..., Path]) -> None:
+    """Item 21: the identity is what git fetches from, not the raw text of the file."""
+    repo = make_repo(origin='/srv/my "odd" #repo.git')
+    config_text = (repo / ".git" / "config").read_text()
+    assert '\\"odd\\"' in config_text  # git wrote it quoted and escaped
+    assert find_project(str(repo)).identity == '/srv/my "odd" #repo'
+
+
+def test_the_pin_wins_over_origin_and_survives_its_removal(
+    make_repo: Callable[..., Path],
+) -> None:
+    repo = make_repo(origin="git@github.com:me/app.git")
+    git(repo, "config", "agent-tracker.project", "github.com/me/app")
+    git(repo, "remote", "set-url", "origin", "https://example.com/other.git")
+    found = find_project(str(repo / "."))
+    assert (found.identity, found.pinned) == ("github.com/me/app", True)
+    git(repo, "remote", "remove", "origin")
+    assert find_project(str(repo)).identity == "github.com/me/app"
+
+
+def test_without_a_pin_the_identity_is_computed_as_before(
+    make_repo: Callable[..., Path],
+) -> None:
+    repo = make_repo(origin="git@github.com:me/app.git")
+    found = find_project(str(repo))
+    assert (found.identity, found.pinned, found.root, found.enabled) == (
+        "github.com/me/app",
+        False,
+        None,
+        True,
+    )
+    bare = make_repo("plain")
+    assert find_project(str(bare)).identity == str(bare)
+
+
+@pytest.mark.parametrize(
+    ("value", "enabled"),
+    [("false", False), ("no", False), ("off", False), ("0", False), ("true", True), ("1", True)],
+)
+def test_a_repository_opts_out_with_agent_tracker_enabled(
+    make_repo: Callable[..., Path], value: str, enabled: bool
+) -> None:
+    repo = make_repo()
+    git(repo, "config", "agent-tracker.enabled", value)
+    assert find_project(str(repo)).enabled is enabled
+
+
+def test_pin_writes_identity_and_root_into_the_local_config(
+    make_repo: Callable[..., Path],
+) -> None:
+    repo = make_repo(origin="https://tok@github.com/me/app.git?x=1")
+    first = commit_file(repo, "a.txt", "1\n", "first")
+    commit_file(repo, "b.txt", "2\n", "second")
+    project = find_project(str(repo))
+    gitinfo.pin(project, str(repo))
+    assert git(repo, "config", "--local", "agent-tracker.project") == "github.com/me/app"
+    assert git(repo, "config", "--local", "agent-tracker.root") == first
+    again = find_project(str(repo))
+    assert (again.identity, again.pinned, again.root) == ("github.com/me/app", True, first)
+
+
+def test_the_root_is_the_smallest_of_several_and_absent_in_a_shallow_clone(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = make_repo()
+    first = commit_file(repo, "a.txt", "1\n", "first")
+    git(repo, "checkout", "-q", "--orphan", "other")
+    other = commit_file(repo, "b.txt", "2\n", "other root")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--allow-unrelated-histories", "-m", "join", "other")
+    commit_file(repo, "c.txt", "3\n", "later")
+    assert gitinfo.root_commit(str(repo)) == min(first, other)
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
+    project = find_project(str(shallow))
+    gitinfo.pin(project, str(shallow))
+    assert project.pinned
+    assert project.root is None
+    assert git(shallow, "config", "--local", "agent-tracker.root", check=False) == ""
+
+
+def test_pin_needs_no_commit_and_leaves_an_empty_repository_without_root(
+    make_repo: Callable[..., Path],
+) -> None:
+    repo = make_repo()
+    project = find_project(str(repo))
+    gitinfo.pin(project, str(repo))
+    assert git(repo, "config", "--local", "agent-tracker.project") == str(repo)
+    assert project.root is None
+
+
+@pytest.mark.parametrize("rev", ["--output=/tmp/x", "-p", ""])
+def test_revisions_that_git_would_read_as_options_are_refused(
+    make_repo: Callable[..., Path], rev: str, tmp_path: Path
+) -> None:
+    """Item 16: `--rev=--output=FILE` must not make git write FILE."""
+    repo = make_repo()
+    commit_file(repo, "a.txt", "1\n", "first")
+    target = tmp_path / "written"
+    rev = rev.replace("/tmp/x", str(target))
+    with pytest.raises(GitError, match="is not a commit"):
+        gitinfo.read_commit(str(repo), rev)
+    with pytest.raises(GitError, match="is not a commit"):
+        gitinfo.resolve_commit(str(repo), rev)
+    assert gitinfo.root_commit(str(repo), rev) is None
+    assert not target.exists()
+
+
+def test_commit_and_grade_refuse_an_option_as_revision(
+    cli: Callable[..., Result],
+    make_repo: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    repo = make_repo()
+    monkeypatch.chdir(repo)
+    commit_file(repo, "a.txt", "1\n", "first")
+    target = tmp_path / "out.txt"
+    done = cli("commit", f"--rev=--output={target}")
+    assert done.code != 0
+    assert "is not a commit" in done.err
+    done = cli("grade", "good", "--by", "user", f"--commit=--output={target}")
+    assert done.code != 0
+    assert not target.exists()

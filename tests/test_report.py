@@ -697,3 +697,41 @@ def test_a_format_1_database_is_reported_as_it_is_with_pending_format_2_events(
     (group,) = report.groups
     assert (group.label, group.commits, group.tool_calls, group.tokens_in) == ("-", 1, 8, 10)
     assert report.sources == {"journal": 1}
+
+
+def _rooted(history: History, project: str, root: str | None, days_ago: int = 1) -> str:
+    history.count += 1
+    sha = f"{history.count:040x}"
+    fields = {} if root is None else {"root": root}
+    history.add(events.make("tool", GOOD, project, name="edit"), days_ago)
+    history.add(commit_event(GOOD, project, sha, **fields), days_ago)
+    history.add(events.make("grade", GOOD, project, hash=sha, by="user", grade=2), days_ago)
+    return sha
+
+
+@pytest.mark.parametrize("flushed", [True, False])
+def test_projects_sharing_a_root_commit_are_one_project(
+    history: History, settings: config.Settings, flushed: bool
+) -> None:
+    """Item 7: clones whose pins differ (a path on one machine, a URL on another) are one
+    project in the report; a repository with another root never joins them."""
+    root, other_root = "a" * 40, "b" * 40
+    _rooted(history, "/home/me/app", root)
+    _rooted(history, "/home/me/app", root)
+    _rooted(history, "github.com/me/app", root)
+    _rooted(history, "/mnt/laptop/app-copy", root)
+    _rooted(history, "/home/me/unrelated", other_root)
+    _rooted(history, "/home/me/old", None)  # recorded before roots were: stays apart
+    if flushed:
+        history.flush()
+    report = build(settings, Query(by="project"))
+    found = {g.label: (g.project, g.commits, g.tool_calls, len(g.projects)) for g in report.groups}
+    assert found == {
+        "app": ("github.com/me/app", 4, 4, 1),
+        "unrelated": ("/home/me/unrelated", 1, 1, 1),
+        "old": ("/home/me/old", 1, 1, 1),
+    }
+    setups = build(settings, Query(by="setup"))
+    (group,) = setups.groups
+    assert (group.commits, len(group.projects), group.user_projects) == (6, 3, 3)
+    assert build(settings, Query(by="project", project="app")).groups[0].commits == 4
