@@ -307,6 +307,11 @@ def hooks_install(repo: RepoArg = Path()) -> None:
     """Install post-commit (records commits) and pre-push (flushes) hooks; safe to repeat.
 
     Honours core.hooksPath and worktrees. An existing hook is kept and still runs first.
+    Under pre-commit, ours runs as <hook>.legacy (pre-commit's migration mode); lefthook's
+    and other hooks are chained. A core.hooksPath inside the work tree (husky's .husky/_, a
+    .githooks folder) belongs to the repository: nothing is written there unless every file
+    touched is untracked and ignored by git; otherwise install refuses, changes nothing and
+    says what to add by hand. Needs git 2.25 or newer.
     """
     from agent_tracker import hookscripts  # only here: the other commands start faster
 
@@ -323,7 +328,8 @@ def hooks_uninstall(repo: RepoArg = Path()) -> None:
 
 @hooks_app.command("status")
 def hooks_status(repo: RepoArg = Path()) -> None:
-    """Show whether our hooks are installed in the repository."""
+    """Show whether our hooks are installed, and how they run: directly, after an earlier
+    hook, or via pre-commit's migration mode."""
     from agent_tracker import hookscripts
 
     render.hook_states(render.console(), hookscripts.status(repo))
