@@ -218,7 +218,7 @@ def _state(name: str, names: Names) -> HookState:
         how = f"runs {after}" if kept not in ("missing", "ours") else "runs directly"
         return HookState(name, names.main, _freshness(name, names.main), how)
     if main == "pre-commit" and kind(names.legacy) == "ours":
-        how = f"runs first via pre-commit's migration mode ({names.legacy.name})"
+        how = f"runs via pre-commit's migration mode as {names.legacy.name}"
         if kept != "missing":
             how += f", {after}"
         return HookState(name, names.legacy, _freshness(name, names.legacy), how)
@@ -283,7 +283,7 @@ def _plan(name: str, names: Names) -> tuple[list[Step], str]:
     if not fresh:
         steps.append(Step(None, slot))
     if slot == names.legacy:
-        notes.insert(0, f"runs first via pre-commit's migration mode ({slot.name})")
+        notes.insert(0, f"runs via pre-commit's migration mode as {slot.name}")
     what = "already installed" if fresh else "installed"
     return steps, "; ".join([what, *notes])
 
