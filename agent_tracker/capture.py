@@ -37,10 +37,11 @@ ENV_HOOK = "AGENT_TRACKER_HOOK_TIMEOUT"
 
 
 def in_hook() -> bool:
-    """Whether this process was started by one of our hooks (see ENV_HOOK)."""
+    """Whether this process was started by one of our hooks (see ENV_HOOK), or is bounded by
+    one of our hook scripts (`entry.HOOK_BOUND`)."""
     import os
 
-    return bool(os.environ.get(ENV_HOOK))
+    return bool(os.environ.get(ENV_HOOK) or os.environ.get("AGENT_TRACKER_HOOK_BOUND"))
 
 
 def say(line: str) -> None:

@@ -7,6 +7,7 @@ that `--help` and mistakes get Typer's full treatment, with the same options.
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import sys
 from enum import StrEnum
@@ -25,6 +26,7 @@ from agent_tracker import (
     capture,
     cli_history,
     config,
+    entry,
     migrate,
     render,
 )
@@ -289,7 +291,8 @@ def flush(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
     If another flush is running, say so and exit 0 (never hang `git push`).
     """
     # Inside the pre-push hook, a large per-project database waits for an explicit migrate.
-    limit = migrate.HOOK_MERGE_LIMIT if capture.in_hook() else None
+    # Only inside our hook scripts (bounded in time), not whenever the variable is exported.
+    limit = migrate.HOOK_MERGE_LIMIT if os.environ.get(entry.HOOK_BOUND) else None
     result = TrackingService(settings_of(ctx)).flush_write_buffer(str(Path.cwd()), limit)
     out = render.console()
     if fmt is Format.json:
@@ -327,6 +330,11 @@ def hooks_install(repo: RepoArg = Path()) -> None:
     """Install post-commit (records commits) and pre-push (flushes) hooks; safe to repeat.
 
     Honours core.hooksPath and worktrees. An existing hook is kept and still runs first.
+    Under pre-commit, ours runs as <hook>.legacy (pre-commit's migration mode); lefthook's
+    and other hooks are chained. A core.hooksPath inside the work tree (husky's .husky/_, a
+    .githooks folder) belongs to the repository: nothing is written there unless every file
+    touched is untracked and ignored by git; otherwise install refuses, changes nothing and
+    says what to add by hand. Needs git 2.25 or newer.
     """
     from agent_tracker import hookscripts  # only here: the other commands start faster
 
@@ -343,7 +351,8 @@ def hooks_uninstall(repo: RepoArg = Path()) -> None:
 
 @hooks_app.command("status")
 def hooks_status(repo: RepoArg = Path()) -> None:
-    """Show whether our hooks are installed in the repository."""
+    """Show whether our hooks are installed, and how they run: directly, after an earlier
+    hook, or via pre-commit's migration mode."""
     from agent_tracker import hookscripts
 
     render.hook_states(render.console(), hookscripts.status(repo))

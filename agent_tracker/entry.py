@@ -5,9 +5,12 @@ must cost little more than starting Python: when `argv` is a well-formed capture
 is run here without importing Typer, Rich or LMDB. Everything else, including `--help` and
 any malformed capture command, goes to `agent_tracker.cli`, which reports errors properly.
 
-Inside a git hook (`AGENT_TRACKER_HOOK_TIMEOUT` set by our hook scripts) the process ends
-itself after that many seconds: a stuck tracker must never hold up git, and a flush killed
-at any instant is safe by design.
+Inside our git hooks the hook script's watchdog bounds the whole command, interpreter start
+included; the script also sets `AGENT_TRACKER_HOOK_BOUND` (and only it does), and then this
+process makes itself a process group, so that the watchdog's kill reaches the git processes
+it starts, and ends that group itself after as many seconds. A stuck tracker must never hold
+up git, and a flush killed at any instant is safe by design. `AGENT_TRACKER_HOOK_TIMEOUT`
+alone (say, exported in a shell) arms nothing: a long `migrate` run by hand is never killed.
 """
 
 from __future__ import annotations
@@ -20,18 +23,35 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
+#: Set by our git hook scripts only, for the one command they run: its time bound in seconds.
+HOOK_BOUND = "AGENT_TRACKER_HOOK_BOUND"
+
+
 def _arm_hook_timeout() -> None:
-    raw = os.environ.get("AGENT_TRACKER_HOOK_TIMEOUT")
+    raw = os.environ.get(HOOK_BOUND)
     if not raw:
         return
     try:
-        seconds = max(1, int(raw))
+        seconds = min(max(1, int(raw)), 86_400)
     except ValueError:
         return
     import signal
 
-    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    try:  # noqa: SIM105 - contextlib is one more import on the commit hot path
+        os.setpgid(0, 0)  # a group of our own, so the hook's watchdog also kills our git calls
+    except OSError:
+        pass  # already a session leader (a detached flush): the group is ours anyway
+    if os.getpgrp() == os.getpid():
+        signal.signal(signal.SIGALRM, _end_process_group)
+    else:
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.alarm(seconds)
+
+
+def _end_process_group(signum: int, frame: object) -> None:
+    import signal
+
+    os.killpg(0, signal.SIGKILL)  # ourselves included: nothing we started outlives the bound
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -177,6 +177,7 @@ def start_flush(settings: Settings) -> None:
     env = dict(os.environ)
     env["AGENT_TRACKER_JOURNAL_DIR"] = settings.journal_folder
     env.setdefault("AGENT_TRACKER_HOOK_TIMEOUT", "60")
+    env.setdefault("AGENT_TRACKER_HOOK_BOUND", env["AGENT_TRACKER_HOOK_TIMEOUT"])  # see entry
     try:
         subprocess.Popen(
             # -P: never import a module named agent_tracker from the project folder

@@ -1,11 +1,27 @@
 """Installing our git hooks: `post-commit` (runs `commit`) and `pre-push` (runs `flush`).
 
 Invariants:
-- The hooks folder is the one git uses (`git rev-parse --git-path hooks`), so
-  `core.hooksPath` and linked worktrees are honoured.
+- The hooks folder is the one git uses (`git rev-parse --git-path hooks`, made absolute here:
+  `--path-format` needs git 2.31, we support 2.25), so `core.hooksPath` and linked worktrees
+  are honoured.
 - Our scripts carry `MARKER`; a file without it is foreign. A foreign hook is never deleted:
   install moves it to `<hook>.pre-agent-tracker`, our script runs it first with the same
   arguments and input and keeps its exit status; uninstall moves it back.
+- Other hook managers are recognised and chained so that no two hooks start each other:
+  * pre-commit (its hook runs `<hook>.legacy` first, "migration mode"): ours goes to
+    `<hook>.legacy` and pre-commit's hook stays where pre-commit wants it. A pre-commit hook
+    that an older install had kept as `<hook>.pre-agent-tracker` is put back.
+  * lefthook (it renames a foreign hook to `<hook>.old` and never runs that): its hook is
+    chained like any other; our copy in `<hook>.old` is stale and removed.
+  * husky keeps its hooks folder (`core.hooksPath = .husky/_`) in the work tree: see below.
+  Exactly one copy of ours per hook is active; install removes stale copies of ours under
+  the hook's other names, since something may run them.
+- A hooks folder inside the work tree (husky's `.husky/_`, a `.githooks` folder) belongs to
+  the repository: install writes there only when every file it would touch is untracked and
+  ignored by git (so `git status` stays clean and `git add -A` or `git commit -a` never pick
+  our machine-specific scripts up); otherwise it refuses with advice and changes nothing.
+  Husky's folder is always refused: husky rewrites it, and its scripts find their work by
+  their own file name, so they cannot be chained under another one.
 - Installing twice changes nothing; uninstall removes only our scripts.
 - The scripts ship in the package (`agent_tracker/hooks` in the wheel; the top-level
   `hooks/` folder in a checkout). Installing bakes in the Python that runs agent-tracker, so
@@ -15,26 +31,47 @@ Invariants:
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from agent_tracker import gitinfo
+from agent_tracker import fsio, gitinfo
 from agent_tracker.errors import GitError, TrackerError
 
 HOOKS = ("post-commit", "pre-push")
 MARKER = "agent-tracker-hook v1"
-LEGACY_SUFFIX = ".pre-agent-tracker"
+LEGACY_SUFFIX = ".pre-agent-tracker"  # where we keep a hook that was there before ours
+PRE_COMMIT_SUFFIX = ".legacy"  # what pre-commit's hook runs first
+LEFTHOOK_SUFFIX = ".old"  # where lefthook puts a hook it replaces (and never runs)
 PYTHON_PLACEHOLDER = "@AGENT_TRACKER_PYTHON@"
+#: The oldest git whose `rev-parse --git-path` answers what we need.
+MIN_GIT = (2, 25)
 
 
 @dataclass(frozen=True)
 class HookState:
     name: str
-    path: Path
-    state: str  # "installed", "missing", "foreign", "outdated"
-    chained: bool
+    path: Path  # where our script is (or would be) run from
+    state: str  # "installed", "missing", "foreign", "outdated", "inactive"
+    how: str  # how ours runs, in words
+
+
+@dataclass(frozen=True)
+class Place:
+    """The hooks folder and where it stands: `top` is the work tree, if any."""
+
+    hooks: Path
+    top: Path | None
+    git_dirs: tuple[Path, ...]
+
+    @property
+    def in_work_tree(self) -> bool:
+        if self.top is None or not _under(self.hooks, self.top):
+            return False
+        return not any(_under(self.hooks, d) for d in self.git_dirs)
 
 
 def template(name: str) -> str:
@@ -55,93 +92,302 @@ def render(name: str, python: str | None = None) -> str:
     return template(name).replace(PYTHON_PLACEHOLDER, quoted)
 
 
+def _under(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def locate(repo: Path) -> Place:
+    """Where git runs this repository's hooks from, and whether that is in the work tree."""
+    base = Path(repo).resolve()
+    args = ("--is-inside-work-tree", "--git-path", "hooks", "--git-common-dir", "--git-dir")
+    try:
+        # No --path-format (git 2.31): the paths come relative to `repo` or absolute.
+        lines = gitinfo.output(str(base), "rev-parse", *args, "--show-cdup", honour_env=False)
+    except GitError as exc:
+        raise _explain(repo, exc) from None
+    found = lines.splitlines()
+    if len(found) < 4:
+        raise GitError(f"git rev-parse gave an unexpected answer in {repo}: {lines!r}")
+
+    def absolute(text: str) -> Path:
+        return Path(os.path.normpath(base / text))
+
+    top = absolute(found[4]) if found[0] == "true" and len(found) > 4 else None
+    if found[0] == "true" and top is None:
+        top = base  # --show-cdup printed nothing: we are at the top
+    return Place(absolute(found[1]), top, (absolute(found[2]), absolute(found[3])))
+
+
 def hooks_dir(repo: Path) -> Path:
     """The folder git runs this repository's hooks from."""
-    args = ("rev-parse", "--path-format=absolute", "--git-path", "hooks")
+    return locate(repo).hooks
+
+
+def _explain(repo: Path, exc: GitError) -> GitError:
+    """A precise message for a failed `rev-parse`: not a repository, or a git too old."""
+    text = str(exc)
+    if "not installed" in text:
+        return exc
+    version = git_version()
+    if version is not None and version < MIN_GIT:
+        have = ".".join(map(str, version))
+        need = ".".join(map(str, MIN_GIT))
+        return GitError(f"hooks need git {need} or newer; this is git {have}")
+    if "not a git repository" in text.lower():
+        return GitError(f"{repo} is not a git repository")
+    return exc
+
+
+def git_version() -> tuple[int, ...] | None:
+    """(major, minor) of the git on PATH, or None when it cannot be told."""
     try:
-        found = gitinfo.output(str(repo), *args, honour_env=False)
-    except GitError as exc:
-        if "not installed" in str(exc):
-            raise
-        raise GitError(f"{repo} is not a git repository") from None
-    return Path(found.strip())
+        out = gitinfo.output(".", "version", honour_env=False)
+    except GitError:
+        return None
+    found = re.search(r"(\d+)\.(\d+)", out)
+    return (int(found[1]), int(found[2])) if found else None
+
+
+# -- what a hook file is -----------------------------------------------------------------------
+
+
+def kind(path: Path) -> str:
+    """What a hook file is: missing, ours, pre-commit, lefthook, husky or foreign."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            head = handle.read(4096)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return "missing"
+    if MARKER in head[:512]:
+        return "ours"
+    if "File generated by pre-commit" in head:
+        return "pre-commit"
+    if "LEFTHOOK" in head:  # lefthook's own test for its scripts
+        return "lefthook"
+    if "husky" in head.lower() or head.rstrip().endswith('/h"'):
+        return "husky"
+    return "foreign"
 
 
 def _is_ours(path: Path) -> bool:
-    try:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            head = handle.read(512)
-    except (FileNotFoundError, IsADirectoryError):
-        return False
-    return MARKER in head
+    return kind(path) == "ours"
 
 
-def _write_executable(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.agent-tracker.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(0o755)
-    os.replace(tmp, path)
+@dataclass(frozen=True)
+class Names:
+    main: Path
+    legacy: Path  # pre-commit's
+    kept: Path  # ours
+    old: Path  # lefthook's
+
+    @classmethod
+    def of(cls, directory: Path, name: str) -> Names:
+        return cls(
+            directory / name,
+            directory / f"{name}{PRE_COMMIT_SUFFIX}",
+            directory / f"{name}{LEGACY_SUFFIX}",
+            directory / f"{name}{LEFTHOOK_SUFFIX}",
+        )
+
+
+def _slot(names: Names) -> Path:
+    """Where ours must run from: pre-commit's `.legacy` under pre-commit, else the hook."""
+    main = kind(names.main)
+    if main == "pre-commit" or (main == "ours" and kind(names.kept) == "pre-commit"):
+        return names.legacy
+    return names.main
+
+
+# -- status ----------------------------------------------------------------------------------
 
 
 def status(repo: Path) -> list[HookState]:
     directory = hooks_dir(repo)
-    states = []
-    for name in HOOKS:
-        path = directory / name
-        chained = (directory / f"{name}{LEGACY_SUFFIX}").exists()
-        if not path.exists():
-            state = "missing"
-        elif not _is_ours(path):
-            state = "foreign"
-        elif path.read_text(encoding="utf-8") != render(name):
-            state = "outdated"
-        else:
-            state = "installed"
-        states.append(HookState(name, path, state, chained))
-    return states
+    return [_state(name, Names.of(directory, name)) for name in HOOKS]
+
+
+def _state(name: str, names: Names) -> HookState:
+    main = kind(names.main)
+    kept = kind(names.kept)
+    after = f"after the earlier {_label(kept)} kept as {names.kept.name}"
+    if main == "ours" and kept == "pre-commit":
+        return HookState(
+            name, names.main, "outdated", f"runs {after}; install again to put it back"
+        )
+    if main == "ours":
+        how = f"runs {after}" if kept not in ("missing", "ours") else "runs directly"
+        return HookState(name, names.main, _freshness(name, names.main), how)
+    if main == "pre-commit" and kind(names.legacy) == "ours":
+        how = f"runs via pre-commit's migration mode as {names.legacy.name}"
+        if kept != "missing":
+            how += f", {after}"
+        return HookState(name, names.legacy, _freshness(name, names.legacy), how)
+    stale = [p.name for p in (names.legacy, names.old, names.kept) if kind(p) == "ours"]
+    if main == "missing":
+        return HookState(name, names.main, "missing", "not installed")
+    if stale:
+        how = f"not running: a copy sits in {stale[0]}, which {_label(main)} does not run"
+        return HookState(name, names.main, "inactive", how)
+    return HookState(name, names.main, "foreign", f"not installed; a {_label(main)} is here")
+
+
+def _label(what: str) -> str:
+    return {"foreign": "hook", "missing": "hook"}.get(what, f"{what} hook")
+
+
+def _freshness(name: str, path: Path) -> str:
+    return "installed" if path.read_text(encoding="utf-8") == render(name) else "outdated"
+
+
+# -- install ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One file operation of an install: `src` None means write our script to `dst`;
+    `dst` None means remove `src`."""
+
+    src: Path | None
+    dst: Path | None
+
+
+def _plan(name: str, names: Names) -> tuple[list[Step], str]:
+    """The steps that install ours for one hook, and what they achieve in words."""
+    steps: list[Step] = []
+    main, kept = kind(names.main), kind(names.kept)
+    slot = _slot(names)
+    notes = []
+    if main == "ours" and kept == "pre-commit":
+        # An older install put ours in front of pre-commit's hook: the next `pre-commit
+        # install` would make the two start each other. Give pre-commit its place back.
+        steps += [Step(names.main, None), Step(names.kept, names.main)]
+        notes.append(f"pre-commit's hook put back from {names.kept.name}")
+        main, kept = "pre-commit", "missing"
+    for stale in (names.main, names.legacy, names.old, names.kept):
+        if stale != slot and kind(stale) == "ours" and Step(stale, None) not in steps:
+            steps.append(Step(stale, None))  # something may run it: one active copy only
+            if stale == names.kept:
+                kept = "missing"
+            notes.append(f"stale copy {stale.name} removed")
+    current = kind(slot) if slot != names.main else main
+    if current not in ("ours", "missing"):
+        if kept != "missing":
+            raise TrackerError(
+                f"{slot} is not ours and {names.kept.name} already exists; move one of them "
+                "away by hand, then install again"
+            )
+        steps.append(Step(slot, names.kept))
+        notes.append(f"existing hook kept as {names.kept.name}")
+    wanted = render(name)
+    fresh = current == "ours" and slot.read_text(encoding="utf-8") == wanted
+    if not fresh:
+        steps.append(Step(None, slot))
+    if slot == names.legacy:
+        notes.insert(0, f"runs via pre-commit's migration mode as {slot.name}")
+    what = "already installed" if fresh else "installed"
+    return steps, "; ".join([what, *notes])
 
 
 def install(repo: Path) -> list[tuple[str, str]]:
     """Install both hooks; returns (hook, what happened) pairs."""
-    directory = hooks_dir(repo)
+    place = locate(repo)
+    directory = place.hooks
+    plans = [(name, *_plan(name, Names.of(directory, name))) for name in HOOKS]
+    if place.in_work_tree:
+        assert place.top is not None
+        touched = [p for _, steps, _ in plans for s in steps for p in (s.src, s.dst) if p]
+        _check_work_tree(place.top, directory, touched)
     gitinfo.pin(gitinfo.find_project(str(repo), honour_env=False), str(repo), honour_env=False)
     directory.mkdir(parents=True, exist_ok=True)
-    done = []
-    for name in HOOKS:
-        path = directory / name
-        legacy = directory / f"{name}{LEGACY_SUFFIX}"
-        wanted = render(name)
-        if path.exists() and not _is_ours(path):
-            if legacy.exists():
-                raise TrackerError(
-                    f"{path} is not ours and {legacy.name} already exists; move one of them "
-                    "away by hand, then install again"
-                )
-            os.replace(path, legacy)
-            _write_executable(path, wanted)
-            done.append((name, f"installed; existing hook kept as {legacy.name}"))
-        elif path.exists() and path.read_text(encoding="utf-8") == wanted:
-            done.append((name, "already installed"))
-        else:
-            _write_executable(path, wanted)
-            done.append((name, "installed"))
-    return done
+    for name, steps, _ in plans:
+        for step in steps:
+            if step.dst is None and step.src is not None:
+                step.src.unlink()
+            elif step.src is None and step.dst is not None:
+                _write_executable(step.dst, render(name))
+            elif step.src is not None and step.dst is not None:
+                os.replace(step.src, step.dst)
+    return [(name, what) for name, _, what in plans]
+
+
+def _write_executable(path: Path, text: str) -> None:
+    fsio.atomic_write(path, text.encode("utf-8"), 0o755)
+
+
+def _check_work_tree(top: Path, directory: Path, touched: list[Path]) -> None:
+    """Refuse (changing nothing) unless every file we touch is untracked and ignored."""
+    folder = os.path.relpath(directory, top)
+    if (directory / "h").is_file() or any(kind(directory / n) == "husky" for n in HOOKS):
+        raise TrackerError(
+            f"core.hooksPath is {folder}, husky's folder in the work tree: husky rewrites it, "
+            "so agent-tracker installs nothing there. To record commits in this repository, "
+            "add the line `agent-tracker commit || true` to .husky/post-commit and "
+            "`agent-tracker flush || true` to .husky/pre-push (files of the repository)"
+        )
+    if not touched:
+        return
+    rel = sorted({os.path.relpath(p, top) for p in touched})
+    tracked = _git_lines(top, "ls-files", "-z", "--", *rel)
+    ignored = set(_git_lines(top, "check-ignore", "-z", "--stdin", stdin="\0".join(rel)))
+    visible = [p for p in rel if p not in ignored]
+    if tracked:
+        raise TrackerError(
+            f"core.hooksPath is {folder}, inside the work tree, and {tracked[0]} is tracked by "
+            "git: agent-tracker does not change the repository's files. Add the line "
+            f"`agent-tracker commit || true` to {folder}/post-commit and "
+            f"`agent-tracker flush || true` to {folder}/pre-push yourself"
+        )
+    if visible:
+        listed = " ".join(f"/{p}" for p in visible)
+        raise TrackerError(
+            f"core.hooksPath is {folder}, inside the work tree, and {visible[0]} would show in "
+            "`git status`: agent-tracker does not add files to the repository. To install the "
+            f"hooks for this clone only, add {listed} to .git/info/exclude, then install again"
+        )
+
+
+def _git_lines(top: Path, *args: str, stdin: str = "") -> list[str]:
+    """NUL-separated output of a git command that may exit 1 for "none"."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(top), *args],
+            env=gitinfo.clean_git_env(),
+            input=stdin.encode("utf-8", "surrogateescape"),
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed or not on PATH") from None
+    if done.returncode not in (0, 1):
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(f"git {args[0]} failed in {top}: {message[-1] if message else 'error'}")
+    return [p for p in done.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+# -- uninstall -------------------------------------------------------------------------------
 
 
 def uninstall(repo: Path) -> list[tuple[str, str]]:
-    """Remove our hooks and put back any hook we had kept."""
+    """Remove our hooks (and stale copies) and put back any hook we had kept."""
     directory = hooks_dir(repo)
     done = []
     for name in HOOKS:
-        path = directory / name
-        legacy = directory / f"{name}{LEGACY_SUFFIX}"
-        if not _is_ours(path):
-            done.append((name, "not ours, left alone" if path.exists() else "not installed"))
+        names = Names.of(directory, name)
+        slot = names.legacy if kind(names.main) == "pre-commit" else names.main
+        if kind(slot) != "ours":
+            slot = names.main
+        copies = [p for p in (names.main, names.legacy, names.old) if kind(p) == "ours"]
+        if not copies:
+            main = kind(names.main)
+            done.append((name, "not ours, left alone" if main != "missing" else "not installed"))
             continue
-        path.unlink()
-        if legacy.exists():
-            os.replace(legacy, path)
+        for path in copies:
+            path.unlink()
+        if kind(names.kept) not in ("missing", "ours"):
+            os.replace(names.kept, slot)
             done.append((name, "removed; earlier hook restored"))
         else:
+            if kind(names.kept) == "ours":
+                names.kept.unlink()
             done.append((name, "removed"))
     return done

@@ -167,8 +167,7 @@ def status_table(out: Console, st: Status) -> None:
 
 def hook_states(out: Console, states: list[HookState]) -> None:
     for st in states:
-        chained = " (chains the earlier hook)" if st.chained else ""
-        out.print(f"{st.name}: {st.state}{chained}  {st.path}")
+        out.print(f"{st.name}: {st.state} ({st.how})  {st.path}")
 
 
 def actions(out: Console, done: list[tuple[str, str]]) -> None:

@@ -13,9 +13,6 @@ not TOML or has unknown keys. Each row runs `python -m agent_tracker` and requir
 - nothing already recorded lost: before the row a known setup's events are flushed into the
   database; after it, a flush applies whatever the row left pending, every key of the
   database before the row is still there, and the known setup's totals are unchanged.
-
-Rows that fail because of a fault another work package of issue 9 fixes are marked
-`xfail(strict=True)` with the item and package, so that they turn into errors once fixed.
 """
 
 from __future__ import annotations
@@ -61,10 +58,6 @@ class Row:
     #: Files the command must not create (placeholders allowed).
     creates_nothing: tuple[str, ...] = ()
     marks: tuple[Any, ...] = ()
-
-
-def xfail(item: int, package: str) -> Any:
-    return pytest.mark.xfail(strict=True, reason=f"item {item}, package {package}")
 
 
 HOOK = {"AGENT_TRACKER_HOOK_TIMEOUT": "10"}
@@ -228,7 +221,6 @@ ROWS = [
         ("commit", "--rev=--output={outside}/leak"),
         1,
         creates_nothing=("{outside}/leak",),
-        marks=(xfail(16, "identity"),),
     ),
     Row("commit-long-rev", ("commit", "--rev", LONG), 1),
     Row("commit-control-rev", ("commit", "--rev", ESC), 1),
