@@ -122,6 +122,7 @@ class LMDBDatabase:
     @classmethod
     def open_write(cls, path: Path, map_size: int, wait: float | None = None) -> LMDBDatabase:
         make_private_dir(path)
+        writelock.settle(path, writelock.write_wait() if wait is None else wait)
         try:
             env, cleared = lmdbfile.open_env(path, map_size=map_size, metasync=True, sync=True)
         except lmdb.Error as exc:
@@ -140,6 +141,7 @@ class LMDBDatabase:
         """A read-only handle, or None when the database does not exist yet."""
         if not (path / "data.mdb").exists():
             return None
+        writelock.settle(path, writelock.write_wait())
         try:
             env, cleared = lmdbfile.open_env(path, map_size=map_size, readonly=True)
         except lmdb.Error as exc:

@@ -14,7 +14,9 @@ pre-push hook runs it — for as long as it lives. LMDB has no try-lock, so:
   in an OS thread");
 - a writer given up on stays blocked until the lock is free, then aborts at once (having
   written nothing) and closes the environment if its owner was closed meanwhile; it is a
-  daemon thread, so it never keeps a finished command alive.
+  daemon thread, so it never keeps a finished command alive. Until then the environment
+  stays open, and py-lmdb refuses to open one path twice in a process: `settle` lets the
+  next opener of that path wait (within the same bound) for the abandoned writer to finish.
 
 How long to wait (`write_wait`): `--wait SECONDS` on the writing commands, else
 `AGENT_TRACKER_LOCK_WAIT`, else `HOOK_WAIT` inside a git hook (git must not be held) and
@@ -45,6 +47,8 @@ ENV_WAIT = "AGENT_TRACKER_LOCK_WAIT"
 ENV_HOOK = "AGENT_TRACKER_HOOK_TIMEOUT"
 
 _override: ContextVar[float | None] = ContextVar("agent_tracker_write_wait", default=None)
+#: Writers given up on, by the real path of their database, until they finish.
+_abandoned: dict[str, Writer] = {}
 
 
 def parse_wait(value: object, what: str = "--wait") -> float:
@@ -99,6 +103,7 @@ class Writer:
         self._begun = threading.Event()
         self._end = threading.Event()
         self._ended = threading.Event()
+        self._done = threading.Event()  # finished in any way (see `settle`)
         self._thread = threading.Thread(target=self._run, name="agent-tracker-writer", daemon=True)
 
     def _run(self) -> None:
@@ -107,11 +112,8 @@ class Writer:
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             with self._lock:
                 self._error = exc
-                self._finished = True
-                close = self._abandoned and self._close_env
             self._begun.set()
-            if close:
-                self.env.close()
+            self._finish()
             return
         with self._lock:
             abandoned = self._abandoned
@@ -119,11 +121,7 @@ class Writer:
                 self.txn = txn
         if abandoned:  # the caller said "busy" long ago: write nothing, tidy up
             txn.abort()
-            with self._lock:
-                self._finished = True
-                close = self._close_env
-            if close:
-                self.env.close()
+            self._finish()
             return
         self._begun.set()
         self._end.wait()
@@ -137,7 +135,17 @@ class Writer:
         finally:
             with self._lock:
                 self._finished = True
+                self._done.set()
             self._ended.set()
+
+    def _finish(self) -> None:
+        """Mark the writer finished; close the environment if its owner asked us to."""
+        with self._lock:
+            self._finished = True
+            close = self._close_env
+        if close:
+            self.env.close()
+        self._done.set()
 
     def begin(self, wait: float) -> lmdb.Transaction:
         """The write transaction, once the lock is ours; DatabaseBusyError after `wait` s."""
@@ -146,6 +154,7 @@ class Writer:
         with self._lock:
             if self.txn is None and self._error is None:
                 self._abandoned = True
+                _abandoned[os.path.realpath(str(self.path))] = self
         if self._error is not None:
             raise self._error
         if self.txn is None:
@@ -178,3 +187,18 @@ class Writer:
                 return False
             self._close_env = True
             return True
+
+
+def settle(path: object, wait: float) -> None:
+    """Before opening `path`: wait up to `wait` s for a writer of this process given up on
+    earlier to finish (it holds the environment open); DatabaseBusyError if it does not."""
+    key = os.path.realpath(str(path))
+    writer = _abandoned.get(key)
+    if writer is None:
+        return
+    if not writer._done.wait(max(wait, MIN_WAIT)):
+        raise DatabaseBusyError(
+            f"database busy: {path} is being written by another process (waited {wait:g} s); "
+            "nothing was written and every pending event is kept"
+        )
+    _abandoned.pop(key, None)
