@@ -12,7 +12,10 @@
 - **Stale readers.** A process killed inside a read transaction leaves its slot in the
   reader table; while any process keeps the database open, nothing clears it, the oldest
   snapshot it pins stops pages from being reused, and at 126 slots every command fails
-  with MDB_READERS_FULL. `open_env` clears the slots of dead processes on every open.
+  with MDB_READERS_FULL. `open_env` clears the slots of dead processes on every open, so
+  they never pile up. (py-lmdb begins a read transaction while opening, so once the table
+  is already full no open succeeds and nothing can clear it from here: that is one clear
+  message, and the table is reset as soon as no process has the database open.)
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 import lmdb
 
-from agent_tracker.errors import DatabaseDamagedError
+from agent_tracker.errors import DatabaseDamagedError, TrackerError
 
 PRIVATE = 0o600
 LMDB_MAGIC = 0xBEEFC0DE
@@ -116,7 +119,15 @@ def open_env(path: str | os.PathLike[str], **options: Any) -> tuple[lmdb.Environ
     """The environment at `path` (a folder), private, with stale readers cleared; and how
     many stale reader slots were cleared. Raises lmdb.Error as LMDB does."""
     check_size(path)
-    env = lmdb.open(os.fspath(path), subdir=True, mode=PRIVATE, max_dbs=0, **options)
+    try:
+        env = lmdb.open(os.fspath(path), subdir=True, mode=PRIVATE, max_dbs=0, **options)
+    except lmdb.ReadersFullError:
+        raise TrackerError(
+            f"database {path}: every reader slot is taken, by running programs or by ones "
+            "killed while reading; close the programs that keep the database open (e.g. "
+            "long-running agent-tracker commands) and try again: the slots are freed when "
+            "none has it open"
+        ) from None
     try:
         narrow(path)
         cleared = env.reader_check()
