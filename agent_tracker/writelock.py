@@ -38,13 +38,14 @@ from agent_tracker.errors import DatabaseBusyError, UsageError
 
 #: Seconds a writing command run by hand waits for another process's write transaction.
 DEFAULT_WAIT = 30.0
-#: ... inside a git hook (`AGENT_TRACKER_HOOK_TIMEOUT` set by our hook scripts).
+#: ... inside a git hook: `AGENT_TRACKER_HOOK_BOUND`, which our hook scripts set for the one
+#: command they run (an `AGENT_TRACKER_HOOK_TIMEOUT` exported in a shell changes nothing).
 HOOK_WAIT = 2.0
 MAX_WAIT = 24 * 3600.0
 #: Even "do not wait" gives the writer thread this long to take a free lock.
 MIN_WAIT = 0.05
 ENV_WAIT = "AGENT_TRACKER_LOCK_WAIT"
-ENV_HOOK = "AGENT_TRACKER_HOOK_TIMEOUT"
+ENV_HOOK = "AGENT_TRACKER_HOOK_BOUND"
 
 _override: ContextVar[float | None] = ContextVar("agent_tracker_write_wait", default=None)
 #: Writers given up on, by the real path of their database, until they finish.

@@ -127,8 +127,10 @@ def test_a_free_lock_is_taken_at_once_even_with_no_wait(settings: config.Setting
 
 def test_how_long_a_write_waits_comes_from_the_option_the_environment_or_the_hook() -> None:
     assert writelock.write_wait({}) == writelock.DEFAULT_WAIT
-    assert writelock.write_wait({"AGENT_TRACKER_HOOK_TIMEOUT": "30"}) == writelock.HOOK_WAIT
-    env = {"AGENT_TRACKER_HOOK_TIMEOUT": "30", "AGENT_TRACKER_LOCK_WAIT": "7.5"}
+    assert writelock.write_wait({"AGENT_TRACKER_HOOK_BOUND": "30"}) == writelock.HOOK_WAIT
+    # Exported in a shell by hand, the hook scripts' timeout is no hook.
+    assert writelock.write_wait({"AGENT_TRACKER_HOOK_TIMEOUT": "30"}) == writelock.DEFAULT_WAIT
+    env = {"AGENT_TRACKER_HOOK_BOUND": "30", "AGENT_TRACKER_LOCK_WAIT": "7.5"}
     assert writelock.write_wait(env) == 7.5
     with writelock.waiting(1.25):
         assert writelock.write_wait(env) == 1.25

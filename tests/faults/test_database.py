@@ -28,7 +28,8 @@ from faults.conftest import Ledger, has_traceback, tracker
 
 SETUP = ("opencode", "build", "anthropic/claude-sonnet-4-5")
 PROJECT = "github.com/me/app"
-HOOK = {"AGENT_TRACKER_HOOK_TIMEOUT": "30"}
+#: What our pre-push hook script sets for the flush it runs.
+HOOK = {"AGENT_TRACKER_HOOK_TIMEOUT": "30", "AGENT_TRACKER_HOOK_BOUND": "30"}
 
 
 def env_with(**extra: str) -> dict[str, str]:
