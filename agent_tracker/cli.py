@@ -31,7 +31,14 @@ from agent_tracker import (
     render,
 )
 from agent_tracker import status as status_mod
-from agent_tracker.cli_base import Format, FormatOpt, config_file_of, settings_of
+from agent_tracker.cli_base import (
+    Format,
+    FormatOpt,
+    WaitOpt,
+    config_file_of,
+    settings_of,
+    waiting,
+)
 from agent_tracker.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -285,15 +292,18 @@ def hook_command(
 
 
 @app.command("flush")
-def flush(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
+def flush(ctx: typer.Context, fmt: FormatOpt = Format.text, wait: WaitOpt = None) -> None:
     """Apply every pending journal event to the database, in one transaction, exactly once.
 
-    If another flush is running, say so and exit 0 (never hang `git push`).
+    If another flush is running, or another process keeps the database locked for longer
+    than `--wait`, say so ("busy", "database busy") and exit 0: the events stay pending and
+    `git push` is never held.
     """
     # Inside the pre-push hook, a large per-project database waits for an explicit migrate.
     # Only inside our hook scripts (bounded in time), not whenever the variable is exported.
     limit = migrate.HOOK_MERGE_LIMIT if os.environ.get(entry.HOOK_BOUND) else None
-    result = TrackingService(settings_of(ctx)).flush_write_buffer(str(Path.cwd()), limit)
+    with waiting(wait):
+        result = TrackingService(settings_of(ctx)).flush_write_buffer(str(Path.cwd()), limit)
     out = render.console()
     if fmt is Format.json:
         render.json_out(out, result.as_dict())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -17,6 +19,16 @@ class Format(StrEnum):
 
 
 FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
+WaitOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--wait",
+        metavar="SECONDS",
+        help="How long to wait for another process writing the database, then say "
+        '"database busy" and keep every pending event (default: $AGENT_TRACKER_LOCK_WAIT, '
+        "else 2 inside a git hook and 30 by hand).",
+    ),
+]
 
 
 def opt(name: str, text: str) -> Any:
@@ -39,6 +51,15 @@ def settings_of(ctx: typer.Context, needs: tuple[str, ...] = STORE_SETTINGS) -> 
     for key in needs:
         settings.value(key)  # raises the setting's ConfigError
     return settings
+
+
+@contextmanager
+def waiting(wait: str | None) -> Iterator[None]:
+    """Within the block, database writes wait `--wait` seconds for the writer lock."""
+    from agent_tracker import writelock
+
+    with writelock.waiting(None if wait is None else writelock.parse_wait(wait)):
+        yield
 
 
 def config_file_of(ctx: typer.Context) -> str:

@@ -17,7 +17,15 @@ from rich.markup import escape
 
 from agent_tracker import exchange, languages, migrate, render, reportview
 from agent_tracker import report as report_mod
-from agent_tracker.cli_base import Format, FormatOpt, notes_console, opt, settings_of
+from agent_tracker.cli_base import (
+    Format,
+    FormatOpt,
+    WaitOpt,
+    notes_console,
+    opt,
+    settings_of,
+    waiting,
+)
 from agent_tracker.errors import TrackerError, UsageError, printable
 
 
@@ -160,12 +168,14 @@ def migrate_command(
         ),
     ] = False,
     fmt: FormatOpt = Format.text,
+    wait: WaitOpt = None,
 ) -> None:
     """Merge other agent-tracker databases into the central one, additively.
 
     Only facts whose keys are missing are written (nothing is overwritten), summaries are
     rebuilt from the facts, and the source is never changed. Running it again merges
-    nothing new. Exits 1 if a source named with --from cannot be read.
+    nothing new. Exits 1 if a source named with --from cannot be read, 75 ("database
+    busy") if another process keeps the database locked longer than `--wait`.
     """
     if legacy_script:
         typer.echo(migrate.legacy_script())
@@ -174,10 +184,11 @@ def migrate_command(
     named = bool(sources)
     paths = sources or [migrate.default_source(str(Path.cwd()))]
     out = render.console()
-    if named and not dry_run:  # like every writing command: the per-project database too
-        render.migrations(notes_console(fmt), migrate.auto_merge(settings, str(Path.cwd())))
-    with render.progress(out, "reading", enabled=fmt is Format.text) as step:
-        results = migrate.merge(settings, paths, dry_run=dry_run, progress=step)
+    with waiting(wait):
+        if named and not dry_run:  # like every writing command: the per-project database too
+            render.migrations(notes_console(fmt), migrate.auto_merge(settings, str(Path.cwd())))
+        with render.progress(out, "reading", enabled=fmt is Format.text) as step:
+            results = migrate.merge(settings, paths, dry_run=dry_run, progress=step)
     if fmt is Format.json:
         render.json_out(out, [r.as_dict() for r in results])
     else:
@@ -198,36 +209,49 @@ def export_command(
     """Write the facts (commits, grades, usage counts) as JSON Lines to standard output.
 
     One fact per line, versioned (see docs/export-format.md); DuckDB and pandas load it as
-    is. Import it on another machine with `agent-tracker import`.
+    is. Import it on another machine with `agent-tracker import`. A damaged fact is
+    skipped and named on standard error, the rest exported, and the exit status is 1.
     """
     today = report_mod.utc_today()
+    skipped: list[str] = []
     lines = exchange.export_lines(
         settings_of(ctx),
         since=_day("--since", since, today),
         until=_day("--until", until, today),
         project=project,
+        skipped=skipped,
     )
     sys.stdout.buffer.writelines(lines)
     sys.stdout.flush()
+    if skipped:
+        for key in skipped[: exchange.MAX_REPORTED_BAD]:
+            sys.stderr.write(printable(f"agent-tracker: skipped damaged fact {key}") + "\n")
+        raise TrackerError(
+            f"{len(skipped)} damaged facts were not exported (named above); the rest were"
+        )
 
 
 def import_command(
     ctx: typer.Context,
     files: Annotated[list[str], typer.Argument(help="Export files ('-' for standard input).")],
     fmt: FormatOpt = Format.text,
+    wait: WaitOpt = None,
 ) -> None:
     """Merge exported facts into the central database, additively and idempotently.
 
     A fact already present is kept unless the file has a newer grade or a grown usage count
     of it, so importing a file twice changes nothing. Bad lines are reported with their line
-    numbers and skipped; the rest is imported (exit 1 if any line was bad).
+    numbers and skipped; the rest is imported (exit 1 if any line was bad). If another
+    process keeps the database locked longer than `--wait`, nothing is imported: "database
+    busy", exit 75.
     """
     settings = settings_of(ctx)
     streams = exchange.open_inputs(files)
     out = render.console()
-    render.migrations(notes_console(fmt), migrate.auto_merge(settings, str(Path.cwd())))
     try:
-        result = exchange.import_files(settings, streams)
+        with waiting(wait):
+            render.migrations(notes_console(fmt), migrate.auto_merge(settings, str(Path.cwd())))
+            result = exchange.import_files(settings, streams)
     finally:
         for name, stream in streams:
             if name != "<stdin>":
@@ -245,9 +269,19 @@ def import_command(
         )
 
 
-def rebuild_command(ctx: typer.Context) -> None:
-    """Recompute every summary (per setup, project and day) from the stored facts."""
+def rebuild_command(ctx: typer.Context, wait: WaitOpt = None) -> None:
+    """Recompute every summary (per setup, project and day) from the stored facts.
+
+    Records whose values are damaged (not JSON, or not of the shape their key calls for) are
+    set aside under `damaged:<key>`, named, and left out. If another process keeps the
+    database locked longer than `--wait`: "database busy", nothing changed, exit 75.
+    """
     settings = settings_of(ctx)
-    count, merged = migrate.rebuild_all(settings, str(Path.cwd()))
+    with waiting(wait):
+        count, merged, set_aside = migrate.rebuild_all(settings, str(Path.cwd()))
     render.migrations(render.console(), merged)
+    for key in set_aside[: exchange.MAX_REPORTED_BAD]:
+        typer.echo(printable(f"set aside damaged record {key} (kept as damaged:{key})"))
+    if len(set_aside) > exchange.MAX_REPORTED_BAD:
+        typer.echo(f"... and {len(set_aside) - exchange.MAX_REPORTED_BAD} more damaged records")
     typer.echo(printable(f"rebuilt {count} summaries from the facts in {settings.database_path}"))

@@ -15,6 +15,9 @@ from __future__ import annotations
 # Exit codes, named once and used everywhere.
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+#: The database's writer lock stayed held longer than the command waits (EX_TEMPFAIL: try
+#: again later); nothing was written. `flush` says "database busy" and exits 0 instead.
+EXIT_BUSY = 75
 EXIT_INTERRUPTED = 130
 
 
@@ -75,3 +78,13 @@ class FormatError(TrackerError):
 
 class DatabaseFullError(TrackerError):
     """The database reached `max_database_size`; pending events were kept."""
+
+
+class DatabaseBusyError(TrackerError):
+    """Another process held the database's write lock longer than we wait; nothing written."""
+
+    exit_code = EXIT_BUSY
+
+
+class DatabaseDamagedError(TrackerError):
+    """The database files are damaged (e.g. truncated); nothing was changed."""

@@ -28,21 +28,34 @@ def export_lines(
     since: str | None = None,
     until: str | None = None,
     project: str | None = None,
+    skipped: list[str] | None = None,
 ) -> Iterator[bytes]:
-    """Each fact in the central database as one JSON line (with its newline)."""
+    """Each fact in the central database as one JSON line (with its newline).
+
+    A damaged fact (see `records`) is not exported: its key is appended to `skipped`, and
+    the export goes on, so that a backup never stops at one bad record.
+    """
     db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
     if db is None:
         return
     with db:
-        for prefix, kind in facts.PREFIX_KIND.items():
-            for key, fact in db.scan(prefix):
-                if since and facts.day_of(kind, fact) < since:
-                    continue
-                if until and facts.day_of(kind, fact) > until:
-                    continue
-                if project and not totals.project_matches(fact["project"], project):
-                    continue
-                yield orjson.dumps(facts.to_line(kind, key, fact)) + b"\n"
+        yield from _export(db, since, until, project)
+        if skipped is not None:
+            skipped += sorted(db.damaged)
+
+
+def _export(
+    db: LMDBDatabase, since: str | None, until: str | None, project: str | None
+) -> Iterator[bytes]:
+    for prefix, kind in facts.PREFIX_KIND.items():
+        for key, fact in db.scan(prefix):
+            if since and facts.day_of(kind, fact) < since:
+                continue
+            if until and facts.day_of(kind, fact) > until:
+                continue
+            if project and not totals.project_matches(fact["project"], project):
+                continue
+            yield orjson.dumps(facts.to_line(kind, key, fact)) + b"\n"
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Applying the journal to the database, exactly once.
 
 1. Take the flush lock without waiting; if another flush holds it, report "busy" (exit 0),
-   so `git push` never hangs behind a flush.
+   so `git push` never hangs behind a flush. Another process holding the database's own
+   writer lock is waited for a bounded time (`writelock`), then "database busy" too.
 2. Rotate the live journal into a pending segment (appenders carry on into a fresh file).
 3. In ONE write transaction: for each pending segment whose id is not yet recorded, apply its
    events and record its id; skip segments already recorded.
@@ -42,6 +43,7 @@ from typing import Any
 from agent_tracker import fsio, migrate, recorded
 from agent_tracker.applier import Applier, drop_empty_days
 from agent_tracker.config import Settings
+from agent_tracker.errors import DatabaseBusyError
 from agent_tracker.journal import NEWER_SUFFIX, SEGMENT_PREFIX, BadLine, Journal
 from agent_tracker.keys import segment_key
 from agent_tracker.migrate import SourceResult
@@ -53,6 +55,8 @@ __all__ = ["Applier", "FlushResult", "drop_empty_days", "flush"]
 @dataclass
 class FlushResult:
     busy: bool = False
+    #: Why the flush was busy, when it was not another flush ("database busy: ...").
+    message: str = ""
     segments: int = 0
     skipped_segments: int = 0
     applied: int = 0
@@ -87,7 +91,10 @@ def flush(
     if lock_fd is None:
         return FlushResult(busy=True)
     try:
-        result = _flush_journal(settings, journal)
+        try:
+            result = _flush_journal(settings, journal)
+        except DatabaseBusyError as exc:  # every event stays pending for a later flush
+            return FlushResult(busy=True, message=str(exc))
         if folder is not None:
             # After the journal: a slow or killed merge must not keep events pending.
             result.migrations = migrate.auto_merge(settings, folder, merge_limit)

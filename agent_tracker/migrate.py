@@ -34,8 +34,9 @@ from typing import Any
 import lmdb
 import orjson
 
-from agent_tracker import facts, fsio, paths, recompute, recorded
+from agent_tracker import facts, fsio, lmdbfile, paths, recompute, recorded
 from agent_tracker.config import Settings
+from agent_tracker.errors import DatabaseBusyError
 from agent_tracker.store import DB_FORMAT, SCORING_VERSION, LMDBDatabase, WriteBatch, rebuild
 
 LEGACY_PARTS = paths.LEGACY_PARTS
@@ -148,6 +149,9 @@ def read_source(path: str, progress: Progress | None = None) -> list[tuple[str, 
         raise SourceError(f"no database at {path}")
     if _format_version(data_file) == 2:
         raise SourceError(v2_help())
+    problem = lmdbfile.truncation(path, data_file)  # reading it would kill us with SIGBUS
+    if problem is not None:
+        raise SourceError(f"is damaged: {problem}; nothing was changed")
     try:
         # lock=False: no lock file is created in (or next to) the source; readonly: no write.
         env = lmdb.open(path, readonly=True, lock=False, subdir=subdir, max_dbs=0)
@@ -391,12 +395,15 @@ def pending_source(settings: Settings, folder: str) -> str | None:
     return path
 
 
-def rebuild_all(settings: Settings, folder: str | None = None) -> tuple[int, list[SourceResult]]:
+def rebuild_all(
+    settings: Settings, folder: str | None = None
+) -> tuple[int, list[SourceResult], list[str]]:
     """`agent-tracker rebuild`: merge the per-project database in `folder` (as every
-    writing command does), then recompute every summary from the facts."""
+    writing command does), then recompute every summary from the facts. Returns the number
+    of summaries, the merges, and the keys of the damaged records set aside."""
     merged = auto_merge(settings, folder) if folder is not None else []
     with LMDBDatabase.open_write(settings.database_path, settings.max_database_size) as db:
-        return db.rebuild_totals(), merged
+        return db.rebuild_totals(), merged, db.set_aside
 
 
 def default_source(folder: str) -> str:
@@ -413,6 +420,9 @@ def auto_merge(settings: Settings, folder: str, max_bytes: int | None = None) ->
         return []
     try:
         return merge(settings, [path], max_bytes=max_bytes)
+    except DatabaseBusyError:
+        message = "not merged now: the database is busy; a later flush or migrate merges it"
+        return [SourceResult(path, "postponed", message=message)]
     except Exception as exc:  # noqa: BLE001 - the command's own job must go on
         result = SourceResult(path, "unreadable", message=f"not merged: {exc}")
         _log(settings, [result])

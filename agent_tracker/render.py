@@ -106,7 +106,12 @@ def migrations(out: Console, results: list[SourceResult]) -> None:
 def flush_summary(out: Console, result: FlushResult) -> None:
     migrations(out, result.migrations)
     if result.busy:
-        out.print("busy: another flush is running; its events will be applied by it")
+        out.print(
+            escape(result.message)
+            if result.message
+            else "busy: another flush is running; its events will be applied by it",
+            soft_wrap=True,
+        )
         return
     if result.segments == 0:
         out.print("nothing to flush")
@@ -142,6 +147,8 @@ def status_table(out: Console, st: Status) -> None:
         ("database use", f"{size(st.used_bytes)} of {size(st.max_database_size)} ({share:.1f}%)"),
         ("entries", f"{st.entries} ({st.setups} setups)"),
     ]
+    if st.damaged_records:
+        rows.append(("damaged records", f"{st.damaged_records} (see `agent-tracker rebuild`)"))
     if st.per_project_database:
         rows.append(
             (

@@ -118,6 +118,8 @@ class Report:
     generated_at: str = ""
     stale_derived: bool = False
     per_project_database: str | None = None
+    #: Stored records skipped because their values are damaged (see `records`).
+    damaged_records: int = 0
 
     @property
     def warnings(self) -> list[str]:
@@ -126,6 +128,11 @@ class Report:
             found.append(
                 "this database's summaries predate this agent-tracker; they are rebuilt by the "
                 "next `agent-tracker flush` (until then the figures may be incomplete)"
+            )
+        if self.damaged_records:
+            found.append(
+                f"{self.damaged_records} damaged database records were skipped; "
+                "`agent-tracker rebuild` sets them aside and recomputes the summaries"
             )
         if self.per_project_database:
             found.append(
@@ -281,7 +288,7 @@ def build(settings: Settings, query: Query | None = None, folder: str | None = N
     )
     db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
     try:
-        txn = db.env.begin() if db is not None else None
+        txn = db.read() if db is not None else None
         report.database_exists = db is not None
         view = _View(txn)
         report.stale_derived = db is not None and db.derived_outdated()
@@ -290,6 +297,7 @@ def build(settings: Settings, query: Query | None = None, folder: str | None = N
         if query.include_pending:
             view.apply_pending(journal)
         _collect(report, view, query)
+        report.damaged_records = len(view.batch.damaged)
         if txn is not None:
             txn.abort()
     finally:

@@ -27,6 +27,8 @@ class Status:
     entries: int
     setups: int
     per_project_database: str | None = None
+    #: Damaged records: set aside by earlier writes (`damaged:` keys), plus any met now.
+    damaged_records: int = 0
     #: Per harness, the newest session its hooks reported: harness, session, agent, model,
     #: project and when it was last seen (Unix time).
     harnesses: list[dict[str, Any]] = field(default_factory=list)
@@ -38,7 +40,7 @@ class Status:
 def collect(settings: Settings, folder: str | None = None) -> Status:
     """Read-only. With `folder`, also look for a per-project database left there."""
     journal = Journal(settings.journal_dir)
-    used = entries = setups = 0
+    used = entries = setups = damaged = 0
     db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
     if db is None:
         pending = journal.pending_count()
@@ -48,6 +50,7 @@ def collect(settings: Settings, folder: str | None = None) -> Status:
             used, entries = stats["used_bytes"], stats["entries"]
             setups = len(db.agents())
             pending = journal.pending_count(db.is_applied)
+            damaged = db.set_aside_count() + len(db.damaged)
     return Status(
         config_path=str(settings.config_path),
         config_exists=settings.config_path.exists(),
@@ -62,6 +65,7 @@ def collect(settings: Settings, folder: str | None = None) -> Status:
         entries=entries,
         setups=setups,
         per_project_database=None if folder is None else migrate.pending_source(settings, folder),
+        damaged_records=damaged,
         harnesses=last_seen_per_harness(settings),
     )
 

@@ -37,6 +37,13 @@ with the new versions; until then a reader finds the new fields missing and coun
 
 Writes happen in one transaction per flush through `WriteBatch`: values are read once, changed
 in memory, and written with one `put` per distinct key by `put_batch`.
+
+Faults (see `lmdbfile`, `writelock`, `records`): a truncated data file is refused before
+LMDB maps it; stale reader slots of killed processes are cleared on every open; a write
+waits a bounded time for another process's write transaction, then says "database busy";
+a full database or disk (ENOSPC, EIO) is one clear message with nothing written; a value
+that is not JSON or not of its key's shape is skipped and counted by readers, and set aside
+under `damaged:<key>` by a write transaction, which then rebuilds the derived records.
 """
 
 from __future__ import annotations
@@ -50,10 +57,14 @@ from typing import Any, Protocol
 import lmdb
 import orjson
 
-from agent_tracker import recompute
+from agent_tracker import lmdbfile, recompute, records, writelock
+from agent_tracker.batch import WriteBatch, dump, iter_txn, txn_get, unreadable
 from agent_tracker.errors import DatabaseFullError, FormatError, TrackerError
 from agent_tracker.keys import agent_key, commit_key, communication_key, segment_key
 from agent_tracker.paths import make_private_dir
+from agent_tracker.records import DAMAGED
+
+__all__ = ["DB_FORMAT", "Database", "LMDBDatabase", "WriteBatch", "rebuild"]
 
 DB_FORMAT = 2
 #: 2: per-party grade aggregates and reverts; the newest grade of a party wins everywhere.
@@ -66,10 +77,6 @@ SCORING_VERSION = 2
 DERIVED_VERSION = 4
 FACT_PREFIXES = ("commit:", "communication:", "usage:", "replaced:")
 DERIVED_PREFIXES = ("agent:", "project:", "day:", "reverts:")
-
-
-def _dump(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 class Database(Protocol):
@@ -88,122 +95,45 @@ class Database(Protocol):
     def put_batch(self, items: dict[str, Any]) -> int: ...  # None deletes
 
 
-class WriteBatch:
-    """Reads and writes within one LMDB write transaction; writes land on `commit`.
-
-    `get` returns decoded values (cached, including this batch's own changes); `set` only
-    records the new value, so repeated updates of one key cost one put in the end.
-    """
-
-    def __init__(self, txn: lmdb.Transaction | None) -> None:
-        # txn None: nothing stored yet (the report's overlay over a missing database).
-        self.txn = txn
-        self._cache: dict[str, Any] = {}
-        self._dirty: set[str] = set()
-
-    def get(self, key: str) -> Any:
-        if key in self._cache:
-            return self._cache[key]
-        raw = None if self.txn is None else self.txn.get(key.encode())
-        value = None if raw is None else orjson.loads(raw)
-        self._cache[key] = value
-        return value
-
-    def has(self, key: str) -> bool:
-        return self.get(key) is not None
-
-    def set(self, key: str, value: Any) -> None:
-        self._cache[key] = value
-        self._dirty.add(key)
-
-    def delete(self, key: str) -> None:
-        """Remove `key` when the batch is written (a `None` value in `changes`)."""
-        self.set(key, None)
-
-    def put_now(self, key: str, value: Any) -> None:
-        """Store `value` under `key` at once (for merges: `rebuild` must see it)."""
-        if self.txn is None:
-            raise TrackerError("put_now needs a write transaction")
-        self.txn.put(key.encode(), _dump(value))
-        self._cache[key] = value
-
-    def delete_now(self, key: str) -> None:
-        """Remove `key` at once (for merges: `rebuild` must not see it)."""
-        if self.txn is None:
-            raise TrackerError("delete_now needs a write transaction")
-        self.txn.delete(key.encode())
-        self._cache[key] = None
-        self._dirty.discard(key)
-
-    def put_absent(self, key: str, raw: bytes) -> bool:
-        """Store `raw` under `key` at once, unless the key exists; True when stored.
-
-        For merging facts (migrate, import): written straight into the transaction, so that
-        `rebuild` in the same transaction sees them; never overwrites.
-        """
-        if self.txn is None:
-            raise TrackerError("put_absent needs a write transaction")
-        if key in self._cache and self._cache[key] is not None:
-            return False
-        return bool(self.txn.put(key.encode(), raw, overwrite=False))
-
-    def scan(self, prefix: str) -> Iterator[tuple[str, Any]]:
-        """Stored (key, value) pairs under `prefix`, as committed before this batch."""
-        if self.txn is None:
-            return iter(())
-        return _iter_txn(self.txn, prefix)
-
-    def scan_range(self, low: str, high: str) -> Iterator[tuple[str, Any]]:
-        """Stored (key, value) pairs with low <= key <= high, in key order."""
-        if self.txn is None:
-            return
-        cursor = self.txn.cursor()
-        if not cursor.set_range(low.encode()):
-            return
-        stop = high.encode()
-        for key, value in cursor:
-            if bytes(key) > stop:
-                break
-            yield bytes(key).decode(), orjson.loads(value)
-
-    def changes(self) -> dict[str, Any]:
-        return {key: self._cache[key] for key in self._dirty}
-
-
 class LMDBDatabase:
     """The central database. Open it with `LMDBDatabase.open_write` or `open_read`."""
 
-    def __init__(self, env: lmdb.Environment, path: Path, map_size: int) -> None:
+    def __init__(
+        self, env: lmdb.Environment, path: Path, map_size: int, wait: float | None = None
+    ) -> None:
         self.env = env
         self.path = path
         self.map_size = map_size
+        #: Seconds a write waits for another process's write transaction (`writelock`).
+        self.wait = writelock.write_wait() if wait is None else wait
         #: Statistics of this handle, for tests and `flush` summaries.
         self.puts = 0
         self.write_transactions = 0
+        #: Reader slots of dead processes cleared when the database was opened.
+        self.stale_readers = 0
+        #: Damaged records met by this handle's reads (key -> raw value); see `records`.
+        self.damaged: dict[str, bytes] = {}
+        #: Damaged records set aside by this handle's write transactions.
+        self.set_aside: list[str] = []
         self._dbid: str | None = None
+        self._writer: writelock.Writer | None = None
 
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open_write(cls, path: Path, map_size: int) -> LMDBDatabase:
+    def open_write(cls, path: Path, map_size: int, wait: float | None = None) -> LMDBDatabase:
         make_private_dir(path)
+        writelock.settle(path, writelock.write_wait() if wait is None else wait)
         try:
-            env = lmdb.open(
-                str(path),
-                map_size=map_size,
-                subdir=True,
-                mode=0o600,
-                max_dbs=0,
-                metasync=True,
-                sync=True,
-            )
+            env, cleared = lmdbfile.open_env(path, map_size=map_size, metasync=True, sync=True)
         except lmdb.Error as exc:
             raise TrackerError(f"cannot open database {path}: {exc}") from None
-        db = cls(env, path, map_size)
+        db = cls(env, path, map_size, wait)
+        db.stale_readers = cleared
         try:
             db._initialise()
         except BaseException:
-            env.close()
+            db.close()
             raise
         return db
 
@@ -212,15 +142,24 @@ class LMDBDatabase:
         """A read-only handle, or None when the database does not exist yet."""
         if not (path / "data.mdb").exists():
             return None
+        writelock.settle(path, writelock.write_wait())
         try:
-            env = lmdb.open(str(path), map_size=map_size, subdir=True, readonly=True, max_dbs=0)
+            env, cleared = lmdbfile.open_env(path, map_size=map_size, readonly=True)
         except lmdb.Error as exc:
             raise TrackerError(f"cannot open database {path}: {exc}") from None
         db = cls(env, path, map_size)
-        db._check_format()
+        db.stale_readers = cleared
+        try:
+            db._check_format()
+        except BaseException:
+            db.close()
+            raise
         return db
 
     def close(self) -> None:
+        writer = self._writer
+        if writer is not None and writer.abandoned and writer.close_env_when_done():
+            return  # the writer, still blocked in LMDB, closes the environment when freed
         self.env.close()
 
     def __enter__(self) -> LMDBDatabase:
@@ -229,16 +168,34 @@ class LMDBDatabase:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def read(self) -> lmdb.Transaction:
+        """A read transaction (abort it when done); a clear error when none can be had."""
+        try:
+            return self.env.begin()
+        except lmdb.ReadersFullError:
+            raise TrackerError(
+                f"database {self.path}: every reader slot is taken by running processes; "
+                "close some agent-tracker commands and try again"
+            ) from None
+        except lmdb.Error as exc:
+            raise unreadable(exc) from None
+
+    def _meta(self, *names: str) -> list[Any]:
+        """Meta values by name (None when absent or not JSON)."""
+        txn = self.read()
+        try:
+            raws = [txn_get(txn, f"meta:{name}".encode()) for name in names]
+        finally:
+            txn.abort()
+        return [None if raw is None else _loads(raw) for raw in raws]
+
     def _check_format(self) -> None:
-        with self.env.begin() as txn:
-            raw = txn.get(b"meta:format")
-            scoring = txn.get(b"meta:scoring")
-        for what, raw_value, known in (
-            ("format", raw, DB_FORMAT),
-            ("scoring version", scoring, SCORING_VERSION),
+        found_format, found_scoring = self._meta("format", "scoring")
+        for what, found, known in (
+            ("format", found_format, DB_FORMAT),
+            ("scoring version", found_scoring, SCORING_VERSION),
         ):
-            found = None if raw_value is None else orjson.loads(raw_value)
-            if isinstance(found, int) and found > known:
+            if type(found) is int and found > known:
                 raise FormatError(
                     f"database {self.path} has {what} {found}; this agent-tracker understands "
                     f"{what} {known} or older: upgrade agent-tracker"
@@ -246,25 +203,29 @@ class LMDBDatabase:
 
     def _initialise(self) -> None:
         self._check_format()
-        with self.env.begin() as txn:
-            found = txn.get(b"meta:format")
-            origin = txn.get(b"meta:origin")
-        if found is not None:
-            older = orjson.loads(found) != DB_FORMAT  # not newer: _check_format refused that
+        txn = self.read()
+        try:
+            present = txn.get(b"meta:format") is not None
+        finally:
+            txn.abort()
+        found, origin, dbid = self._meta("format", "origin", "dbid")
+        if present:
+            # Not newer (refused above); not a number at all is damage: brought forward too.
+            older = found != DB_FORMAT
             if older or self.derived_outdated():
                 self.rebuild_totals()
             if older:  # brought forward by the rebuild; marked only once it is committed
-                with self.env.begin(write=True) as txn:
-                    txn.put(b"meta:format", _dump(DB_FORMAT))
-            if origin is None or orjson.loads(origin) != self._origin():
-                self._new_identity(keep_id=origin is None)
+                with self._write() as wtxn:
+                    wtxn.put(b"meta:format", dump(DB_FORMAT))
+            if origin != self._origin() or not _is_dbid(dbid):
+                self._new_identity(keep_id=origin is None and _is_dbid(dbid))
             return
-        with self.env.begin(write=True) as txn:
-            txn.put(b"meta:format", _dump(DB_FORMAT), overwrite=False)
-            txn.put(b"meta:scoring", _dump(SCORING_VERSION), overwrite=False)
-            txn.put(b"meta:dbid", _dump(os.urandom(8).hex()), overwrite=False)
-            txn.put(b"meta:derived", _dump(DERIVED_VERSION), overwrite=False)
-            txn.put(b"meta:origin", _dump(self._origin()), overwrite=False)
+        with self._write() as wtxn:
+            wtxn.put(b"meta:format", dump(DB_FORMAT), overwrite=False)
+            wtxn.put(b"meta:scoring", dump(SCORING_VERSION), overwrite=False)
+            wtxn.put(b"meta:dbid", dump(os.urandom(8).hex()), overwrite=False)
+            wtxn.put(b"meta:derived", dump(DERIVED_VERSION), overwrite=False)
+            wtxn.put(b"meta:origin", dump(self._origin()), overwrite=False)
 
     def _origin(self) -> dict[str, str]:
         import socket
@@ -275,55 +236,89 @@ class LMDBDatabase:
         """A database found on another machine or path (a copy, a restore) counts from now
         on under a new id: usage counters are keyed by the id of the database that counted,
         so the copy's counts and the original's add up when they are merged again, instead
-        of one overwriting the other."""
-        with self.env.begin(write=True) as txn:
+        of one overwriting the other. (A damaged id is replaced the same way.)"""
+        with self._write() as txn:
             if not keep_id:
-                txn.put(b"meta:dbid", _dump(os.urandom(8).hex()))
-            txn.put(b"meta:origin", _dump(self._origin()))
+                txn.put(b"meta:dbid", dump(os.urandom(8).hex()))
+            txn.put(b"meta:origin", dump(self._origin()))
 
     def derived_outdated(self) -> bool:
         """True when derived records predate DERIVED_VERSION or SCORING_VERSION (they are
-        rebuilt on write)."""
-        with self.env.begin() as txn:
-            derived, scoring = txn.get(b"meta:derived"), txn.get(b"meta:scoring")
-        for raw, known in ((derived, DERIVED_VERSION), (scoring, SCORING_VERSION)):
-            found = 0 if raw is None else orjson.loads(raw)
-            if isinstance(found, int) and found < known:
+        rebuilt on write); also when either version is missing or damaged."""
+        derived, scoring = self._meta("derived", "scoring")
+        for found, known in ((derived, DERIVED_VERSION), (scoring, SCORING_VERSION)):
+            if type(found) is not int or found < known:
                 return True
         return False
 
     def is_applied(self, segment_id: str) -> bool:
         """Whether a flush already applied this journal segment (exactly-once marker)."""
-        with self.env.begin() as txn:
-            return txn.get(segment_key(segment_id).encode()) is not None
+        txn = self.read()
+        try:
+            return txn_get(txn, segment_key(segment_id).encode()) is not None
+        finally:
+            txn.abort()
 
     @property
     def dbid(self) -> str:
         if self._dbid is None:
-            with self.env.begin() as txn:
-                raw = txn.get(b"meta:dbid")
-            if raw is None:
-                raise TrackerError(f"database {self.path} has no id (meta:dbid)")
-            self._dbid = str(orjson.loads(raw))
+            (found,) = self._meta("dbid")
+            if not _is_dbid(found):
+                raise TrackerError(f"database {self.path} has no valid id (meta:dbid)")
+            self._dbid = str(found)
         return self._dbid
 
     # -- writing ---------------------------------------------------------------------------
 
     @contextmanager
-    def batch(self) -> Iterator[WriteBatch]:
-        """One write transaction: changes made on the batch are written when the block ends."""
+    def _write(self) -> Iterator[lmdb.Transaction]:
+        """One write transaction, waiting at most `self.wait` s for the writer lock
+        (`writelock`); committed when the block ends normally, else aborted. A full
+        database or disk is one clear message, nothing written."""
+        writer = writelock.Writer(self.env, self.path)
+        self._writer = writer
         try:
-            with self.env.begin(write=True) as txn:
-                batch = WriteBatch(txn)
-                yield batch
-                self.put_batch(batch.changes(), txn)
-                self.write_transactions += 1
+            txn = writer.begin(self.wait)
+            ok = False
+            try:
+                yield txn
+                ok = True
+            finally:
+                writer.end(commit=ok)
         except lmdb.MapFullError:
             raise DatabaseFullError(
                 f"database {self.path} is full at max_database_size {self.map_size} bytes; "
                 "nothing was written and every pending event is kept. Raise the limit, e.g. "
                 "`agent-tracker config set max_database_size 1GiB`, then flush again"
             ) from None
+        except lmdb.Error as exc:  # ENOSPC, EIO, ... while writing or committing
+            raise TrackerError(
+                f"cannot write database {self.path}: {_reason(exc)}; nothing was written and "
+                "every pending event is kept. Free some disk space (or fix the disk), then "
+                "flush again"
+            ) from None
+
+    @contextmanager
+    def batch(self) -> Iterator[WriteBatch]:
+        """One write transaction: changes made on the batch are written when the block ends.
+
+        Damaged records met on the way are set aside and the derived records rebuilt from
+        the facts, in the same transaction (see `records`)."""
+        with self._write() as txn:
+            batch = WriteBatch(txn)
+            yield batch
+            self.put_batch(batch.changes(), txn)
+            if batch.damaged:
+                self._repair(batch.damaged, txn)
+            self.write_transactions += 1
+
+    def _repair(self, damaged: dict[str, bytes], txn: lmdb.Transaction) -> None:
+        _set_aside(damaged, txn)
+        again = WriteBatch(txn)
+        rebuild(again)  # meets any other damaged record on its way: those too
+        self.put_batch(again.changes(), txn)
+        _set_aside(again.damaged, txn)
+        self.set_aside += sorted({*damaged, *again.damaged})
 
     def put_batch(self, items: dict[str, Any], txn: lmdb.Transaction | None = None) -> int:
         """Write several records atomically; a `None` value deletes its key.
@@ -336,7 +331,7 @@ class LMDBDatabase:
                 for key, value in items.items():
                     batch.set(key, value)
             return len(items)
-        puts = sorted((k.encode(), _dump(v)) for k, v in items.items() if v is not None)
+        puts = sorted((k.encode(), dump(v)) for k, v in items.items() if v is not None)
         with txn.cursor() as cursor:
             _, added = cursor.putmulti(puts)
         if added != len(puts):
@@ -350,9 +345,20 @@ class LMDBDatabase:
     # -- single records (the spec's Database interface) --------------------------------------
 
     def get(self, key: str) -> Any:
-        with self.env.begin() as txn:
-            raw = txn.get(key.encode())
-        return None if raw is None else orjson.loads(raw)
+        """The value under `key` (any JSON: this is the spec's generic interface); None when
+        absent or not JSON (noted in `damaged`)."""
+        txn = self.read()
+        try:
+            raw = txn_get(txn, key.encode())
+        finally:
+            txn.abort()
+        if raw is None:
+            return None
+        value = records.decode(key, raw, shape=False)
+        if value is DAMAGED:
+            self.damaged[key] = raw
+            return None
+        return value
 
     def get_agent(self, sid: str) -> dict[str, Any] | None:
         value: dict[str, Any] | None = self.get(agent_key(sid))
@@ -380,12 +386,20 @@ class LMDBDatabase:
     # -- reading ---------------------------------------------------------------------------
 
     def scan(self, prefix: str) -> Iterator[tuple[str, Any]]:
-        """Every (key, value) whose key starts with `prefix`, in key order."""
-        with self.env.begin() as txn:
-            yield from _iter_txn(txn, prefix)
+        """Every (key, value) whose key starts with `prefix`, in key order; damaged values
+        are skipped and noted in `damaged`."""
+        txn = self.read()
+        try:
+            yield from iter_txn(txn, prefix, self.damaged)
+        finally:
+            txn.abort()
 
     def agents(self) -> list[dict[str, Any]]:
         return [value for _, value in self.scan("agent:")]
+
+    def set_aside_count(self) -> int:
+        """How many damaged records write transactions have set aside so far."""
+        return sum(1 for _ in self.scan(records.DAMAGED_PREFIX))
 
     def stats(self) -> dict[str, int]:
         info = self.env.info()
@@ -420,12 +434,26 @@ def rebuild(batch: WriteBatch) -> int:
     return len(derived)
 
 
-def _iter_txn(txn: lmdb.Transaction, prefix: str) -> Iterator[tuple[str, Any]]:
-    raw_prefix = prefix.encode()
-    cursor = txn.cursor()
-    if not cursor.set_range(raw_prefix):
-        return
-    for key, value in cursor:
-        if not bytes(key).startswith(raw_prefix):
-            break
-        yield bytes(key).decode(), orjson.loads(value)
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _is_dbid(value: object) -> bool:
+    return type(value) is str and len(value) == 16 and not value.strip("0123456789abcdef")
+
+
+def _reason(exc: lmdb.Error) -> str:
+    """LMDB's message without the name of the C function that failed."""
+    return str(exc).split(": ", 1)[-1] or type(exc).__name__
+
+
+def _set_aside(damaged: dict[str, bytes], txn: lmdb.Transaction) -> None:
+    """Keep each damaged value under `damaged:<key>`, and remove it from its key unless the
+    transaction has already replaced it by a good value."""
+    for key, raw in damaged.items():
+        txn.put(records.aside_key(key).encode(), dump(records.aside_record(key, raw)))
+        if txn.get(key.encode()) == raw:
+            txn.delete(key.encode())

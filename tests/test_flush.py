@@ -874,9 +874,18 @@ def test_grading_a_commit_never_recorded_says_so_in_one_line_and_still_counts_la
 def test_an_amend_keeps_each_partys_newest_grade_of_the_two_commits(
     settings: config.Settings,
 ) -> None:
-    grade_event(settings, "2" * 40, "user", -1)  # the replacing commit, graded early
+    early = grade_event(settings, "2" * 40, "user", -1)  # the replacing commit, graded early
     append_commit(settings, "1" * 40)
-    grade_event(settings, "1" * 40, "user", 5)  # newer: it wins after the amend
+    # Newer: it wins after the amend (a later ts, not one that may fall in the same ms).
+    append(
+        settings,
+        "grade",
+        ("unknown",) * 3,
+        hash="1" * 40,
+        by="user",
+        grade=5,
+        ts=float(early["ts"]) + 1,
+    )  # type: ignore[arg-type]
     flush(settings)
     Journal(settings.journal_dir).append(
         events.encode(commit_event(SETUP, PROJECT, "2" * 40, replaces="1" * 40))
