@@ -80,10 +80,8 @@ def truncation(path: str | os.PathLike[str], data_file: str | None = None) -> st
     target = Path(data_file) if data_file else Path(path, "data.mdb")
     try:
         found = needed_size(target)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        return f"{target.name} cannot be read ({exc.strerror})"
+    except OSError:
+        return None  # missing, not a folder, unreadable: not damage; opening says what it is
     if found is None or found[1] >= found[0]:
         return None
     needed, size = found
