@@ -55,7 +55,7 @@ SOURCES = (
 #: The label of commits and usage with no instructions fingerprint (`--by instructions`).
 NO_INSTRUCTIONS = "-"
 
-_RELATIVE = re.compile(r"^(\d+)([dwmy])$")
+_RELATIVE = re.compile(r"^([0-9]+)([dwmy])$")  # ASCII digits only (not fullwidth ones)
 _UNIT_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
 
 

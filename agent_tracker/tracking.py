@@ -16,7 +16,7 @@ import os
 import time
 
 from agent_tracker import attribution, events, gitinfo
-from agent_tracker.errors import UsageError
+from agent_tracker.errors import GitError, UsageError
 from agent_tracker.journal import Journal
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
@@ -177,6 +177,12 @@ class TrackingService:
         project, where, honour_env = self._project(repo)
         if not project.enabled:
             return None
+        if project.git_dir is None:
+            folder = os.path.abspath(where)  # noqa: PTH100 - str paths on the capture path
+            raise GitError(
+                f"{folder} is not inside a git repository: a grade is of a commit; run it in "
+                "the repository or name it with --repo"
+            )
         commit_hash = gitinfo.resolve_commit(where, rev, honour_env)
         gitinfo.pin(project, where, honour_env, commit_hash)
         setup = attribution.for_event(flags, self.environ)

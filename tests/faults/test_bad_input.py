@@ -241,7 +241,13 @@ ROWS = [
     Row("grade-no-by", ("grade", "good"), 2, "--by"),
     Row("grade-bad-by", ("grade", "good", "--by", "robot"), 2, "robot"),
     Row("grade-unknown-commit", ("grade", "good", "--by", "user", "--commit", "nope"), 1),
-    Row("grade-outside", ("grade", "good", "--by", "user"), 1, "HEAD", where="outside"),
+    Row(
+        "grade-outside",
+        ("grade", "good", "--by", "user"),
+        1,
+        "not inside a git repository",
+        where="outside",
+    ),
     Row("grade-long-note", ("grade", "good", "--by", "user", "--note", LONG), 0),
     Row("grade-control-note", ("grade", "bad", "--by", "user", "--note", ESC), 0),
     Row(
@@ -273,6 +279,7 @@ ROWS = [
     Row("report-since-far", ("report", "--since", "3000y"), 2, "out of range"),
     Row("report-since-huge", ("report", "--since", "9" * 5000 + "d"), 2, "out of range"),
     Row("report-since-date", ("report", "--since", "2026-13-45"), 2, "2026-13-45"),
+    Row("report-since-fullwidth", ("report", "--since", "\uff13d"), 2, "cannot read"),
     Row("report-until-word", ("report", "--until", "tomorrow"), 2, "tomorrow"),
     Row("report-until-control", ("report", "--until", ESC), 2, "date"),
     Row("report-top-zero", ("report", "--top", "0"), 2, "--top"),
