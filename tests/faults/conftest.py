@@ -6,9 +6,9 @@ or duplicated, and how many tracebacks any process printed. The terminal summary
 ledger, and `AGENT_TRACKER_FAULT_LEDGER=<file>` also writes it as JSON (the README's
 "Reliability" figures come from such a run).
 
-Everything here runs in the default `pytest` run (marker `faults`); `pytest -m faults` runs
-only the suite. The folder is a package (`faults.conftest`), so that its conftest and the
-one in `tests/` do not shadow each other: cases import helpers with
+Everything here runs in the default `pytest` run (marker `faults`); `pytest -m faults
+--no-cov` runs only the suite. The folder is a package (`faults.conftest`), so that its
+conftest and the one in `tests/` do not shadow each other: cases import helpers with
 `from faults.conftest import tracker` and the shared ones with `from conftest import ...`.
 """
 
