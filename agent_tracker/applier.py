@@ -171,7 +171,9 @@ class Applier:
         if self.batch.has(key) or self.batch.has(replaced_key(pid, event["hash"])):
             self.duplicates += 1  # recorded twice (hook and by hand), or amended since
             return
-        fact = {k: event.get(k) for k in _COMMIT_FIELDS}
+        # Fields a journal line may leave out get the values a fact must have (facts.check).
+        given = {k: event[k] for k in _COMMIT_FIELDS if event.get(k) is not None}
+        fact = {**_COMMIT_DEFAULTS, **given}
         fact["exts"] = event.get("exts") or {}
         _commit_context(fact, event)
         replaced = event.get("replaces")
@@ -344,6 +346,14 @@ _COMMIT_FIELDS = (
     "insertions",
     "deletions",
 )
+_COMMIT_DEFAULTS = {
+    "source": events.UNKNOWN,
+    "subject": "",
+    "author_time": 0,
+    "files": 0,
+    "insertions": 0,
+    "deletions": 0,
+}
 _GRADE_FIELDS = ("id", "ts", "project", "hash", "by", "grade", "note")
 
 

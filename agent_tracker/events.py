@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 EVENT_FORMAT = 2
 #: Unix times accepted in events: 1970 .. 2286 (anything else is damage, not history).
 MAX_TS = 10_000_000_000
+#: The largest count one event may carry (tokens, files, lines): far above any real one, and
+#: small enough that sums over millions of events stay within the 64 bits JSON numbers get.
+MAX_COUNT = 1 << 40
 MAX_LINE = 4096
 PARTIES = ("agent", "user")
 UNKNOWN = "unknown"
@@ -288,13 +291,15 @@ def check(event: object) -> dict[str, Any]:
         _check_optional(event)
         for key in ("files", "insertions", "deletions", "author_time"):
             value = get(key, 0)
-            if type(value) is not int or value < 0:
+            if type(value) is not int or not 0 <= value <= MAX_COUNT:
                 raise BadEvent(f"field {key!r} is not a count")
         exts = get("exts", {})
         if (
             type(exts) is not dict
             or len(exts) > _MAX_EXTS
-            or not all(type(n) is int and n >= 0 and len(e) <= 200 for e, n in exts.items())
+            or not all(
+                type(n) is int and 0 <= n <= MAX_COUNT and len(e) <= 200 for e, n in exts.items()
+            )
         ):
             raise BadEvent("field 'exts' is not a map of extensions to counts")
         reverts = get("reverts")
@@ -321,7 +326,9 @@ def _check_optional(event: dict[str, Any]) -> None:
     tokens = get("tokens")
     if tokens is not None and (
         type(tokens) is not dict
-        or not all(k in TOKEN_KINDS and type(n) is int and n >= 0 for k, n in tokens.items())
+        or not all(
+            k in TOKEN_KINDS and type(n) is int and 0 <= n <= MAX_COUNT for k, n in tokens.items()
+        )
     ):
         raise BadEvent(f"field 'tokens' is not a map of {', '.join(TOKEN_KINDS)} to counts")
     cost = get("cost")

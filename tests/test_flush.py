@@ -894,3 +894,29 @@ def test_an_amend_keeps_each_partys_newest_grade_of_the_two_commits(
     record = setup_record(settings)
     assert (record["commits"], record["user_graded"], record["user_sum"]) == (1, 1, 5)
     assert_totals_match_rebuild(settings)
+
+
+def test_counts_beyond_any_real_one_are_quarantined_and_never_overflow_a_flush(
+    settings: config.Settings,
+) -> None:
+    journal = Journal(settings.journal_dir)
+    huge = {"in": 2**64 - 1}
+    for _ in range(2):
+        journal.append(events.encode(events.make("tool", SETUP, "p", name="e", tokens=huge)))
+    journal.append(events.encode(events.make("tool", SETUP, "p", name="e", tokens={"in": 7})))
+    journal.append(events.encode(commit_event(SETUP, "p", "ab" * 20, insertions=2**63)))
+    result = flush(settings)
+    assert (result.applied, result.quarantined) == (1, 3)
+    assert flush(settings).quarantined == 0  # the next flush is not blocked
+
+
+def test_a_commit_line_without_its_optional_figures_becomes_a_valid_fact(
+    settings: config.Settings,
+) -> None:
+    line = events.make("commit", SETUP, "p", hash="abcd1235")  # no files, source, subject
+    Journal(settings.journal_dir).append(events.encode(line))
+    assert flush(settings).applied == 1
+    stored = {k: v for k, v in db_entries(settings).items() if k.startswith(b"commit:")}
+    assert len(stored) == 1
+    fact = facts.check("commit", json.loads(next(iter(stored.values()))))
+    assert (fact["source"], fact["files"], fact["subject"]) == ("unknown", 0, "")
