@@ -429,7 +429,9 @@ def normalise(key: str, value: str) -> str | int:
             f"{key} {value!r} is not valid UTF-8 and cannot be written to the config file; "
             f"set ${ENV_VARS[key]} instead"
         ) from None
-    paths.resolve_user_path(value)  # refuses what it cannot resolve, such as ~user/...
+    resolved = paths.resolve_user_path(value)  # refuses what it cannot resolve (~user/...)
+    if key == "journal_dir" and os.path.exists(resolved) and not os.path.isdir(resolved):
+        raise ConfigError(f"journal_dir {value!r} is not a folder")
     return value
 
 

@@ -142,11 +142,21 @@ class Journal:
         except FileNotFoundError:
             make_private_dir(self.folder)
             return
+        if st.st_mode & 0o170000 != 0o040000:  # S_ISDIR, without importing stat
+            raise TrackerError(
+                f"journal folder {self.folder} is not a folder: set journal_dir to a folder "
+                "of your own (agent-tracker creates it when missing)"
+            )
         if st.st_uid != os.geteuid():
             raise TrackerError(
                 f"journal folder {self.folder} belongs to another user (uid {st.st_uid}); "
                 "agent-tracker does not write there: remove it, or set journal_dir to a "
                 "folder of your own"
+            )
+        if st.st_mode & 0o1000:  # sticky: a folder shared by everyone, such as /tmp
+            raise TrackerError(
+                f"journal folder {self.folder} is a shared folder (like /tmp); agent-tracker "
+                "keeps its journal private: set journal_dir to a folder of your own"
             )
         if st.st_mode & 0o077:
             os.chmod(self.folder, 0o700)

@@ -338,6 +338,33 @@ def test_a_journal_folder_of_someone_else_is_refused_with_a_clear_message(
         flush(settings)
 
 
+def test_a_journal_dir_that_is_a_file_is_refused_and_the_file_left_as_it_was(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    notes.chmod(0o644)
+    monkeypatch.setenv("AGENT_TRACKER_JOURNAL_DIR", str(notes))
+    with pytest.raises(TrackerError, match="is not a folder"):
+        append(config.load(), "edit")
+    assert stat.S_IMODE(notes.stat().st_mode) == 0o644
+    assert notes.read_text() == "mine"
+    with pytest.raises(config.ConfigError, match="is not a folder"):
+        config.normalise("journal_dir", str(notes))
+
+
+def test_a_shared_sticky_folder_is_refused_as_a_journal_not_narrowed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    monkeypatch.setenv("AGENT_TRACKER_JOURNAL_DIR", str(shared))
+    with pytest.raises(TrackerError, match="shared folder"):
+        append(config.load(), "edit")
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+
+
 # -- items 14 and 25: one atomic write, private from the start -------------------------------
 
 
