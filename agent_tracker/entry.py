@@ -10,7 +10,9 @@ included; the script also sets `AGENT_TRACKER_HOOK_BOUND` (and only it does), an
 process makes itself a process group, so that the watchdog's kill reaches the git processes
 it starts, and ends that group itself after as many seconds. A stuck tracker must never hold
 up git, and a flush killed at any instant is safe by design. `AGENT_TRACKER_HOOK_TIMEOUT`
-alone (say, exported in a shell) arms nothing: a long `migrate` run by hand is never killed.
+alone (say, exported in a shell) arms nothing: a long `migrate` run by hand is never killed;
+only the bare `commit` or `flush` that hook scripts of an earlier version run, with standard
+input not a terminal, keep the bound those scripts asked for.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ if TYPE_CHECKING:
 HOOK_BOUND = "AGENT_TRACKER_HOOK_BOUND"
 
 
-def _arm_hook_timeout() -> None:
+def _arm_hook_timeout(args: list[str]) -> None:
     raw = os.environ.get(HOOK_BOUND)
+    if not raw and _legacy_hook(args):
+        raw = os.environ[HOOK_BOUND] = os.environ["AGENT_TRACKER_HOOK_TIMEOUT"]
     if not raw:
         return
     try:
@@ -48,6 +52,18 @@ def _arm_hook_timeout() -> None:
     signal.alarm(seconds)
 
 
+def _legacy_hook(args: list[str]) -> bool:
+    """Whether this is the one command a hook script of an earlier version runs: those set
+    only `AGENT_TRACKER_HOOK_TIMEOUT` and run bare `commit` or `flush` with standard input
+    from /dev/null. Until `hooks install` replaces them, they get the same bound."""
+    if args not in (["commit"], ["flush"]) or not os.environ.get("AGENT_TRACKER_HOOK_TIMEOUT"):
+        return False
+    try:
+        return not os.isatty(0)
+    except OSError:
+        return True
+
+
 def _end_process_group(signum: int, frame: object) -> None:
     import signal
 
@@ -58,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) == 2 and args[0] == "hook" and not _wants_help(args):
         return _run_hook(args[1])  # bounds itself: see hook.main
-    _arm_hook_timeout()
+    _arm_hook_timeout(args)
     if args and args[0] in ("track", "commit", "grade") and not _wants_help(args):
         from agent_tracker.capture import parse
 

@@ -120,6 +120,33 @@ def test_item_4_a_held_writer_lock_never_holds_flush_and_loses_nothing(
     assert tracebacks == 0
 
 
+def test_item_4_hook_scripts_of_an_earlier_version_still_never_hold_a_push(
+    settings: config.Settings, ledger: Ledger
+) -> None:
+    """Fault: the pre-push script of an earlier version (it sets only
+    AGENT_TRACKER_HOOK_TIMEOUT and runs a bare `flush` from /dev/null) while another process
+    holds the write lock. Expected: the hook's short wait and bound, as with today's script,
+    not the 30 s a flush by hand waits; the events stay pending."""
+    append_tools(settings, 5)
+    with write_lock_held(settings.database_path):
+        started = time.monotonic()
+        legacy = tracker("flush", env=env_with(AGENT_TRACKER_HOOK_TIMEOUT="30"), stdin=b"")
+        waited = time.monotonic() - started
+        assert pending(settings) == 5
+    ledger.record(
+        "4: write lock held under the pre-push script of an earlier version",
+        "database busy within the hook's bound; nothing lost",
+        checked=5,
+        lost=max(0, 5 - pending(settings)),
+        tracebacks=int(has_traceback(legacy.stderr)),
+    )
+    assert legacy.returncode == 0
+    assert "database busy" in legacy.stdout
+    assert waited < writelock.HOOK_WAIT + 10
+    assert tracker("flush").returncode == 0
+    assert setup_record(settings)["tool_calls"] == 5
+
+
 # -- item 11: full database, full disk ---------------------------------------------------------
 
 
