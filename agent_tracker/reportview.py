@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from agent_tracker.errors import printable
 from agent_tracker.ranking import MIN_USER_GRADED, TREND_WEEKS, Group
 from agent_tracker.report import Report, SetupDetail
 
@@ -372,6 +373,10 @@ def _spending(group: Group) -> str:
     return "; ".join(parts)
 
 
+def _cell(value: object) -> object:
+    return printable(value) if isinstance(value, str) else value
+
+
 def csv_text(report: Report) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
@@ -383,7 +388,10 @@ def csv_text(report: Report) -> str:
         data["interval_low"], data["interval_high"] = interval
         data["instructions_seen"] = " ".join(data["instructions_seen"])
         data["hints"] = "; ".join(data["hints"])
-        writer.writerow({key: "" if data.get(key) is None else data[key] for key in CSV_COLUMNS})
+        # Each cell escaped on its own: a line break in a name must not start a new row.
+        writer.writerow(
+            {key: "" if data.get(key) is None else _cell(data[key]) for key in CSV_COLUMNS}
+        )
     return buffer.getvalue()
 
 
@@ -405,7 +413,7 @@ def markdown_text(report: Report) -> str:
                 else f"{group.interval[0]:+.1f} to {group.interval[1]:+.1f}"
             )
             flag = " (too little data)" if group.too_little_data else ""
-            label = group.label.replace("|", "\\|")
+            label = printable(group.label).replace("|", "\\|")
             mix = "/".join(str(count) for count in group.mix.values())
             inflation = _fmt(group.inflation) + (" (!)" if group.inflated else "")
             lines.append(
@@ -417,7 +425,9 @@ def markdown_text(report: Report) -> str:
                 f"{group.tokens or '-'} | {_fmt(group.tokens_per_commit, sign=False, digits=0)} | "
                 f"{money(group.cost)} | {money(group.cost_per_commit)} | {_failed(group)} |"
             )
-        notes = [f"- {group.label}: {hint}" for group in report.groups for hint in group.hints]
+        notes = [
+            printable(f"- {group.label}: {hint}") for group in report.groups for hint in group.hints
+        ]
         if notes:
             lines += ["", *notes]
     return "\n".join(lines) + "\n"

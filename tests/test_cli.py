@@ -293,6 +293,19 @@ def test_control_characters_in_names_never_reach_the_terminal_raw(
     assert "\\x1b[31mevil" in result.out or "\\x1b[1m" in result.out
 
 
+@pytest.mark.parametrize("fmt", ["markdown", "csv"])
+def test_a_line_break_in_a_name_never_adds_a_row(cli: Cli, fmt: str) -> None:
+    settings = config.load()
+    journal = Journal(settings.journal_dir)
+    setup = ("h", "build", "m\r\n| 9 | forged |")
+    journal.append(events.encode(commit_event(setup, "proj", "ab" * 20)))
+    assert cli("flush").code == 0
+    plain = cli("report", "--format", fmt, "--by", "model")
+    assert plain.code == 0, plain.err
+    (line,) = [line for line in plain.out.splitlines() if "forged" in line]
+    assert "m\\x0d\\x0a" in line  # the whole name on its row, its line break escaped
+
+
 def test_json_output_keeps_control_characters_as_json_escapes(cli: Cli) -> None:
     seed_evil(config.load())
     result = cli("report", "--format", "json")
