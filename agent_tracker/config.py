@@ -148,7 +148,7 @@ def parse_size(value: object) -> int:
     text = str(value).strip().lower().replace(" ", "").replace("_", "")
     digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
     unit = text[len(digits) :]
-    if not digits or unit not in _UNITS:
+    if not digits or not digits.isascii() or unit not in _UNITS:  # fullwidth digits are no size
         raise ConfigError(
             f"max_database_size must be a number of bytes (e.g. 536870912 or 512MiB), got {value!r}"
         )
@@ -183,7 +183,7 @@ def parse_window(value: object) -> int:
         text = value.strip().lower().replace(" ", "")
         digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
         unit = text[len(digits) :]
-        if digits and unit in _DURATION_UNITS:
+        if digits and digits.isascii() and unit in _DURATION_UNITS:
             try:
                 seconds = float(digits) * _DURATION_UNITS[unit]
             except ValueError:

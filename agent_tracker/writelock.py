@@ -55,6 +55,8 @@ _abandoned: dict[str, Writer] = {}
 def parse_wait(value: object, what: str = "--wait") -> float:
     """Seconds from a number or a string such as `10` or `2.5`, in 0..MAX_WAIT."""
     try:
+        if isinstance(value, str) and not value.isascii():
+            raise ValueError(value)  # float() reads fullwidth digits; a setting must not
         seconds = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         seconds = math.nan

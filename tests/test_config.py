@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -322,3 +323,24 @@ def test_set_value_never_downgrades_a_newer_file(home: Path) -> None:
 def test_set_value_refuses_a_path_toml_cannot_hold(home: Path) -> None:
     with pytest.raises(ConfigError, match="AGENT_TRACKER_JOURNAL_DIR"):
         config.set_value(paths.default_config_path(), "journal_dir", "/tmp/\udcff")
+
+
+@pytest.mark.parametrize(
+    ("parse", "text"),
+    [
+        (config.parse_size, "\uff15MiB"),
+        (config.parse_window, "\uff19\uff10m"),
+    ],
+)
+def test_sizes_and_durations_take_ascii_digits_only(parse: Any, text: str) -> None:
+    with pytest.raises(config.ConfigError):
+        parse(text)
+
+
+def test_the_lock_wait_takes_ascii_digits_only() -> None:
+    from agent_tracker import writelock
+    from agent_tracker.errors import UsageError
+
+    with pytest.raises(UsageError):
+        writelock.parse_wait("\uff15")
+    assert writelock.parse_wait("5") == 5.0
