@@ -105,19 +105,24 @@ def normalise_url(url: str, base: str | None = None) -> str:
     text = url.strip()
     scheme, sep, rest = text.partition("://")
     if sep and scheme[:1].isalpha() and scheme.replace("+", "").replace("-", "").isalnum():
-        # `?` and `#` end the path of a URL; what follows may hold an access token.
+        # `?` and `#` end the path of a URL, and `;` starts parameters (`;jsessionid=`):
+        # what follows may hold an access token.
         rest = rest.partition("#")[0].partition("?")[0]
-        rest = rest.rstrip("/").removesuffix(".git").rstrip("/")
         if scheme.lower() == "file":
-            return _local_path(rest, base)
+            return _local_path(_bare(rest), base)
         authority, slash, path = rest.partition("/")
         host = authority.rpartition("@")[2]  # drop user and password
-        return f"{host.lower()}{slash}{path}"
-    text = text.rstrip("/").removesuffix(".git").rstrip("/")
+        return f"{host.lower()}{slash}{_bare(path.partition(';')[0])}".rstrip("/")
     head, colon, path = text.partition(":")  # scp-like: [user@]host:path
     if colon and head and "/" not in head:
-        return f"{head.rpartition('@')[2].lower()}/{path.lstrip('/')}"
-    return _local_path(text, base)
+        path = path.partition("#")[0].partition("?")[0]  # as in a URL: may hold a token
+        return f"{head.rpartition('@')[2].lower()}/{_bare(path).lstrip('/')}"
+    return _local_path(_bare(text), base)
+
+
+def _bare(path: str) -> str:
+    """A repository path without trailing slashes and `.git`."""
+    return path.rstrip("/").removesuffix(".git").rstrip("/")
 
 
 def _local_path(path: str, base: str | None) -> str:

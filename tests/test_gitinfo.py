@@ -30,6 +30,8 @@ from agent_tracker.journal import Journal
         ("../sibling.git", "../sibling"),  # no repository to resolve it against
         # item 19: tokens in a query or fragment go the way of user:password
         ("https://github.com/Me/app.git?access_token=ghp_secret", "github.com/Me/app"),
+        ("https://github.com/Me/app.git;jsessionid=secret", "github.com/Me/app"),
+        ("git@github.com:Me/app.git?secret", "github.com/Me/app"),
         ("https://gitlab.com/g/app?private_token=glpat-x#frag", "gitlab.com/g/app"),
         ("https://host.xz/app.git/#token=abc", "host.xz/app"),
         ("ssh://git@host.xz/app.git?key=1", "host.xz/app"),
