@@ -395,9 +395,13 @@ def load(
             values[key] = _default(key)
     notice = None
     if problems:
-        notice = (
-            f"ignored invalid settings: {'; '.join(problems)}. Using the defaults instead; "
+        fix = (
             "`agent-tracker config set KEY VALUE` repairs the file"
+            if any(p.endswith(f"{cfg_path})") for p in problems)
+            else "correct or unset the environment variable"
+        )
+        notice = (
+            f"ignored invalid settings: {'; '.join(problems)}. Using the defaults instead; {fix}"
         )
     return Settings(
         cfg_path,

@@ -209,6 +209,7 @@ def test_fallback_load_uses_the_default_for_an_invalid_file_value_and_says_so(
     assert settings.notice is not None
     assert "'big'" in settings.notice
     assert str(path) in settings.notice
+    assert "config set" in settings.notice  # the file is what to repair
     assert "\n" not in settings.notice
 
 
@@ -222,6 +223,7 @@ def test_fallback_load_takes_the_next_valid_source(
     assert settings.sources["max_database_size"] == "file"
     assert settings.notice is not None
     assert "environment" in settings.notice
+    assert "config set" not in settings.notice  # the file is fine: the variable is not
 
 
 def test_fallback_load_salvages_a_broken_file(home: Path) -> None:
