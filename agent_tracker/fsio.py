@@ -5,12 +5,16 @@ private (0600 whatever the umask, and never through a symbolic link), written, f
 renamed over the target, and the folder fsynced so that the rename itself survives a power
 loss. `sync_folder` makes other folder changes (a deleted segment, a new file) durable.
 
-Only `os` is imported: capture and hook code use this module on their hot path.
+`flock_within` takes a lock waiting a bounded time: no capture may hang behind a stuck
+process. Only `os`, `fcntl` and `time` are imported: capture and hook code use this module
+on their hot path.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import time
 
 #: Files agent-tracker creates hold project paths and commit subjects.
 PRIVATE_FILE = 0o600
@@ -83,3 +87,24 @@ def atomic_write(
         raise
     if durable:
         sync_folder(folder or ".")
+
+
+def flock_within(fd: int, kind: int, wait: float) -> bool:
+    """`flock(fd, kind)` (LOCK_SH or LOCK_EX), waiting at most `wait` seconds; False when it
+    was not had by then."""
+    try:
+        fcntl.flock(fd, kind | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        pass
+    deadline = time.monotonic() + wait
+    delay = 0.001
+    while time.monotonic() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            continue
+    return False

@@ -69,26 +69,6 @@ def segment_name() -> str:
     return f"{SEGMENT_PREFIX}{time.time_ns():020d}-{os.urandom(4).hex()}.jsonl"
 
 
-def _flock(fd: int, kind: int, wait: float) -> bool:
-    """`flock(fd, kind)`, waiting at most `wait` seconds; False when it was not had."""
-    try:
-        fcntl.flock(fd, kind | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        pass
-    deadline = time.monotonic() + wait
-    delay = 0.001
-    while time.monotonic() < deadline:
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-        try:
-            fcntl.flock(fd, kind | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            continue
-    return False
-
-
 def _nul_free(line: bytes) -> list[bytes]:
     """The pieces of a line around its runs of NUL bytes (what a crash can leave where data
     was to be), without the NULs."""
@@ -189,7 +169,7 @@ class Journal:
         record = b"\n" + line.rstrip(b"\n")
         lock_fd = self._open(self.lock_file, os.O_RDWR | os.O_CREAT)
         try:
-            if not _flock(lock_fd, fcntl.LOCK_SH, self.LOCK_WAIT):
+            if not fsio.flock_within(lock_fd, fcntl.LOCK_SH, self.LOCK_WAIT):
                 self.append_aside(record)
                 return
             fd = self._open(self.live_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
@@ -232,7 +212,7 @@ class Journal:
             return None
         lock_fd = self._open(self.lock_file, os.O_RDWR | os.O_CREAT)
         try:
-            if not _flock(lock_fd, fcntl.LOCK_EX, self.ROTATE_WAIT):
+            if not fsio.flock_within(lock_fd, fcntl.LOCK_EX, self.ROTATE_WAIT):
                 return None
             try:
                 if self.live.stat().st_size == 0:

@@ -87,19 +87,6 @@ class Locked:
             self.fd = None
 
 
-def _lock(fd: int, wait: float) -> bool:
-    """An exclusive flock on `fd`, waiting at most `wait` seconds."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.005)
-
-
 class SessionStore:
     #: How long a hook waits for another hook of the same session before going on without
     #: the session's state (harnesses stop hooks after a few seconds).
@@ -121,7 +108,7 @@ class SessionStore:
             make_private_dir(self.folder)
             fd = fsio.open_private(f"{path}.lock", os.O_RDWR | os.O_CREAT)
         try:
-            if not _lock(fd, self.LOCK_WAIT):
+            if not fsio.flock_within(fd, fcntl.LOCK_EX, self.LOCK_WAIT):
                 os.close(fd)
                 return Locked(path, None, {"v": 1, "harness": harness, "session": session})
             state = self.read(harness, session) or {}
