@@ -41,7 +41,9 @@ def in_hook() -> bool:
     one of our hook scripts (`entry.HOOK_BOUND`)."""
     import os
 
-    return bool(os.environ.get(ENV_HOOK) or os.environ.get("AGENT_TRACKER_HOOK_BOUND"))
+    from agent_tracker.entry import HOOK_BOUND  # loaded already: it is the console script
+
+    return bool(os.environ.get(ENV_HOOK) or os.environ.get(HOOK_BOUND))
 
 
 def say(line: str) -> None:

@@ -174,10 +174,12 @@ def start_flush(settings: Settings) -> None:
     """Start `agent-tracker flush` in its own session, detached, and return at once."""
     import subprocess
 
+    from agent_tracker.entry import HOOK_BOUND
+
     env = dict(os.environ)
     env["AGENT_TRACKER_JOURNAL_DIR"] = settings.journal_folder
     env.setdefault("AGENT_TRACKER_HOOK_TIMEOUT", "60")
-    env.setdefault("AGENT_TRACKER_HOOK_BOUND", env["AGENT_TRACKER_HOOK_TIMEOUT"])  # see entry
+    env.setdefault(HOOK_BOUND, env["AGENT_TRACKER_HOOK_TIMEOUT"])  # see entry
     try:
         subprocess.Popen(
             # -P: never import a module named agent_tracker from the project folder

@@ -34,6 +34,7 @@ from contextvars import ContextVar
 
 import lmdb
 
+from agent_tracker.entry import HOOK_BOUND
 from agent_tracker.errors import DatabaseBusyError, UsageError
 
 #: Seconds a writing command run by hand waits for another process's write transaction.
@@ -45,7 +46,7 @@ MAX_WAIT = 24 * 3600.0
 #: Even "do not wait" gives the writer thread this long to take a free lock.
 MIN_WAIT = 0.05
 ENV_WAIT = "AGENT_TRACKER_LOCK_WAIT"
-ENV_HOOK = "AGENT_TRACKER_HOOK_BOUND"
+ENV_HOOK = HOOK_BOUND
 
 _override: ContextVar[float | None] = ContextVar("agent_tracker_write_wait", default=None)
 #: Writers given up on, by the real path of their database, until they finish.
