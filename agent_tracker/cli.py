@@ -21,16 +21,7 @@ try:  # Typer 0.26+ carries its own copy of Click, and raises its exceptions
 except ImportError:  # pragma: no cover - older Typer raises Click's own
     from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef,import-not-found,unused-ignore]
 
-from agent_tracker import (
-    __version__,
-    capture,
-    cli_history,
-    config,
-    entry,
-    migrate,
-    render,
-)
-from agent_tracker import status as status_mod
+from agent_tracker import __version__, capture, cli_history, config, entry
 from agent_tracker.cli_base import (
     Format,
     FormatOpt,
@@ -48,7 +39,12 @@ from agent_tracker.errors import (
     printable,
 )
 from agent_tracker.harnesses import MODULES as HARNESSES
-from agent_tracker.tracking import TrackingService
+
+# Each command imports the core it calls (and `render`, which brings Rich) when it runs:
+# a person typing `report` waits for neither the merging code nor the hook installer.
+# tests/test_cli.py holds the commands to that.
+
+GRADE_HELP = "bad (-1), neutral (+1), good (+2), excellence (+5)"
 
 app = typer.Typer(
     name="agent-tracker",
@@ -225,7 +221,7 @@ def grade(
     ctx: typer.Context,
     value: Annotated[
         str,
-        typer.Argument(help=f"The grade: {render.GRADE_HELP}; names or numbers.", metavar="GRADE"),
+        typer.Argument(help=f"The grade: {GRADE_HELP}; names or numbers.", metavar="GRADE"),
     ],
     by: Annotated[
         Party, typer.Option("--by", help="Who grades: agent or user.", case_sensitive=False)
@@ -299,6 +295,9 @@ def flush(ctx: typer.Context, fmt: FormatOpt = Format.text, wait: WaitOpt = None
     than `--wait`, say so ("busy", "database busy") and exit 0: the events stay pending and
     `git push` is never held.
     """
+    from agent_tracker import migrate, render
+    from agent_tracker.tracking import TrackingService
+
     # Inside the pre-push hook, a large per-project database waits for an explicit migrate.
     # Only inside our hook scripts (bounded in time), not whenever the variable is exported.
     limit = migrate.HOOK_MERGE_LIMIT if os.environ.get(entry.HOOK_BOUND) else None
@@ -314,6 +313,9 @@ def flush(ctx: typer.Context, fmt: FormatOpt = Format.text, wait: WaitOpt = None
 @app.command("status")
 def status(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
     """Show paths, pending events and database use against its limit. Changes nothing."""
+    from agent_tracker import render
+    from agent_tracker import status as status_mod
+
     st = status_mod.collect(settings_of(ctx), str(Path.cwd()))
     out = render.console()
     if fmt is Format.json:
@@ -346,7 +348,7 @@ def hooks_install(repo: RepoArg = Path()) -> None:
     touched is untracked and ignored by git; otherwise install refuses, changes nothing and
     says what to add by hand. Needs git 2.25 or newer.
     """
-    from agent_tracker import hookscripts  # only here: the other commands start faster
+    from agent_tracker import hookscripts, render
 
     render.actions(render.console(), hookscripts.install(repo))
 
@@ -354,7 +356,7 @@ def hooks_install(repo: RepoArg = Path()) -> None:
 @hooks_app.command("uninstall")
 def hooks_uninstall(repo: RepoArg = Path()) -> None:
     """Remove our hooks only, restoring any hook they had kept."""
-    from agent_tracker import hookscripts  # only here: the other commands start faster
+    from agent_tracker import hookscripts, render
 
     render.actions(render.console(), hookscripts.uninstall(repo))
 
@@ -363,7 +365,7 @@ def hooks_uninstall(repo: RepoArg = Path()) -> None:
 def hooks_status(repo: RepoArg = Path()) -> None:
     """Show whether our hooks are installed, and how they run: directly, after an earlier
     hook, or via pre-commit's migration mode."""
-    from agent_tracker import hookscripts
+    from agent_tracker import hookscripts, render
 
     render.hook_states(render.console(), hookscripts.status(repo))
 
@@ -394,7 +396,7 @@ def integrate_command(
     you changed nothing else meanwhile. Codex runs the new hooks only once you trust them
     (`/hooks` in Codex).
     """
-    from agent_tracker import integrate  # only here: the other commands start faster
+    from agent_tracker import integrate, render
 
     root = integrate.repo_root(Path.cwd()) if project else None
     outcome = integrate.run(harness, project=root, remove=remove, dry_run=show)
@@ -422,6 +424,8 @@ def config_show(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
 
     An invalid value is shown with what is wrong with it (exit 2).
     """
+    from agent_tracker import render
+
     st = settings_of(ctx, needs=())
     out = render.console()
     data: dict[str, dict[str, object]] = {}
@@ -448,6 +452,8 @@ def config_show(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
 @config_app.command("get")
 def config_get(ctx: typer.Context, key: KeyArg) -> None:
     """Print the effective value of one setting."""
+    from agent_tracker import render
+
     render.console().print(str(settings_of(ctx, needs=()).value(key)), markup=False)
 
 
@@ -459,6 +465,8 @@ def config_set(
 
     Works even when the current settings are invalid, so that a bad value can be repaired.
     """
+    from agent_tracker import render
+
     path = config_file_of(ctx)
     stored, dropped = config.set_value(path, key, value)
     out = render.console()
@@ -473,6 +481,8 @@ def config_set(
 @config_app.command("path")
 def config_path(ctx: typer.Context) -> None:
     """Print the path of the config file in use."""
+    from agent_tracker import render
+
     render.console().print(config_file_of(ctx), markup=False)
 
 

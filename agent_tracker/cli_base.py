@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from agent_tracker import config, render
+from agent_tracker import config
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class Format(StrEnum):
@@ -69,4 +71,6 @@ def config_file_of(ctx: typer.Context) -> str:
 
 def notes_console(fmt: Format) -> Console:
     """Where side remarks go: stdout for text, stderr when stdout carries JSON."""
+    from agent_tracker import render
+
     return render.console(stderr=fmt is Format.json)

@@ -13,10 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from agent_tracker import exchange, languages, migrate, render, reportview
-from agent_tracker import report as report_mod
 from agent_tracker.cli_base import (
     Format,
     FormatOpt,
@@ -27,6 +24,9 @@ from agent_tracker.cli_base import (
     waiting,
 )
 from agent_tracker.errors import TrackerError, UsageError, printable
+
+# Each command imports the core it calls when it runs (see `cli`): `report` never loads the
+# merging code, `export` never Rich.
 
 
 class ReportFormat(StrEnum):
@@ -73,6 +73,8 @@ def _day(option: str, text: str | None, today: date) -> str | None:
     """The day an option names, or None; a day beyond the calendar is a usage error."""
     if text is None:
         return None
+    from agent_tracker import report as report_mod
+
     try:
         return report_mod.parse_day(text, today)
     except (OverflowError, ValueError):  # 3000y, 99999999999d: before year 1
@@ -103,9 +105,14 @@ def report(
     each project is, with a 95% interval and the chance to be the best; the agent's grades
     are shown, never counted. See the README for the method. Reads only; never flushes.
     """
+    from agent_tracker import render, reportview
+    from agent_tracker import report as report_mod
+
     today = report_mod.utc_today()
     language = None
     if like is not None:
+        from agent_tracker import languages
+
         language = languages.of_project(str(like))
         if language is None:
             raise UsageError(f"--like {like}: cannot tell the main language of that project")
@@ -177,6 +184,8 @@ def migrate_command(
     nothing new. Exits 1 if a source named with --from cannot be read, 75 ("database
     busy") if another process keeps the database locked longer than `--wait`.
     """
+    from agent_tracker import migrate, render
+
     if legacy_script:
         typer.echo(migrate.legacy_script())
         return
@@ -212,6 +221,9 @@ def export_command(
     is. Import it on another machine with `agent-tracker import`. A damaged fact is
     skipped and named on standard error, the rest exported, and the exit status is 1.
     """
+    from agent_tracker import exchange
+    from agent_tracker import report as report_mod
+
     today = report_mod.utc_today()
     skipped: list[str] = []
     lines = exchange.export_lines(
@@ -245,6 +257,10 @@ def import_command(
     process keeps the database locked longer than `--wait`, nothing is imported: "database
     busy", exit 75.
     """
+    from rich.markup import escape
+
+    from agent_tracker import exchange, migrate, render
+
     settings = settings_of(ctx)
     streams = exchange.open_inputs(files)
     out = render.console()
@@ -276,6 +292,8 @@ def rebuild_command(ctx: typer.Context, wait: WaitOpt = None) -> None:
     set aside under `damaged:<key>`, named, and left out. If another process keeps the
     database locked longer than `--wait`: "database busy", nothing changed, exit 75.
     """
+    from agent_tracker import exchange, migrate, render
+
     settings = settings_of(ctx)
     with waiting(wait):
         count, merged, set_aside = migrate.rebuild_all(settings, str(Path.cwd()))

@@ -28,6 +28,12 @@ CONFIG_NAME = "agent-tracker.toml"
 LEGACY_PARTS = ("~", ".config", "opencode", DB_NAME)
 
 
+def may_hold_legacy_database(folder: str) -> bool:
+    """Whether something sits where an older tool left its per-project database (cheap: read
+    commands load the merging code only then)."""
+    return os.path.lexists(os.path.join(folder, *LEGACY_PARTS))
+
+
 def home() -> str:
     # The same rule as pathlib.Path.home(), without importing pathlib.
     return os.path.expanduser("~")

@@ -23,18 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderHook, RenderResult
 from rich.markup import escape
-from rich.progress import Progress
 from rich.segment import Segment
 
 from agent_tracker.errors import printable
-from agent_tracker.flush import FlushResult
-from agent_tracker.migrate import SourceResult
-from agent_tracker.status import Status
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # results of the core, rendered here: their modules load with their commands
+    from agent_tracker.flush import FlushResult
     from agent_tracker.hookscripts import HookState
-
-GRADE_HELP = "bad (-1), neutral (+1), good (+2), excellence (+5)"
+    from agent_tracker.migrate import SourceResult
+    from agent_tracker.status import Status
 
 
 class Printable:
@@ -88,6 +85,8 @@ def progress(out: Console, what: str, *, enabled: bool) -> Iterator[Callable[[in
     if not enabled or not out.is_terminal:
         yield lambda done, total: None
         return
+    from rich.progress import Progress  # ~15 ms of imports, for a terminal only
+
     with Progress(*Progress.get_default_columns(), console=out, transient=True) as bar:
         task = bar.add_task(what, total=None)
 

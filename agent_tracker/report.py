@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from agent_tracker import events, languages, migrate, totals
-from agent_tracker.applier import Applier, drop_empty_days
+from agent_tracker import events, paths, totals
 from agent_tracker.config import Settings
 from agent_tracker.errors import UsageError
 from agent_tracker.journal import Journal
@@ -250,6 +249,8 @@ class _View:
     def apply_pending(self, journal: Journal) -> None:
         pending = list(journal.pending_events(self.applied))
         if pending:
+            from agent_tracker.applier import Applier, drop_empty_days
+
             Applier(self.batch, "pending").apply(pending)
             drop_empty_days(self.batch)
 
@@ -303,7 +304,10 @@ def build(settings: Settings, query: Query | None = None, folder: str | None = N
     finally:
         if db is not None:
             db.close()
-    if folder is not None:
+    # The merging code loads only where an older tool left a per-project database (rare).
+    if folder is not None and paths.may_hold_legacy_database(folder):
+        from agent_tracker import migrate
+
         report.per_project_database = migrate.pending_source(settings, folder)
     report.ranking = rank(report.groups, query.by, query.top)
     report.groups = report.ranking.groups
@@ -350,6 +354,8 @@ def _name_projects(groups: list[Group], projects: dict[str, dict[str, Any]]) -> 
 def _matching_projects(projects: dict[str, dict[str, Any]], query: Query) -> set[str] | None:
     if query.project is None and query.language is None:
         return None
+    from agent_tracker import languages
+
     wanted = set()
     for identity, record in projects.items():
         if query.project is not None and not totals.project_matches(identity, query.project):

@@ -345,3 +345,77 @@ def test_config_show_names_an_invalid_value_and_exits_2(
     as_json = json.loads(cli("config", "show", "--format", "json").out)
     assert "soon" in as_json["attribution_window"]["error"]
     assert as_json["max_database_size"]["value"] == config.DEFAULT_MAX_SIZE
+
+
+# -- what each command imports (issue 10): only what it uses -----------------------------------
+
+#: Runs `agent-tracker ARGV` in process (or, for `-`, only imports the CLI), then prints the
+#: exit code and the modules loaded.
+IMPORTS_SEEN = """\
+import io, sys
+out, sys.stdout = sys.stdout, io.StringIO()
+if sys.argv[1:] == ["-"]:
+    import agent_tracker.cli
+    code = 0
+else:
+    from agent_tracker import entry
+    code = entry.main(sys.argv[1:])
+sys.stdout = out
+print(code)
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+def modules_loaded(*argv: str) -> set[str]:
+    """The modules a fresh process holds after `agent-tracker ARGV` (`-`: import the CLI)."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTS_SEEN, *argv], capture_output=True, text=True, check=False
+    )
+    lines = done.stdout.splitlines() or [""]
+    assert lines[0] == "0", done.stdout + done.stderr
+    return set(lines[-1].split())
+
+
+#: Loaded by no command a person types unless it merges, installs or exports.
+NEVER_FOR_READING = (
+    "pydantic",
+    "rich.progress",
+    "agent_tracker.migrate",
+    "agent_tracker.exchange",
+    "agent_tracker.hookscripts",
+    "agent_tracker.integrate",
+    "agent_tracker.tracking",
+    "agent_tracker.attribution",
+)
+
+
+def test_importing_the_cli_loads_no_pydantic_rich_or_core() -> None:
+    loaded = modules_loaded("-")
+    assert "agent_tracker.cli" in loaded
+    unwanted = (
+        *NEVER_FOR_READING,
+        "rich",
+        "lmdb",
+        "agent_tracker.render",
+        "agent_tracker.reportview",
+        "agent_tracker.report",
+        "agent_tracker.ranking",
+        "agent_tracker.status",
+        "agent_tracker.store",
+    )
+    assert sorted(loaded & set(unwanted)) == []
+
+
+def test_report_and_status_load_only_what_they_use(home: Path) -> None:
+    settings = config.load()
+    seed(settings)
+    assert run_tracker("flush").returncode == 0
+    seed(settings)  # pending again: the report folds these in with the applier
+    report = modules_loaded("report")
+    assert {"agent_tracker.report", "agent_tracker.reportview", "rich.table"} <= report
+    assert sorted(report & set(NEVER_FOR_READING)) == []
+    status = modules_loaded("status")
+    assert "agent_tracker.status" in status
+    # status reads the migration marker of a per-project database: migrate is LAYOUT's call
+    unwanted = set(NEVER_FOR_READING) - {"agent_tracker.migrate"}
+    assert sorted(status & (unwanted | {"agent_tracker.ranking", "agent_tracker.reportview"})) == []
