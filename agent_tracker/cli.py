@@ -6,6 +6,7 @@ that `--help` and mistakes get Typer's full treatment, with the same options.
 
 from __future__ import annotations
 
+import copy
 import errno
 import os
 import signal
@@ -503,8 +504,8 @@ _ROOT_VALUE_OPTIONS = ("--config", "--database-path", "--max-database-size")
 _CAPTURE = ("track", "commit", "grade")
 
 
-def _command_of(argv: list[str]) -> str | None:
-    """The subcommand named in `argv`, past the root's options."""
+def _command_index(argv: list[str]) -> int | None:
+    """Where the subcommand is in `argv`, past the root's options."""
     index = 0
     while index < len(argv):
         arg = argv[index]
@@ -513,8 +514,36 @@ def _command_of(argv: list[str]) -> str | None:
         elif arg.startswith("-"):
             index += 1
         else:
-            return arg
+            return index
     return None
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The subcommand named in `argv`, past the root's options."""
+    index = _command_index(argv)
+    return None if index is None else argv[index]
+
+
+def _app_for(argv: list[str]) -> typer.Typer:
+    """The app with only the subcommand that `argv` runs, when it is one of ours.
+
+    Typer makes a Click command of every registered command (inspecting its signature and
+    annotations) on each run: ~20 ms for all of them, which a person waits for at every
+    `report`. Root help, a mistyped command and no command at all get the whole app, so
+    every text a person sees is the same.
+    """
+    index = _command_index(argv)
+    if index is None or {"--help", "-h"} & set(argv[:index]):
+        return app
+    name = argv[index]
+    commands = [c for c in app.registered_commands if c.name == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app
+    slim = copy.copy(app)  # the same settings and root callback
+    slim.registered_commands = commands
+    slim.registered_groups = groups
+    return slim
 
 
 def _usage_line(exc: ClickException) -> str:
@@ -539,7 +568,7 @@ def run(argv: list[str]) -> int:
 def _run(argv: list[str]) -> int:
     previous = signal.signal(signal.SIGINT, _on_sigint)
     try:
-        code = app(args=argv, prog_name="agent-tracker", standalone_mode=False)
+        code = _app_for(argv)(args=argv, prog_name="agent-tracker", standalone_mode=False)
     except NoArgsIsHelpError:
         return EXIT_USAGE  # the help was printed
     except ClickException as exc:  # a usage error: one line, not Click's box

@@ -419,3 +419,25 @@ def test_report_and_status_load_only_what_they_use(home: Path) -> None:
     # status reads the migration marker of a per-project database: migrate is LAYOUT's call
     unwanted = set(NEVER_FOR_READING) - {"agent_tracker.migrate"}
     assert sorted(status & (unwanted | {"agent_tracker.ranking", "agent_tracker.reportview"})) == []
+
+
+def test_a_run_builds_only_its_command_and_every_help_reads_the_same() -> None:
+    from typer.testing import CliRunner
+
+    from agent_tracker import cli
+
+    runner = CliRunner()
+    names = [c.name for c in cli.app.registered_commands]
+    names += [g.name for g in cli.app.registered_groups]
+    assert "report" in names
+    assert "hooks" in names
+    for name in names:
+        argv = [name, "--help"]
+        slim = cli._app_for(argv)
+        assert len(slim.registered_commands) + len(slim.registered_groups) == 1
+        full = runner.invoke(cli.app, argv, prog_name="agent-tracker", env={"COLUMNS": "100"})
+        alone = runner.invoke(slim, argv, prog_name="agent-tracker", env={"COLUMNS": "100"})
+        assert full.exit_code == 0
+        assert (alone.exit_code, alone.output) == (0, full.output)
+    for whole in (["--help", "report"], ["reprt"], ["--version"], []):
+        assert cli._app_for(whole) is cli.app
