@@ -321,20 +321,30 @@ def _collect(report: Report, view: _View, query: Query) -> None:
     alias, projects = join_clones(projects)  # clones sharing a root commit are one project
     wanted_projects = _matching_projects(projects, query)
     groups: dict[str, Group] = {}
+    # Per day cell (thousands in a year): the filters only when given, one group per setup
+    # found by its identity rather than by building its label again.
+    filtered = any(getattr(query, key) is not None for key in ("agent", "model", "harness"))
+    by_setup: dict[tuple[str, str, str], Group] = {}
+    sources = report.sources
     for _, cell in shown_as(alias, view.scan("day:", query.since, query.until)):
-        if totals.is_empty_day(cell):
+        if not (cell["commits"] or cell["grades"]) and totals.is_empty_day(cell):
             continue
         if wanted_projects is not None and cell["project"] not in wanted_projects:
             continue
-        if not _matches(cell, query):
+        if filtered and not _matches(cell, query):
             continue
-        label, parts = _group_of(cell, query.by, projects)
-        group = groups.get(label)
+        setup = (cell["harness"], cell["agent"], cell["model"])
+        group = by_setup.get(setup) if query.by == "setup" else None
         if group is None:
-            group = groups[label] = Group(label=label, **parts)
+            label, parts = _group_of(cell, query.by, projects)
+            group = groups.get(label)
+            if group is None:
+                group = groups[label] = Group(label=label, **parts)
+            if query.by == "setup":
+                by_setup[setup] = group
         group.add(cell, recent_from)
         for source, count in cell["sources"].items():
-            report.sources[source] = report.sources.get(source, 0) + count
+            sources[source] = sources.get(source, 0) + count
     report.groups = list(groups.values())
     if query.by == "project":
         _name_projects(report.groups, projects)
