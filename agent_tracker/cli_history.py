@@ -23,7 +23,7 @@ from agent_tracker.cli_base import (
     settings_of,
     waiting,
 )
-from agent_tracker.errors import TrackerError, UsageError, printable
+from agent_tracker.errors import TrackerError, printable
 
 # Each command imports the core it calls when it runs (see `cli`): `report` never loads the
 # merging code, `export` never Rich.
@@ -70,18 +70,9 @@ ReportFormatOpt = Annotated[ReportFormat, opt("--format", "Output format.")]
 
 
 def _day(option: str, text: str | None, today: date) -> str | None:
-    """The day an option names, or None; a day beyond the calendar is a usage error."""
-    if text is None:
-        return None
-    from agent_tracker import report as report_mod
+    from agent_tracker import cli_fast
 
-    try:
-        return report_mod.parse_day(text, today)
-    except (OverflowError, ValueError):  # 3000y, 99999999999d: before year 1
-        raise UsageError(
-            f"{option} {text!r} is out of range: use a day between 0001-01-01 and 9999-12-31, "
-            "or a relative form like 30d, 12w, 6m, 1y"
-        ) from None
+    return cli_fast.day(option, text, today)
 
 
 def report(
@@ -105,49 +96,23 @@ def report(
     each project is, with a 95% interval and the chance to be the best; the agent's grades
     are shown, never counted. See the README for the method. Reads only; never flushes.
     """
-    from agent_tracker import render, reportview
-    from agent_tracker import report as report_mod
+    from agent_tracker import cli_fast
 
-    today = report_mod.utc_today()
-    language = None
-    if like is not None:
-        from agent_tracker import languages
-
-        language = languages.of_project(str(like))
-        if language is None:
-            raise UsageError(f"--like {like}: cannot tell the main language of that project")
-    query = report_mod.Query(
+    cli_fast.show(
+        lambda: settings_of(ctx),
         by=by.value,
-        since=_day("--since", since, today),
-        until=_day("--until", until, today),
+        since=since,
+        until=until,
         project=project,
         agent=agent,
         model=model,
         harness=harness,
-        language=language,
+        like=None if like is None else str(like),
+        setup=setup,
         top=top,
-        include_pending=not flushed_only,
+        flushed_only=flushed_only,
+        fmt=fmt.value,
     )
-    settings = settings_of(ctx)
-    out = render.console()
-    if setup is not None:
-        if fmt in (ReportFormat.csv, ReportFormat.markdown) or by is not By.setup:
-            raise UsageError("--setup shows one setup by project: use --format text or json")
-        detail = report_mod.setup_detail(settings, query, setup)
-        if fmt is ReportFormat.json:
-            render.json_out(out, detail.as_dict())
-        else:
-            reportview.setup_detail(out, detail)
-        return
-    data = report_mod.build(settings, query, str(Path.cwd()))
-    if fmt is ReportFormat.json:
-        render.json_out(out, data.as_dict())
-    elif fmt is ReportFormat.csv:
-        sys.stdout.write(printable(reportview.csv_text(data), newlines=True))
-    elif fmt is ReportFormat.markdown:
-        sys.stdout.write(printable(reportview.markdown_text(data), newlines=True))
-    else:
-        reportview.table(out, data)
 
 
 # -- merging: migrate, export, import, rebuild ----------------------------------------------------

@@ -357,6 +357,9 @@ out, sys.stdout = sys.stdout, io.StringIO()
 if sys.argv[1:] == ["-"]:
     import agent_tracker.cli
     code = 0
+elif sys.argv[1] == "fast":
+    from agent_tracker import cli_fast
+    code = cli_fast.main(sys.argv[2:])
 else:
     from agent_tracker import entry
     code = entry.main(sys.argv[1:])
@@ -367,7 +370,8 @@ print(" ".join(sorted(sys.modules)))
 
 
 def modules_loaded(*argv: str) -> set[str]:
-    """The modules a fresh process holds after `agent-tracker ARGV` (`-`: import the CLI)."""
+    """The modules a fresh process holds after `agent-tracker ARGV` (`-`: import the CLI;
+    `fast ARGV`: the report without Typer)."""
     done = subprocess.run(
         [sys.executable, "-c", IMPORTS_SEEN, *argv], capture_output=True, text=True, check=False
     )
@@ -414,6 +418,9 @@ def test_report_and_status_load_only_what_they_use(home: Path) -> None:
     report = modules_loaded("report")
     assert {"agent_tracker.report", "agent_tracker.reportview", "rich.table"} <= report
     assert sorted(report & set(NEVER_FOR_READING)) == []
+    fast = modules_loaded("fast", "report")
+    assert {"agent_tracker.report", "agent_tracker.reportview", "rich.table"} <= fast
+    assert sorted(fast & {*NEVER_FOR_READING, "typer", "click", "agent_tracker.cli"}) == []
     status = modules_loaded("status")
     assert "agent_tracker.status" in status
     # status reads the migration marker of a per-project database: migrate is LAYOUT's call
@@ -441,3 +448,113 @@ def test_a_run_builds_only_its_command_and_every_help_reads_the_same() -> None:
         assert (alone.exit_code, alone.output) == (0, full.output)
     for whole in (["--help", "report"], ["reprt"], ["--version"], []):
         assert cli._app_for(whole) is cli.app
+
+
+# -- report without Typer (cli_fast) ----------------------------------------------------------
+
+
+def test_the_fast_report_parser_takes_the_options_typer_defines() -> None:
+    import typer.main
+
+    from agent_tracker import cli, cli_fast, cli_history
+
+    group = typer.main.get_command(cli.app)
+    command = group.commands["report"]  # type: ignore[attr-defined]
+    options = {opt: p for p in command.params for opt in p.opts}
+    assert set(options) - {"--help"} == {*cli_fast.REPORT_OPTIONS, *cli_fast.REPORT_FLAGS}
+    for name, (param, choices) in cli_fast.REPORT_OPTIONS.items():
+        assert options[name].name == param
+        assert choices == getattr(options[name].type, "choices", None) or (
+            choices is None and not hasattr(options[name].type, "choices")
+        )
+    assert tuple(cli_history.By) == cli_fast.BY_CHOICES
+    root = {opt for p in group.params for opt in p.opts}
+    assert root - {"--help"} == {*cli_fast.ROOT_OPTIONS, "--version"}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", "--help"],
+        ["--version", "report"],
+        ["--help", "report"],
+        ["report", "x"],
+        ["report", "--"],
+        ["report", "--by", "SETUP"],
+        ["report", "--by", "setup", "--by", "agent"],
+        ["report", "--format=yaml"],
+        ["report", "--top", "-1"],
+        ["report", "--top", "1_0"],
+        ["report", "--top", "٣"],
+        ["report", "--since"],
+        ["report", "--since", "--until"],
+        ["report", "--flushed-only=1"],
+        ["report", "--flushed-only", "--flushed-only"],
+        ["report", "--config", "x"],
+        ["--config", "a", "--config", "b", "report"],
+        ["status"],
+        [],
+    ],
+)
+def test_unusual_report_arguments_go_to_typer(argv: list[str]) -> None:
+    from agent_tracker import cli_fast
+
+    assert cli_fast.parse(argv) is None
+
+
+def test_a_plain_report_is_read_as_typer_reads_it() -> None:
+    from agent_tracker import cli_fast
+
+    argv = ["--config=c.toml", "--database-path", "db", "report", "--by=project", "--top", "07"]
+    argv += ["--flushed-only", "--since", "30d", "--like", "./app/", "--format", "json"]
+    root, values = cli_fast.parse(argv) or ({}, {})
+    assert root == {"config": "c.toml", "database_path": "db", "max_database_size": None}
+    assert values == {
+        "by": "project",
+        "top": 7,
+        "flushed_only": True,
+        "since": "30d",
+        "like": "./app/",
+        "fmt": "json",
+    }
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report"],
+        ["report", "--format", "json"],
+        ["report", "--by=model", "--top", "1", "--format", "csv"],
+        ["report", "--format", "markdown", "--flushed-only"],
+        ["report", "--setup", "build@m"],
+        ["report", "--setup", "build@m", "--format", "json"],
+        ["report", "--setup", "build@m", "--by", "agent"],
+        ["report", "--since", "someday"],
+        ["report", "--since", "99999999999d"],
+        ["report", "--like", "nowhere/"],
+        ["report", "--agent", "BUILD", "--harness", "opencode"],
+        ["--max-database-size", "3", "report"],
+        ["--database-path", "elsewhere.lmdb", "report", "--until", "2000-01-01"],
+    ],
+)
+def test_the_fast_report_prints_and_exits_as_typer_does(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent_tracker import cli, cli_fast
+
+    settings = config.load()
+    seed(settings, commits=2)
+    assert run_tracker("flush").returncode == 0
+    seed(settings, tools=1, commits=1)  # and some pending
+    capsys.readouterr()
+    typer_code = cli.run(argv)
+    by_typer = capsys.readouterr()
+    fast_code = cli_fast.main(argv)
+    fast = capsys.readouterr()
+    assert fast_code == typer_code
+
+    def same(text: str) -> str:  # the time stamp of the JSON is to the second
+        return "\n".join(line for line in text.splitlines() if "generated_at" not in line)
+
+    assert (same(fast.out), fast.err) == (same(by_typer.out), by_typer.err)
+    assert by_typer.out or by_typer.err

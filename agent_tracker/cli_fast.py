@@ -1,0 +1,234 @@
+"""`report` without Typer: the command a person types most, parsed here when it is plain.
+
+Typer's import alone is about as long as the rest of a report on a year of heavy use, so
+`entry` hands `report ...` here first. What this parser does not take exactly as it stands
+(help, `--version`, an unknown, repeated or misspelt option, a value that is not one of the
+choices or not a plain number, a value that starts with `-`, `--`) returns None, and
+Typer's CLI runs the command with its full treatment: the same usage errors, the same
+`--help`. `show` is the body of the `report` command for both; tests/test_cli.py holds the
+two parsers to the same options.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+
+from agent_tracker.errors import EXIT_ERROR, EXIT_INTERRUPTED, TrackerError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import date
+
+    from agent_tracker.config import Settings
+
+#: Options of the root command that take a value (before the command's name).
+ROOT_OPTIONS = {
+    "--config": "config",
+    "--database-path": "database_path",
+    "--max-database-size": "max_database_size",
+}
+BY_CHOICES = ("setup", "agent", "model", "harness", "project", "instructions")
+FORMAT_CHOICES = ("text", "json", "csv", "markdown")
+#: `report`'s options that take a value -> (parameter, the values taken: None for any).
+REPORT_OPTIONS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "--by": ("by", BY_CHOICES),
+    "--since": ("since", None),
+    "--until": ("until", None),
+    "--project": ("project", None),
+    "--agent": ("agent", None),
+    "--model": ("model", None),
+    "--harness": ("harness", None),
+    "--like": ("like", None),
+    "--setup": ("setup", None),
+    "--top": ("top", None),
+    "--format": ("fmt", FORMAT_CHOICES),
+}
+REPORT_FLAGS = {"--flushed-only": "flushed_only"}
+
+
+def parse(argv: list[str]) -> tuple[dict[str, str | None], dict[str, object]] | None:
+    """(root options, report's parameters) of a plain `[ROOT OPTIONS] report [OPTIONS]`,
+    else None (Typer's turn)."""
+    root: dict[str, str | None] = dict.fromkeys(ROOT_OPTIONS.values())
+    index = 0
+    while index < len(argv) and argv[index] != "report":
+        taken = _option(argv, index, ROOT_OPTIONS)
+        if taken is None:
+            return None
+        name, value, index = taken
+        if root[name] is not None:
+            return None
+        root[name] = value
+    if index >= len(argv):
+        return None
+    values: dict[str, object] = {}
+    index += 1
+    while index < len(argv):
+        arg = argv[index]
+        if arg in REPORT_FLAGS:
+            name = REPORT_FLAGS[arg]
+            if name in values:
+                return None
+            values[name] = True
+            index += 1
+            continue
+        taken = _option(argv, index, {key: name for key, (name, _) in REPORT_OPTIONS.items()})
+        if taken is None:
+            return None
+        name, value, index = taken
+        choices = next(c for n, c in REPORT_OPTIONS.values() if n == name)
+        if name in values or (choices is not None and value not in choices):
+            return None
+        if name == "top":
+            if not value.isascii() or not value.isdigit():
+                return None
+            values[name] = int(value)
+        else:
+            values[name] = value
+    return root, values
+
+
+def _option(argv: list[str], index: int, names: dict[str, str]) -> tuple[str, str, int] | None:
+    """(parameter, value, next index) of `--name value` or `--name=value` at `index`."""
+    arg = argv[index]
+    if "=" in arg:
+        option, value = arg.split("=", 1)
+        step = 1
+    elif index + 1 < len(argv):
+        option, value = arg, argv[index + 1]
+        step = 2
+    else:
+        return None
+    if option not in names or value.startswith("-"):
+        return None
+    return names[option], value, index + step
+
+
+def main(argv: list[str]) -> int | None:
+    """Run `report` if `argv` is a plain one; None when Typer must (see the docstring)."""
+    parsed = parse(argv)
+    if parsed is None:
+        return None
+    root, values = parsed
+
+    def settings() -> Settings:
+        from agent_tracker import config
+
+        loaded = config.load(
+            config_flag=root["config"],
+            flags={key: root[key] for key in ("database_path", "max_database_size")},
+        )
+        for key in ("database_path", "max_database_size", "journal_dir"):
+            loaded.value(key)  # raises the setting's ConfigError, as `cli_base.settings_of`
+        return loaded
+
+    try:
+        show(settings, **values)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        _write("agent-tracker: interrupted\n")
+        return EXIT_INTERRUPTED
+    except TrackerError as exc:
+        from agent_tracker.errors import message_line
+
+        _write(message_line(exc))
+        return exc.exit_code
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:  # `agent-tracker report | head`: the reader has enough
+            return EXIT_ERROR
+        from agent_tracker.errors import message_line
+
+        _write(message_line(exc))
+        return EXIT_ERROR
+    return 0
+
+
+def _write(line: str) -> None:
+    try:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def show(
+    settings_of: Callable[[], Settings],
+    by: str = "setup",
+    since: str | None = None,
+    until: str | None = None,
+    project: str | None = None,
+    agent: str | None = None,
+    model: str | None = None,
+    harness: str | None = None,
+    like: str | None = None,
+    setup: str | None = None,
+    top: int | None = None,
+    flushed_only: bool = False,
+    fmt: str = "text",
+) -> None:
+    """The `report` command (its --help is in `cli_history.report`)."""
+    import os
+
+    from agent_tracker import render, reportview
+    from agent_tracker import report as report_mod
+    from agent_tracker.errors import printable
+
+    today = report_mod.utc_today()
+    language = None
+    if like is not None:
+        from pathlib import Path
+
+        from agent_tracker import languages
+
+        shown = Path(like)  # as Typer hands it over: `--like ./app/` is named `app`
+        language = languages.of_project(str(shown))
+        if language is None:
+            raise UsageError(f"--like {shown}: cannot tell the main language of that project")
+    query = report_mod.Query(
+        by=by,
+        since=day("--since", since, today),
+        until=day("--until", until, today),
+        project=project,
+        agent=agent,
+        model=model,
+        harness=harness,
+        language=language,
+        top=top,
+        include_pending=not flushed_only,
+    )
+    settings = settings_of()
+    out = render.console()
+    if setup is not None:
+        if fmt in ("csv", "markdown") or by != "setup":
+            raise UsageError("--setup shows one setup by project: use --format text or json")
+        detail = report_mod.setup_detail(settings, query, setup)
+        if fmt == "json":
+            render.json_out(out, detail.as_dict())
+        else:
+            reportview.setup_detail(out, detail)
+        return
+    data = report_mod.build(settings, query, os.getcwd())  # noqa: PTH109 - no pathlib here
+    if fmt == "json":
+        render.json_out(out, data.as_dict())
+    elif fmt == "csv":
+        sys.stdout.write(printable(reportview.csv_text(data), newlines=True))
+    elif fmt == "markdown":
+        sys.stdout.write(printable(reportview.markdown_text(data), newlines=True))
+    else:
+        reportview.table(out, data)
+
+
+def day(option: str, text: str | None, today: date) -> str | None:
+    """The day an option names, or None; a day beyond the calendar is a usage error."""
+    if text is None:
+        return None
+    from agent_tracker import report as report_mod
+
+    try:
+        return report_mod.parse_day(text, today)
+    except (OverflowError, ValueError):  # 3000y, 99999999999d: before year 1
+        raise UsageError(
+            f"{option} {text!r} is out of range: use a day between 0001-01-01 and 9999-12-31, "
+            "or a relative form like 30d, 12w, 6m, 1y"
+        ) from None
