@@ -11,7 +11,6 @@ terminal or NO_COLOR is set.
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import date, timedelta
 from typing import Any
@@ -378,6 +377,8 @@ def _cell(value: object) -> object:
 
 
 def csv_text(report: Report) -> str:
+    import csv  # only for --format csv
+
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
