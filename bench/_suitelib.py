@@ -218,6 +218,27 @@ def journal_empty(journal_dir: Path) -> bool:
     return True
 
 
+def processes_carrying(marker: bytes) -> int:
+    """How many live processes (but this one) have `marker` in their environment: the
+    children of one suite run, detached ones included. 0 where /proc is missing."""
+    count = 0
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]  # noqa: PTH208
+    except OSError:
+        return 0
+    me = str(os.getpid())
+    for pid in pids:
+        if pid == me:
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                if marker in handle.read():
+                    count += 1
+        except OSError:
+            continue  # gone, or not ours to read
+    return count
+
+
 # -- the machine -----------------------------------------------------------------------------
 
 

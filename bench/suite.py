@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -43,10 +44,13 @@ from _suitelib import (
     loadavg,
     make_repo,
     peak_rss_mib,
+    processes_carrying,
     run,
 )
 
 HERE = Path(__file__).resolve().parent
+#: Set in the environment of everything the suite starts, to find detached children.
+TOKEN = "BENCH_SUITE_RUN"
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,7 @@ class Suite:
         self.root = root
         self.pycache = root / "pycache"
         self.year_db: Path | None = None
+        self.token = os.urandom(8).hex()
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -149,6 +154,7 @@ class Suite:
         warm-ups, as a pip-installed wheel ships its modules compiled (an editable install
         under PYTHONDONTWRITEBYTECODE would compile on every run)."""
         env = isolated_env(self.root / name)
+        env[TOKEN] = self.token
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(self.pycache)
         return env
@@ -168,6 +174,30 @@ class Suite:
                 f"{what}: {state.get('pending_events')} events still pending, "
                 f"{state.get('quarantined_lines')} lines quarantined"
             )
+
+    def wait_flushed(self, env: dict[str, str], journal: Path, started: float) -> float:
+        """Milliseconds from `started` until no event is pending: the journal files hold no
+        line (cheap to poll), then `status` agrees (it has the last word, whatever the files
+        look like); quarantined lines are an error."""
+        self.wait_until(lambda: journal_empty(journal), 120, "the flush")
+        done = (time.perf_counter() - started) * 1000
+        deadline = time.monotonic() + 120
+        while True:
+            state = self.status(env)
+            if state.get("quarantined_lines"):
+                raise BenchError(f"the flush quarantined {state['quarantined_lines']} lines")
+            if not state.get("pending_events"):
+                return done
+            if time.monotonic() > deadline:
+                raise BenchError(f"{state['pending_events']} events still pending after 120 s")
+            time.sleep(0.05)
+            done = (time.perf_counter() - started) * 1000
+
+    def wait_quiet(self, bound: float = 30) -> None:
+        """Until no process the suite started is left (a detached hook, its watchdog), so
+        that no background work overlaps the next measurement."""
+        marker = f"{TOKEN}={self.token}".encode()
+        self.wait_until(lambda: processes_carrying(marker) == 0, bound, "the end of hook work")
 
     def wait_until(self, done: Callable[[], bool], bound: float, what: str) -> None:
         deadline = time.monotonic() + bound
@@ -191,6 +221,7 @@ class Suite:
         run(self.tracker("hooks", "install", "--repo", str(hooked)), env=env)
         times: dict[str, list[float]] = {"with": [], "without": []}
         recorded: list[float] = []
+        quiet: list[float] = []
         for i, first in enumerate(self.pairs(self.sizes.commits)):
             timed = i >= self.sizes.warmups
             for name in ("with", "without") if first else ("without", "with"):
@@ -200,17 +231,21 @@ class Suite:
                 ms = run(["git", "-C", str(repo), "commit", "-q", "-m", f"Change {i}"], env=env)[0]
                 if name == "with":
                     sha = git(repo, env, "rev-parse", "HEAD").strip().encode()
-                    # Detached or not, the commit event must reach the journal before the
-                    # next run: no hook work may overlap the next measurement.
+                    # Detached or not, the hook's work ends before the next run starts: none
+                    # of it may overlap the next measurement.
                     self.wait_until(lambda sha=sha: journal_holds(journal, sha), 30, "commit event")
+                    in_journal = (time.perf_counter() - started) * 1000
+                    self.wait_quiet()
                     if timed:
-                        recorded.append((time.perf_counter() - started) * 1000)
+                        recorded.append(in_journal)
+                        quiet.append((time.perf_counter() - started) * 1000)
                 if timed:
                     times[name].append(ms)
         self.fill_delta(row, times["with"], times["without"])
         row.notes.append(
-            f"commit event in the journal {statistics.median(recorded):.0f} ms after "
-            "`git commit` started (median)"
+            f"commit event in the journal {statistics.median(recorded):.0f} ms, and every "
+            f"process of the hook ended {statistics.median(quiet):.0f} ms, after `git commit` "
+            "started (medians)"
         )
 
     def push_hooks(self, row: Row) -> None:
@@ -238,6 +273,7 @@ class Suite:
                 if name == "with":
                     sha = git(repo, env, "rev-parse", "HEAD").strip().encode()
                     self.wait_until(lambda j=journal, s=sha: journal_holds(j, s), 30, "commit")
+                    self.wait_quiet()
                 else:
                     shutil.rmtree(journal, ignore_errors=True)  # nothing flushes it here
                 append_lines(journal, pending)
@@ -245,18 +281,17 @@ class Suite:
                 push = ["git", "-C", str(repo), "push", "-q", "local", "HEAD:refs/heads/main"]
                 ms = run(push, env=env, timeout=300)[0]
                 if name == "with":
-                    # In the database = no pending line left (the files), then `status` agrees.
-                    self.wait_until(lambda j=journal: journal_empty(j), 120, "the flush")
-                    done = (time.perf_counter() - started) * 1000
-                    self.check_flushed(env, "after the push")
+                    done = self.wait_flushed(env, journal, started)
+                    self.wait_quiet()
                     if timed:
                         flushed.append(done)
                 if timed:
                     times[name].append(ms)
         self.fill_delta(row, times["with"], times["without"])
         row.notes.append(
-            f"{sizes.push_pending} pending events in the database {statistics.median(flushed):.0f}"
-            " ms after `git push` started (median; polled every 5 ms, confirmed by `status`)"
+            f"{sizes.push_pending:,} pending events in the database "
+            f"{statistics.median(flushed):.0f} ms after `git push` started (median; the journal "
+            "files polled every 5 ms, then `status` asked until it agrees)"
         )
 
     def capture(self, rows: dict[str, Row]) -> None:
@@ -471,13 +506,28 @@ env.close()
 LMDB_PAYLOAD = """\
 import json, sys
 import lmdb
-env = lmdb.open(sys.argv[1], readonly=True, lock=False, subdir=True, max_dbs=0)
+env = lmdb.open(sys.argv[1], readonly=True, lock=False, subdir=True, max_dbs=64)
 keys = values = 0
 with env.begin() as txn:
-    for key, value in txn.cursor():
+    records = list(txn.cursor())
+named = []
+for key, value in records:
+    try:  # a named database (if a layout uses them): count what it holds instead
+        named.append(env.open_db(key, create=False))
+    except lmdb.Error:
         keys += len(key)
         values += len(value)
+with env.begin() as txn:
+    for db in named:
+        for key, value in txn.cursor(db):
+            keys += len(key)
+            values += len(value)
 stat, info = env.stat(), env.info()
+for db in named:
+    with env.begin() as txn:
+        sub = txn.stat(db)
+    for name in ("branch_pages", "leaf_pages", "overflow_pages", "entries"):
+        stat[name] += sub[name]
 print(json.dumps({"key_bytes": keys, "value_bytes": values, "entries": stat["entries"],
     "psize": stat["psize"], "branch": stat["branch_pages"], "leaf": stat["leaf_pages"],
     "overflow": stat["overflow_pages"], "last_pgno": info["last_pgno"]}))
