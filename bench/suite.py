@@ -72,8 +72,8 @@ class Sizes:
 FULL = Sizes(
     capture_runs=30,
     capture_pending=2000,
-    commits=15,
-    pushes=7,
+    commits=21,
+    pushes=9,
     push_pending=5000,
     flush_events=100_000,
     flush_runs=5,
