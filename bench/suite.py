@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from _benchlib import SCRIPT_NAME, BenchError, isolated_env
@@ -233,7 +234,7 @@ class Suite:
                     sha = git(repo, env, "rev-parse", "HEAD").strip().encode()
                     # Detached or not, the hook's work ends before the next run starts: none
                     # of it may overlap the next measurement.
-                    self.wait_until(lambda sha=sha: journal_holds(journal, sha), 30, "commit event")
+                    self.wait_until(partial(journal_holds, journal, sha), 30, "commit event")
                     in_journal = (time.perf_counter() - started) * 1000
                     self.wait_quiet()
                     if timed:
@@ -272,7 +273,7 @@ class Suite:
                 git(repo, env, "commit", "-q", "-m", f"Change {i}")
                 if name == "with":
                     sha = git(repo, env, "rev-parse", "HEAD").strip().encode()
-                    self.wait_until(lambda j=journal, s=sha: journal_holds(j, s), 30, "commit")
+                    self.wait_until(partial(journal_holds, journal, sha), 30, "commit event")
                     self.wait_quiet()
                 else:
                     shutil.rmtree(journal, ignore_errors=True)  # nothing flushes it here
