@@ -331,14 +331,15 @@ class LMDBDatabase:
                 for key, value in items.items():
                     batch.set(key, value)
             return len(items)
-        puts = sorted((k.encode(), dump(v)) for k, v in items.items() if v is not None)
+        # One key at a time, in key order (LMDB fills pages in order): the encoded values
+        # are never all held at once, so memory follows the keys touched, not their bytes.
         with txn.cursor() as cursor:
-            _, added = cursor.putmulti(puts)
-        if added != len(puts):
-            raise TrackerError(f"database {self.path}: wrote {added} of {len(puts)} keys")
-        for key, value in items.items():
-            if value is None:
-                txn.delete(key.encode())
+            for key in sorted(items):
+                value = items[key]
+                if value is None:
+                    txn.delete(key.encode())
+                elif not cursor.put(key.encode(), dump(value)):
+                    raise TrackerError(f"database {self.path}: could not write {key}")
         self.puts += len(items)
         return len(items)
 

@@ -413,3 +413,23 @@ def test_an_abandoned_writer_closes_the_environment_once_the_lock_is_free(
         time.sleep(0.02)
     assert not writer.abandoned
     assert not any(t.name == "agent-tracker-writer" for t in threading.enumerate())
+
+
+# -- batch writes ----------------------------------------------------------------------------
+
+
+def test_put_batch_encodes_one_value_at_a_time(settings: config.Settings) -> None:
+    """A flush of many keys holds its changes, never all their encoded values at once."""
+    import tracemalloc
+
+    items = {f"meta:test:{n:05d}": {"text": f"{n}" + "x" * 4000} for n in range(500)}
+    with LMDBDatabase.open_write(settings.database_path, 1 << 26) as db:
+        with db._write() as txn:
+            tracemalloc.start()
+            try:
+                db.put_batch(items, txn)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+        assert db.get("meta:test:00499") == items["meta:test:00499"]
+    assert peak < 200_000  # all 500 encoded values together are 2 MB
