@@ -75,3 +75,107 @@ def replaced_key(pid: str, commit_hash: str) -> str:
 def reverts_key(pid: str, commit_hash: str) -> str:
     """Derived: which counted commits revert this commit (rebuilt from the commit facts)."""
     return f"reverts:{pid}:{commit_hash}"
+
+
+# -- physical keys (database format 3) -------------------------------------------------------
+#
+# Above `batch` and `store`, keys are the text keys built above. On disk (format 3), the
+# facts there are most of (commits and grades) have binary keys: a kind byte, the project id
+# and the commit hash as bytes, and for a grade the party's initial, i.e. 29 and 30 bytes
+# instead of 64 and 77. Every other key is stored as its UTF-8 text, as in formats 1 and 2
+# (a text key that starts with a control character is escaped with `ESCAPE`, so no text key
+# can look like a binary one). A commit or grade key that cannot be packed (a hash of odd
+# length, names that are not ids) is kept as text too: every text key is a valid format-3 key.
+# Databases of format 1 and 2 hold text keys only (`TEXT_ONLY`).
+
+ESCAPE = b"\x00"
+COMMIT = b"\x01"
+GRADE = b"\x02"
+#: Names behind the ids in packed facts (see `records`); never a text key's physical form.
+SETUP_NAMES = b"\x03"
+PROJECT_NAMES = b"\x04"
+#: Packed kinds: logical prefix, kind byte.
+PACKED = (("commit:", COMMIT), ("communication:", GRADE))
+_PARTY = {"agent": b"a", "user": b"u"}
+_PARTY_NAME = {b"a": "agent", b"u": "user"}
+#: Key forms of database formats 1 and 2 (see `physical`).
+TEXT_ONLY = False
+PACKED_FORM = True
+
+
+def _packed_id(text: str, size: int | None = None) -> bytes | None:
+    """Lowercase hex as bytes (None when it is not even-length lowercase hex of `size`)."""
+    if not text or len(text) % 2 or text.strip(_HEX) or (size and len(text) != 2 * size):
+        return None
+    return bytes.fromhex(text)
+
+
+def physical(key: str, packed: bool = PACKED_FORM) -> bytes:
+    """The bytes `key` is stored under (with `packed` False: as in formats 1 and 2)."""
+    if packed:
+        if key.startswith("commit:"):
+            parts = key.split(":")
+            if len(parts) == 3:
+                pid, digest = _packed_id(parts[1], 8), _packed_id(parts[2])
+                if pid is not None and digest is not None and 2 <= len(digest) <= 32:
+                    return COMMIT + pid + digest
+        elif key.startswith("communication:"):
+            parts = key.split(":")
+            if len(parts) == 4 and parts[3] in _PARTY:
+                pid, digest = _packed_id(parts[1], 8), _packed_id(parts[2])
+                if pid is not None and digest is not None and 2 <= len(digest) <= 32:
+                    return GRADE + pid + digest + _PARTY[parts[3]]
+    raw = key.encode()
+    return ESCAPE + raw if packed and raw[:1] < b" " else raw
+
+
+def logical(raw: bytes, packed: bool = PACKED_FORM) -> str | None:
+    """The text key stored under `raw`, or None for records of the physical layer itself
+    (the names behind ids) and for bytes no key is stored under."""
+    kind = raw[:1]
+    if kind >= b" " or not packed:
+        return raw.decode("utf-8", "replace")
+    if kind == ESCAPE:
+        return raw[1:].decode("utf-8", "replace")
+    if kind == COMMIT and 11 <= len(raw) <= 41:
+        return f"commit:{raw[1:9].hex()}:{raw[9:].hex()}"
+    if kind == GRADE and 12 <= len(raw) <= 42 and raw[-1:] in _PARTY_NAME:
+        return f"communication:{raw[1:9].hex()}:{raw[9:-1].hex()}:{_PARTY_NAME[raw[-1:]]}"
+    return None
+
+
+def physical_ranges(
+    low: str, high: str | None = None, packed: bool = PACKED_FORM
+) -> list[tuple[bytes, bytes | None]]:
+    """Physical ranges [start, stop) (stop None: to the end) holding every key that starts
+    with `low` or, with `high`, every key k with low <= k <= high. A superset: callers keep
+    the logical keys that match."""
+    if not packed:
+        start = low.encode()
+        return [(start, _after_prefix(start) if high is None else high.encode() + b"\x00")]
+    ranges: list[tuple[bytes, bytes | None]] = []
+    if packed:
+        for prefix, kind in PACKED:
+            if high is None:
+                wanted = low.startswith(prefix) or prefix.startswith(low)
+            else:
+                wanted = low <= prefix + "\uffff" and prefix <= high
+            if wanted:
+                ranges.append((kind, bytes([kind[0] + 1])))
+    if low < " ":  # keys stored escaped may match: all of them (they are rare)
+        ranges.append((ESCAPE, COMMIT))
+    plain = max(low, " ").encode()
+    if high is None:
+        if low >= " " or not low:
+            ranges.append((plain, _after_prefix(plain) if low else None))
+    elif high >= " ":
+        ranges.append((plain, high.encode() + b"\x00"))
+    return ranges
+
+
+def _after_prefix(prefix: bytes) -> bytes | None:
+    """The first bytes after every key that starts with `prefix` (None: to the end)."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return None
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
