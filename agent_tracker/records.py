@@ -37,6 +37,7 @@ DAMAGED: Final = object()
 _MAX_KEY = 511
 
 _IDENTITY = ("harness", "agent", "model")
+_HEX = "0123456789abcdef"
 _SETUP_COUNTS = ("xp", "commits", "score", "grades", "graded_commits", "tool_calls", "commands")
 _DAY_COUNTS = ("commits", "graded_commits", "score", "score_sq", "grades", "tool_calls", "commands")
 _PROJECT_COUNTS = ("commits", "tool_calls", "commands")
@@ -135,14 +136,16 @@ def aside_record(key: str, raw: bytes) -> dict[str, Any]:
 # A commit or grade under a packed key (see `keys.physical`) is stored as `PACKED` + the
 # setup id (8 bytes) + an orjson array of its fields in a fixed order (`COMMIT_FIELDS`,
 # `GRADE_FIELDS`), then, when there are any, a map of the other fields (and, under `ABSENT`,
-# the fixed fields the fact does not have). The project and the hash are in the key, the
-# party of a grade too; the names behind the setup and project ids are stored once per
-# database (`keys.SETUP_NAMES`, `keys.PROJECT_NAMES`; when one is missing or damaged, the
-# setup's or project's derived record still names it). A fact that cannot be packed (its
-# fields disagree with its key, a name whose id is taken) is stored as JSON, as in format 2:
-# a value that does not start with `PACKED` is JSON in every format.
+# the fixed fields the fact does not have). An event id of 24 hex digits (what `events`
+# makes) goes as 12 bytes after the setup id instead (`PACKED_ID`). The project and the hash
+# are in the key, the party of a grade too; the names behind the setup and project ids are
+# stored once per database (`keys.SETUP_NAMES`, `keys.PROJECT_NAMES`; when one is missing or
+# damaged, the setup's or project's derived record still names it). A fact that cannot be
+# packed (its fields disagree with its key, a name whose id is taken) is stored as JSON, as
+# in format 2: a value that starts with neither marker is JSON in every format.
 
 PACKED: Final = b"\x01"
+PACKED_ID: Final = b"\x02"
 COMMIT_FIELDS = (
     "ts",
     "files",
@@ -150,11 +153,10 @@ COMMIT_FIELDS = (
     "deletions",
     "exts",
     "source",
-    "id",
     "subject",
     "author_time",
 )
-GRADE_FIELDS = ("ts", "grade", "id", "note")
+GRADE_FIELDS = ("ts", "grade", "note")
 #: Key of the list of fixed fields a packed fact does not have.
 ABSENT = "\x00"
 _NAMED = frozenset(("harness", "agent", "model", "project", "hash"))
@@ -177,7 +179,7 @@ def packed_form(txn: lmdb.Transaction | None) -> bool:
     if type(found) is int:
         return found >= 3
     cursor = txn.cursor()  # missing or damaged: what the keys say
-    if cursor.set_range(keys.COMMIT) and bytes(cursor.key())[:1] < b" ":
+    if cursor.set_range(keys.FACT) and bytes(cursor.key())[:1] < b" ":
         return True
     for prefix in (b"commit:", b"communication:"):
         if cursor.set_range(prefix) and bytes(cursor.key()).startswith(prefix):
@@ -208,8 +210,8 @@ class Codec:
     def encode(self, raw_key: bytes, value: Any) -> bytes:
         """The bytes to store `value` under the physical key `raw_key` (may store the names
         behind its ids, once per database)."""
-        kind = raw_key[:1]
-        if kind in (keys.COMMIT, keys.GRADE) and type(value) is dict:
+        kind = keys.packed_kind(raw_key)
+        if kind is not None and type(value) is dict:
             packed = self._pack(kind, raw_key, value)
             if packed is not None:
                 return packed
@@ -217,7 +219,7 @@ class Codec:
 
     def decode(self, key: str, raw_key: bytes, raw: bytes, *, shape: bool = True) -> Any:
         """The value stored under `raw_key` (text key `key`), or DAMAGED (see `decode`)."""
-        if raw[:1] != PACKED or raw_key[:1] not in (keys.COMMIT, keys.GRADE):
+        if raw[:1] not in (PACKED, PACKED_ID) or keys.packed_kind(raw_key) is None:
             return decode(key, raw, shape=shape)
         try:
             value = self._unpack(raw_key, raw)
@@ -227,19 +229,15 @@ class Codec:
             return DAMAGED
         return value if not shape or fits(key, value) else DAMAGED
 
-    def _pack(self, kind: bytes, raw_key: bytes, value: dict[str, Any]) -> bytes | None:
+    def _pack(self, kind: str, raw_key: bytes, value: dict[str, Any]) -> bytes | None:
         names = tuple(value.get(name) for name in ("harness", "agent", "model"))
         project = value.get("project")
         if not all(type(name) is str for name in (*names, project)):
             return None
-        fields: tuple[str, ...]
-        if kind == keys.GRADE:
-            fields, digest = GRADE_FIELDS, raw_key[9:-1]
-            if value.get("by") != keys.logical(raw_key).rsplit(":", 1)[1]:  # type: ignore[union-attr]
-                return None
-        else:
-            fields, digest = COMMIT_FIELDS, raw_key[9:]
-        if value.get("hash") != digest.hex():
+        grade = kind == "grade"
+        if grade and value.get("by") != keys.logical(raw_key).rsplit(":", 1)[1]:  # type: ignore[union-attr]
+            return None
+        if value.get("hash") != raw_key[9:-1].hex():
             return None
         pid = raw_key[1:9]
         sid = bytes.fromhex(events.setup_id(*names))  # type: ignore[arg-type]
@@ -249,7 +247,12 @@ class Codec:
             return None
         if not self._interned(keys.PROJECT_NAMES + pid, project, self._projects, pid):
             return None
-        skip = _NAMED | {"by"} if kind == keys.GRADE else _NAMED
+        fields = GRADE_FIELDS if grade else COMMIT_FIELDS
+        skip = _NAMED | {"by"} if grade else _NAMED
+        ident = value.get("id")
+        head = PACKED + sid
+        if type(ident) is str and len(ident) == 24 and not ident.strip(_HEX):
+            head, skip = PACKED_ID + sid + bytes.fromhex(ident), skip | {"id"}
         row: list[Any] = [value.get(name) for name in fields]
         rest = {k: v for k, v in value.items() if k not in skip and k not in fields}
         absent = [name for name in fields if name not in value]
@@ -257,7 +260,7 @@ class Codec:
             rest[ABSENT] = absent
         if rest:
             row.append(rest)
-        return PACKED + sid + orjson.dumps(row)
+        return head + orjson.dumps(row)
 
     def _interned(self, raw_key: bytes, names: Any, cache: dict[bytes, Any], ident: bytes) -> bool:
         """Whether the names record under `raw_key` holds `names`, storing it when absent."""
@@ -278,18 +281,15 @@ class Codec:
         return bool(found == wanted)
 
     def _unpack(self, raw_key: bytes, raw: bytes) -> dict[str, Any] | None:
-        kind, pid, sid = raw_key[:1], raw_key[1:9], raw[1:9]
-        row = orjson.loads(raw[9:])
-        if type(row) is not list:
+        kind, pid, sid = keys.packed_kind(raw_key), raw_key[1:9], raw[1:9]
+        body = raw[21:] if raw[:1] == PACKED_ID else raw[9:]
+        row = orjson.loads(body)
+        if type(row) is not list or len(sid) != 8:
             return None
         setup, project = self._setup(sid), self._project(pid)
         if setup is None or project is None:
             return None
-        fields: tuple[str, ...]
-        if kind == keys.GRADE:
-            fields, digest = GRADE_FIELDS, raw_key[9:-1]
-        else:
-            fields, digest = COMMIT_FIELDS, raw_key[9:]
+        fields = GRADE_FIELDS if kind == "grade" else COMMIT_FIELDS
         if len(row) not in (len(fields), len(fields) + 1):
             return None
         value: dict[str, Any] = dict(zip(fields, row, strict=False))
@@ -299,10 +299,12 @@ class Codec:
         for name in rest.pop(ABSENT, ()):
             value.pop(name, None)
         value.update(rest)
+        if raw[:1] == PACKED_ID:
+            value["id"] = raw[9:21].hex()
         value.update(zip(("harness", "agent", "model"), setup, strict=True))
         value["project"] = project
-        value["hash"] = digest.hex()
-        if kind == keys.GRADE:
+        value["hash"] = raw_key[9:-1].hex()
+        if kind == "grade":
             value["by"] = keys.logical(raw_key).rsplit(":", 1)[1]  # type: ignore[union-attr]
         return dict(sorted(value.items()))  # in the order format 2 kept (export keeps it)
 

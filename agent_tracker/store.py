@@ -31,11 +31,12 @@ merging databases key by key is a lossless union, and the derived records can al
 recomputed from the facts (`rebuild_totals`).
 
 Packed facts (format 3; see `keys` and `records`): commits and grades, nearly all of the
-data, are stored under a kind byte + the project id + the hash as bytes (+ the party), and
-their value is the setup id + an orjson array of the other fields in a fixed order; the
-project's and the setup's names are stored once. A commit takes ~150 bytes of key and value
-instead of ~418, a grade ~89 instead of ~320. A fact that cannot be packed (an odd-length
-hash) keeps its format-2 text key and JSON value, which format 3 reads as well.
+data, are stored under `\x01` + the project id + the hash as bytes + a tag (the commit, or the
+grading party), so a commit's grades sort right after it; their value is the setup id (and
+the event id) as bytes + an orjson array of the other fields in a fixed order; the project's
+and the setup's names are stored once. A commit takes ~136 bytes of key and value instead of
+~418, a grade ~74 instead of ~320. A fact that cannot be packed (an odd-length hash) keeps
+its format-2 text key and JSON value, which format 3 reads as well.
 
 Format history: format 1 had no `<ctx>` and no `<ifp>` and counted only tool calls and
 commands. Format 2 stored every record under its text key as JSON. A database of format 1
@@ -257,7 +258,7 @@ class LMDBDatabase:
             txn.put(b"meta:format", dump(DB_FORMAT))
             codec = Codec(txn, packed=True)
             damaged: dict[str, bytes] = {}
-            for prefix, _ in keys.PACKED:
+            for prefix in keys.PACKED:
                 _pack_facts(txn, legacy, codec, prefix.encode(), damaged)
             batch = WriteBatch(txn, codec)
             batch.damaged.update(damaged)
