@@ -133,6 +133,11 @@ def packed_kind(raw: bytes) -> str | None:
     return "commit" if raw[-1:] == COMMIT_TAG else "grade"
 
 
+def party_of(raw: bytes) -> str | None:
+    """The grading party of a packed grade's key (None for a commit's)."""
+    return _TAG.get(raw[-1:])
+
+
 def logical(raw: bytes, packed: bool = PACKED_FORM) -> str | None:
     """The text key stored under `raw`, or None for records of the physical layer itself
     (the names behind ids) and for bytes no key is stored under."""

@@ -195,6 +195,8 @@ class Codec:
         self.packed = packed_form(txn) if packed is None else packed
         self._setups: dict[bytes, tuple[str, str, str] | None] = {}
         self._projects: dict[bytes, str | None] = {}
+        #: Ids of the names packed so far (setup names, project names).
+        self._ids: dict[Any, bytes] = {}
 
     def key(self, key: str) -> bytes:
         return keys.physical(key, self.packed)
@@ -235,14 +237,18 @@ class Codec:
         if not all(type(name) is str for name in (*names, project)):
             return None
         grade = kind == "grade"
-        if grade and value.get("by") != keys.logical(raw_key).rsplit(":", 1)[1]:  # type: ignore[union-attr]
+        if grade and value.get("by") != keys.party_of(raw_key):
             return None
         if value.get("hash") != raw_key[9:-1].hex():
             return None
         pid = raw_key[1:9]
-        sid = bytes.fromhex(events.setup_id(*names))  # type: ignore[arg-type]
-        if events.project_id(project) != pid.hex():  # type: ignore[arg-type]
-            return None
+        sid = self._ids.get(names)
+        if sid is None:
+            sid = self._ids[names] = bytes.fromhex(events.setup_id(*names))  # type: ignore[arg-type]
+        if self._ids.get(project) != pid:
+            if events.project_id(project) != pid.hex():  # type: ignore[arg-type]
+                return None
+            self._ids[project] = pid
         if not self._interned(keys.SETUP_NAMES + sid, list(names), self._setups, sid):
             return None
         if not self._interned(keys.PROJECT_NAMES + pid, project, self._projects, pid):
@@ -305,7 +311,7 @@ class Codec:
         value["project"] = project
         value["hash"] = raw_key[9:-1].hex()
         if kind == "grade":
-            value["by"] = keys.logical(raw_key).rsplit(":", 1)[1]  # type: ignore[union-attr]
+            value["by"] = keys.party_of(raw_key)
         return dict(sorted(value.items()))  # in the order format 2 kept (export keeps it)
 
     def _setup(self, sid: bytes) -> tuple[str, str, str] | None:
