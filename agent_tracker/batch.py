@@ -1,6 +1,9 @@
 """`WriteBatch`: the records of one transaction, read once, changed in memory, written once.
 
-Values are decoded by `records`: a damaged one (not JSON, or not of its key's shape) reads
+Keys and values pass through `records.Codec`, which alone knows how the transaction's
+database stores them (text keys and JSON values up to format 2, packed facts in format 3);
+everything above sees text keys and decoded values. Values are decoded by `records`: a
+damaged one (not JSON, or not of its key's shape) reads
 as absent and is noted in `WriteBatch.damaged`, so that the write transaction can set it
 aside (see `store.LMDBDatabase.batch`). Any LMDB error while reading (a damaged page) is
 one clear `DatabaseDamagedError`.
@@ -12,15 +15,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import lmdb
-import orjson
 
-from agent_tracker import records
+from agent_tracker import keys, records
 from agent_tracker.errors import DatabaseDamagedError, TrackerError
-from agent_tracker.records import DAMAGED
+from agent_tracker.records import DAMAGED, Codec, dump
 
-
-def dump(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+__all__ = ["Codec", "WriteBatch", "dump", "iter_txn", "txn_get", "unreadable"]
 
 
 class WriteBatch:
@@ -30,9 +30,10 @@ class WriteBatch:
     records the new value, so repeated updates of one key cost one put in the end.
     """
 
-    def __init__(self, txn: lmdb.Transaction | None) -> None:
+    def __init__(self, txn: lmdb.Transaction | None, codec: Codec | None = None) -> None:
         # txn None: nothing stored yet (the report's overlay over a missing database).
         self.txn = txn
+        self.codec = Codec(txn) if codec is None else codec
         self._cache: dict[str, Any] = {}
         self._dirty: set[str] = set()
         #: Damaged records met (key -> raw value): read as absent, set aside on commit.
@@ -42,11 +43,12 @@ class WriteBatch:
         """The value under `key`: None when absent, and when damaged (noted in `damaged`)."""
         if key in self._cache:
             return self._cache[key]
-        raw = None if self.txn is None else txn_get(self.txn, key.encode())
+        raw_key = self.codec.key(key)
+        raw = None if self.txn is None else txn_get(self.txn, raw_key)
         if raw is None:
             self._cache[key] = None
             return None
-        value = records.decode(key, raw)
+        value = self.codec.decode(key, raw_key, raw)
         if value is DAMAGED:
             self.damaged[key] = raw
             value = None
@@ -68,14 +70,15 @@ class WriteBatch:
         """Store `value` under `key` at once (for merges: `rebuild` must see it)."""
         if self.txn is None:
             raise TrackerError("put_now needs a write transaction")
-        self.txn.put(key.encode(), dump(value))
+        raw_key = self.codec.key(key)
+        self.txn.put(raw_key, self.codec.encode(raw_key, value))
         self._cache[key] = value
 
     def delete_now(self, key: str) -> None:
         """Remove `key` at once (for merges: `rebuild` must not see it)."""
         if self.txn is None:
             raise TrackerError("delete_now needs a write transaction")
-        self.txn.delete(key.encode())
+        self.txn.delete(self.codec.key(key))
         self._cache[key] = None
         self._dirty.discard(key)
 
@@ -83,7 +86,8 @@ class WriteBatch:
         """Store `raw` under `key` at once, unless the key exists; True when stored.
 
         For merging facts (migrate, import): written straight into the transaction, so that
-        `rebuild` in the same transaction sees them; never overwrites.
+        `rebuild` in the same transaction sees them; never overwrites. `raw` is the fact's
+        JSON (stored packed where the database packs facts).
         """
         if self.txn is None:
             raise TrackerError("put_absent needs a write transaction")
@@ -91,46 +95,63 @@ class WriteBatch:
             return False
         # Absent, or damaged (then set aside when the batch ends, and replaced now).
         self._cache.pop(key, None)
-        return bool(self.txn.put(key.encode(), raw))
+        raw_key = self.codec.key(key)
+        if self.codec.packed and raw_key[:1] < b" ":
+            value = records.decode(key, raw, shape=False)
+            if value is not DAMAGED:
+                raw = self.codec.encode(raw_key, value)
+        return bool(self.txn.put(raw_key, raw))
 
     def scan(self, prefix: str) -> Iterator[tuple[str, Any]]:
         """Stored (key, value) pairs under `prefix`, as committed before this batch."""
         if self.txn is None:
             return iter(())
-        return iter_txn(self.txn, prefix, self.damaged)
+        return iter_txn(self.codec, prefix, self.damaged)
 
     def scan_range(self, low: str, high: str) -> Iterator[tuple[str, Any]]:
-        """Stored (key, value) pairs with low <= key <= high, in key order."""
+        """Stored (key, value) pairs with low <= key <= high, in key order (for each
+        physical form: packed facts, then text keys)."""
         if self.txn is None:
             return
-        yield from iter_txn(self.txn, low, self.damaged, high.encode())
+        yield from iter_txn(self.codec, low, self.damaged, high)
 
     def changes(self) -> dict[str, Any]:
         return {key: self._cache[key] for key in self._dirty}
 
 
 def iter_txn(
-    txn: lmdb.Transaction, prefix: str, damaged: dict[str, bytes], stop: bytes | None = None
+    codec: Codec, low: str, damaged: dict[str, bytes], high: str | None = None
 ) -> Iterator[tuple[str, Any]]:
-    """(key, value) under `prefix` (or, with `stop`, from `prefix` to `stop`), skipping
-    damaged values, which are noted in `damaged`."""
-    raw_prefix = prefix.encode()
+    """(key, value) of the keys starting with `low` (with `high`: from `low` to `high`),
+    skipping damaged values, which are noted in `damaged`. In key order within each physical
+    form of key (see `keys.physical`)."""
+    txn = codec.txn
+    if txn is None:
+        return
+    # Commits and grades share one packed range: a scan of one kind skips the other's keys
+    # by their last byte, before making text keys of them.
+    only = {"commit:": b"\x00", "communication:": b"au"}.get(low) if high is None else None
     try:
         cursor = txn.cursor()
-        if not cursor.set_range(raw_prefix):
-            return
-        for raw_key, raw in cursor:
-            key_bytes = bytes(raw_key)
-            if stop is None and not key_bytes.startswith(raw_prefix):
-                break
-            if stop is not None and key_bytes > stop:
-                break
-            key = key_bytes.decode("utf-8", "replace")
-            value = records.decode(key, bytes(raw))
-            if value is DAMAGED:
-                damaged[key] = bytes(raw)
+        for start, stop in codec.ranges(low, high):
+            if not cursor.set_range(start):
                 continue
-            yield key, value
+            for raw_key, raw in cursor:
+                key_bytes = bytes(raw_key)
+                if stop is not None and key_bytes >= stop:
+                    break
+                if only is not None and key_bytes[:1] == keys.FACT and key_bytes[-1] not in only:
+                    continue
+                key = codec.logical(key_bytes)
+                if key is None:
+                    continue
+                if key < low or (key > high if high is not None else not key.startswith(low)):
+                    continue
+                value = codec.decode(key, key_bytes, bytes(raw))
+                if value is DAMAGED:
+                    damaged[key] = bytes(raw)
+                    continue
+                yield key, value
     except lmdb.Error as exc:
         raise unreadable(exc) from None
 

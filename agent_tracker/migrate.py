@@ -12,8 +12,9 @@ folder, or a single file). Every command that writes the central database (`flus
   database's summaries are rebuilt from the union of the facts, in the same transaction,
   after the facts of commits the other database saw amended are moved as a flush would
   have moved them (`recompute.canonicalise`);
-- a source written by this or an earlier agent-tracker (database format 1 or 2) is read as
-  it is: a fact's key follows from the fact in both formats; a newer format is refused;
+- a source written by this or an earlier agent-tracker (database format 1, 2 or 3) is read
+  as it is: its keys and values are read through `records.Codec` (packed facts unpacked),
+  and a fact's key follows from the fact in every format; a newer format is refused;
 - the source's path and content stamp (size and modification time of its data file) are
   remembered, so an unchanged source is not read again;
 - a source this program cannot read (corrupt, or written in LMDB data format v2 by the
@@ -37,6 +38,7 @@ import orjson
 from agent_tracker import facts, fsio, lmdbfile, paths, recompute, recorded
 from agent_tracker.config import Settings
 from agent_tracker.errors import DatabaseBusyError
+from agent_tracker.records import DAMAGED, Codec, dump
 from agent_tracker.store import DB_FORMAT, SCORING_VERSION, LMDBDatabase, WriteBatch, rebuild
 
 LEGACY_PARTS = paths.LEGACY_PARTS
@@ -164,8 +166,13 @@ def read_source(path: str, progress: Progress | None = None) -> list[tuple[str, 
         entries: list[tuple[str, bytes]] = []
         with env.begin() as txn:
             _refuse_newer(txn)
-            for key, value in txn.cursor():
-                entries.append((bytes(key).decode("utf-8", "replace"), bytes(value)))
+            codec = Codec(txn)  # format 3 packs facts; formats 1 and 2 are JSON throughout
+            for raw_key, raw in txn.cursor():
+                key = codec.logical(bytes(raw_key))
+                if key is None:
+                    continue  # the names behind packed ids: part of the facts read here
+                value = codec.decode(key, bytes(raw_key), bytes(raw), shape=False)
+                entries.append((key, bytes(raw) if value is DAMAGED else dump(value)))
                 if progress is not None and len(entries) % 1000 == 0:
                     progress(len(entries), total)
         if progress is not None:
@@ -357,7 +364,8 @@ def _count_absent(settings: Settings, found: list[tuple[str, bytes]]) -> tuple[i
     if db is None:
         return len(found), 0
     with db, db.env.begin() as txn:
-        present = sum(1 for key, _ in found if txn.get(key.encode()) is not None)
+        codec = Codec(txn)
+        present = sum(1 for key, _ in found if txn.get(codec.key(key)) is not None)
     return len(found) - present, present
 
 

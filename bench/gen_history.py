@@ -715,6 +715,7 @@ def check(
     settings: Any, counts: dict[str, int], gen: Generator, totals: dict[str, int]
 ) -> dict[str, int]:
     """Compare the database with what was generated; returns its sizes."""
+    from agent_tracker.records import Codec
     from agent_tracker.store import LMDBDatabase
 
     db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
@@ -724,11 +725,13 @@ def check(
         agents = db.agents()
         stats = db.stats()
         with db.env.begin() as txn:
+            codec = Codec(txn)  # the text keys, whatever the format stores
             cursor = txn.cursor()
             keys: dict[str, int] = {}
             if cursor.first():
-                for key in cursor.iternext(keys=True, values=False):
-                    kind = bytes(key).split(b":", 1)[0].decode()
+                for raw in cursor.iternext(keys=True, values=False):
+                    key = codec.logical(bytes(raw))
+                    kind = "-" if key is None else key.split(":", 1)[0]
                     keys[kind] = keys.get(kind, 0) + 1
 
     def total(name: str) -> int:

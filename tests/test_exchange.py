@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Result, commit_event, db_entries
+from conftest import Result, commit_event
+from rawdb import db_entries
 
 from agent_tracker import config, events, facts
 from agent_tracker.flush import flush

@@ -12,9 +12,10 @@ from pathlib import Path
 import format1
 import lmdb
 import pytest
-from conftest import Result, commit_event, db_entries, setup_totals
+from conftest import Result, commit_event, setup_totals
+from rawdb import db_entries
 
-from agent_tracker import config, events
+from agent_tracker import config, events, store
 from agent_tracker.flush import flush
 from agent_tracker.journal import Journal
 from agent_tracker.migrate import LEGACY_PARTS, merge
@@ -339,7 +340,7 @@ def test_a_format_1_database_merges_into_the_central_one(tmp_path: Path) -> None
     assert fingerprint(old) == before  # the source is never changed
     settings = config.load()
     central = db_entries(settings)
-    assert json.loads(central[b"meta:format"]) == 2
+    assert json.loads(central[b"meta:format"]) == store.DB_FORMAT
     facts = {k: v for k, v in written.items() if k.startswith(format1.FACT_PREFIXES)}
     assert {k: central[k] for k in facts} == facts
     record = setup_totals(settings, format1.SETUP)

@@ -18,7 +18,7 @@ import orjson
 import pytest
 from conftest import Result, commit_event
 
-from agent_tracker import config, events, lmdbfile, records, writelock
+from agent_tracker import config, events, keys, lmdbfile, records, store, writelock
 from agent_tracker.errors import DatabaseBusyError, DatabaseDamagedError, TrackerError, UsageError
 from agent_tracker.exchange import export_lines
 from agent_tracker.flush import flush
@@ -77,7 +77,7 @@ def xp(settings: config.Settings) -> int:
 def raw_put(settings: config.Settings, key: str, raw: bytes) -> None:
     env = lmdb.open(str(settings.database_path), subdir=True)
     with env.begin(write=True) as txn:
-        txn.put(key.encode(), raw)
+        txn.put(keys.physical(key), raw)
     env.close()
 
 
@@ -274,11 +274,14 @@ def test_records_a_flush_writes_pass_their_own_shape_check(settings: config.Sett
     flush(settings)
     env = lmdb.open(str(settings.database_path), subdir=True, readonly=True)
     with env.begin() as txn:
-        stored = [(bytes(k).decode(), bytes(v)) for k, v in txn.cursor()]
+        codec = records.Codec(txn)
+        stored = [(bytes(k), bytes(v)) for k, v in txn.cursor()]
+        assert len(stored) > 8
+        for raw_key, raw in stored:
+            key = codec.logical(raw_key)
+            if key is not None:  # None: the names behind ids
+                assert codec.decode(key, raw_key, raw) is not records.DAMAGED, key
     env.close()
-    assert len(stored) > 8
-    for key, raw in stored:
-        assert records.decode(key, raw) is not records.DAMAGED, key
 
 
 def test_a_flush_sets_damaged_records_aside_and_rebuilds_totals_from_the_facts(
@@ -361,7 +364,7 @@ def test_damaged_meta_records_are_brought_back_on_the_next_write(
         assert records.fits("meta:dbid", db.dbid)
         assert len(db.dbid) == 16
         assert not db.derived_outdated()
-        assert db.get("meta:format") == 2
+        assert db.get("meta:format") == store.DB_FORMAT
     assert xp(settings) == 2
 
 
@@ -413,3 +416,23 @@ def test_an_abandoned_writer_closes_the_environment_once_the_lock_is_free(
         time.sleep(0.02)
     assert not writer.abandoned
     assert not any(t.name == "agent-tracker-writer" for t in threading.enumerate())
+
+
+# -- batch writes ----------------------------------------------------------------------------
+
+
+def test_put_batch_encodes_one_value_at_a_time(settings: config.Settings) -> None:
+    """A flush of many keys holds its changes, never all their encoded values at once."""
+    import tracemalloc
+
+    items = {f"meta:test:{n:05d}": {"text": f"{n}" + "x" * 4000} for n in range(500)}
+    with LMDBDatabase.open_write(settings.database_path, 1 << 26) as db:
+        with db._write() as txn:
+            tracemalloc.start()
+            try:
+                db.put_batch(items, txn)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+        assert db.get("meta:test:00499") == items["meta:test:00499"]
+    assert peak < 200_000  # all 500 encoded values together are 2 MB
