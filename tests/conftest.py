@@ -155,13 +155,11 @@ def commit_event(
 
 
 def db_entries(settings: config.Settings) -> dict[bytes, bytes]:
-    """Every key and value of the central database, read-only."""
-    from agent_tracker.store import LMDBDatabase
+    """Every key and value of the central database, read-only, as text keys and JSON
+    values whatever the on-disk format (see tests/rawdb.py)."""
+    import rawdb
 
-    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
-    assert db is not None
-    with db, db.env.begin() as txn:
-        return {bytes(k): bytes(v) for k, v in txn.cursor()}
+    return rawdb.db_entries(settings)
 
 
 def setup_totals(settings: config.Settings, setup: tuple[str, str, str]) -> dict[str, Any]:
