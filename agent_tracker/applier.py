@@ -17,7 +17,8 @@ amendment of a commit this database never recorded still writes its `replaced` f
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from agent_tracker import events, facts, totals
@@ -63,6 +64,51 @@ class Applier:
         #: Only checked events ever make a key, so a key found here has checked setup and
         #: project fields (what lets `count` skip checking them again).
         self._counts: dict[tuple[Any, ...], list[Any]] = {}
+        #: Line tails seen by `count_line` (see `events.split_usage_line`) -> their checked
+        #: fields and, per day number, their slot in `_counts`.
+        self._tails: dict[bytes, tuple[tuple[Any, ...], dict[int, list[Any]]]] = {}
+        self._match: Callable[[bytes], re.Match[bytes] | None] | None = None
+
+    def count_line(self, line: bytes) -> bool:
+        """Count a raw journal line as `apply` would count its event when it is a tool call
+        or command in the form `events.encode` writes and `events.check` accepts; False,
+        counting nothing, for any other line (the caller decodes it in full).
+
+        The flush's per-event path: no event is built; the part of the line that differs
+        from call to call is matched by `events.usage_line_pattern`, the rest (setup,
+        project, name, session) is checked once per distinct tail by `events.usage_tail`.
+        """
+        if self._match is None:
+            self._match = events.usage_line_pattern().match
+        found = self._match(line)
+        if found is None:
+            return False
+        kind, number, tail = found.groups()
+        ts = float(number) if b"." in number else int(number)
+        if not ts < events.MAX_TS:
+            return False
+        known = self._tails.get(tail)
+        if known is None:
+            fields = events.usage_tail(tail)
+            if fields is None:
+                return False
+            if len(self._tails) >= _MAX_TAILS:  # many tool names or sessions: bounded memory
+                self._tails.clear()
+            known = self._tails[tail] = (fields, {})
+        fields, by_day = known
+        day = int(ts // 86400)
+        slot = by_day.get(day)
+        if slot is None:
+            project, harness, agent, model, session, instructions = fields
+            key = (project, harness, agent, model, day, session, instructions)
+            slot = self._counts.get(key)
+            if slot is None:
+                slot = self._counts[key] = [0, 0, 0, 0.0, None]
+            by_day[day] = slot
+        slot[0 if kind == b"tool" else 1] += 1
+        if ts > slot[3]:  # noqa: PLR1730 - cheaper than max() per event
+            slot[3] = ts
+        return True
 
     def count(self, event: Any) -> bool:
         """Count `event` as `apply` would when it is a tool call, command or session event
@@ -78,7 +124,7 @@ class Applier:
             return False
         get = event.get
         kind = get("type")
-        index = _SLOT.get(kind)  # type: ignore[arg-type]
+        index = _SLOT.get(kind) if type(kind) is str else None
         if index is None:
             return False
         version = get("v")
@@ -171,6 +217,7 @@ class Applier:
                 self._count("grade")
                 self._grade(event)
         counts, self._counts = self._counts, {}
+        self._tails.clear()  # their slots were in the counts just taken
         for (project, harness, agent, model, day_number, session, instr), slot in counts.items():
             tools, commands, sessions, newest, extras = slot
             seen = self.latest.get(project)
@@ -413,6 +460,8 @@ class Applier:
 _SETUP_FIELDS = ("harness", "agent", "model")
 #: Where a usage event is counted in its slot (see `Applier._counts`).
 _SLOT = {"tool": 0, "command": 1, "session": 2}
+#: At most this many line tails are kept by `Applier.count_line` (a few MiB).
+_MAX_TAILS = 20_000
 _TOKEN_COUNTS = facts.TOKEN_COUNTS
 _COMMIT_FIELDS = (
     "id",

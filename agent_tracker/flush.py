@@ -163,7 +163,9 @@ def _apply_segment(
     bad: list[BadLine] = []
     newer: list[BadLine] = []
     applier = Applier(batch, dbid, latest)
-    applier.apply(journal.scan(segment, bad, newer, count=applier.count))
+    applier.apply(
+        journal.scan(segment, bad, newer, count=applier.count, count_line=applier.count_line)
+    )
     if newer and not bad and not applier.applied and not applier.duplicates:
         result.newer += len(newer)
         return None

@@ -297,16 +297,18 @@ class Journal:
         bad: list[BadLine],
         newer: list[BadLine] | None = None,
         count: Callable[[Any], bool] | None = None,
+        count_line: Callable[[bytes], bool] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Yield the decoded events of one journal file; append undecodable lines to `bad`,
         and lines of a newer event format to `newer` (to `bad` when it is None).
 
         A generator over `lines`, so a flush holds one line at a time, never a whole file or
-        all its events. With `count` (the flush passes `Applier.count`), each parsed line is
-        offered to it first, and one it takes (it counted a well-formed tool call, command or
-        session event) is not yielded. A run of NUL bytes (a crash can leave them where data
-        was to be written) is one bad line of its own: the text around it is read as lines,
-        so the last good event is kept.
+        all its events. With `count_line` and `count` (the flush passes `Applier.count_line`
+        and `Applier.count`), each line is offered to the first as it is read, then parsed
+        and offered to the second; one they take (they counted a well-formed tool call,
+        command or session event) is not yielded. A run of NUL bytes (a crash can leave them
+        where data was to be written) is one bad line of its own: the text around it is read
+        as lines, so the last good event is kept.
         """
         from orjson import loads  # about 3x faster than json here (bench/bench_flush.py)
 
@@ -317,6 +319,8 @@ class Journal:
             return
         with handle:  # iterated here, not through `lines`: one generator less per event
             for lineno, line in enumerate(handle, start=1):
+                if count_line is not None and count_line(line):
+                    continue
                 try:
                     event = loads(line)
                 except ValueError:
@@ -373,11 +377,16 @@ class Journal:
         return total
 
     def pending_events(
-        self, applied: Callable[[str], bool] | None = None
+        self,
+        applied: Callable[[str], bool] | None = None,
+        count: Callable[[Any], bool] | None = None,
+        count_line: Callable[[bytes], bool] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every decodable pending event, oldest first, without changing anything."""
+        """Every decodable pending event, oldest first, without changing anything; streamed,
+        and with `count`/`count_line` as in `scan` (the report's overlay passes an
+        `Applier`'s)."""
         for path in self.pending_files(applied):
-            yield from self.scan(path, [])
+            yield from self.scan(path, [], None, count, count_line)
 
     def quarantined_count(self) -> int:
         if not self.quarantine_dir.is_dir():
