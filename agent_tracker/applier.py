@@ -64,10 +64,10 @@ class Applier:
         #: Only checked events ever make a key, so a key found here has checked setup and
         #: project fields (what lets `count` skip checking them again).
         self._counts: dict[tuple[Any, ...], list[Any]] = {}
-        #: Line tails seen by `count_line` (see `events.split_usage_line`) -> their checked
+        #: Line tails seen by `count_line` (see `events.usage_line_pattern`) -> their checked
         #: fields and, per day number, their slot in `_counts`.
         self._tails: dict[bytes, tuple[tuple[Any, ...], dict[int, list[Any]]]] = {}
-        self._match: Callable[[bytes], re.Match[bytes] | None] | None = None
+        self._match: Callable[[bytes], re.Match[bytes] | None] = events.usage_line_pattern().match
 
     def count_line(self, line: bytes) -> bool:
         """Count a raw journal line as `apply` would count its event when it is a tool call
@@ -78,14 +78,12 @@ class Applier:
         from call to call is matched by `events.usage_line_pattern`, the rest (setup,
         project, name, session) is checked once per distinct tail by `events.usage_tail`.
         """
-        if self._match is None:
-            self._match = events.usage_line_pattern().match
         found = self._match(line)
         if found is None:
             return False
         kind, number, tail = found.groups()
         ts = float(number) if b"." in number else int(number)
-        if not ts < events.MAX_TS:
+        if not ts < 10_000_000_000:  # events.MAX_TS: a constant costs less than a lookup
             return False
         known = self._tails.get(tail)
         if known is None:
