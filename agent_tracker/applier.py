@@ -17,10 +17,12 @@ amendment of a commit this database never recorded still writes its `replaced` f
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from agent_tracker import events, facts, totals
+from agent_tracker.errors import FormatError
 from agent_tracker.keys import (
     agent_key,
     commit_key,
@@ -57,34 +59,154 @@ class Applier:
         self.by_type: dict[str, int] = {}
         #: hashes of the commit events seen (for `recorded`), duplicates included
         self.commits: list[str] = []
+        #: Usage not yet applied (see `apply`): (project, harness, agent, model, day number,
+        #: session, instructions) -> [tools, commands, sessions, newest ts, extras or None].
+        #: Only checked events ever make a key, so a key found here has checked setup and
+        #: project fields (what lets `count` skip checking them again).
+        self._counts: dict[tuple[Any, ...], list[Any]] = {}
+        #: Line tails seen by `count_line` (see `events.usage_line_pattern`) -> their checked
+        #: fields and, per day number, their slot in `_counts`.
+        self._tails: dict[bytes, tuple[tuple[Any, ...], dict[int, list[Any]]]] = {}
+        self._match: Callable[[bytes], re.Match[bytes] | None] = events.usage_line_pattern().match
+
+    def count_line(self, line: bytes) -> bool:
+        """Count a raw journal line as `apply` would count its event when it is a tool call
+        or command in the form `events.encode` writes and `events.check` accepts; False,
+        counting nothing, for any other line (the caller decodes it in full).
+
+        The flush's per-event path: no event is built; the part of the line that differs
+        from call to call is matched by `events.usage_line_pattern`, the rest (setup,
+        project, name, session) is checked once per distinct tail by `events.usage_tail`.
+        """
+        found = self._match(line)
+        if found is None:
+            return False
+        kind, number, tail = found.groups()
+        ts = float(number) if b"." in number else int(number)
+        if not ts < 10_000_000_000:  # events.MAX_TS: a constant costs less than a lookup
+            return False
+        known = self._tails.get(tail)
+        if known is None:
+            fields = events.usage_tail(tail)
+            if fields is None:
+                return False
+            if len(self._tails) >= _MAX_TAILS:  # many tool names or sessions: bounded memory
+                self._tails.clear()
+            known = self._tails[tail] = (fields, {})
+        fields, by_day = known
+        day = int(ts // 86400)
+        slot = by_day.get(day)
+        if slot is None:
+            project, harness, agent, model, session, instructions = fields
+            key = (project, harness, agent, model, day, session, instructions)
+            slot = self._counts.get(key)
+            if slot is None:
+                slot = self._counts[key] = [0, 0, 0, 0.0, None]
+            by_day[day] = slot
+        slot[0 if kind == b"tool" else 1] += 1
+        if ts > slot[3]:  # noqa: PLR1730 - cheaper than max() per event
+            slot[3] = ts
+        return True
+
+    def count(self, event: Any) -> bool:
+        """Count `event` as `apply` would when it is a tool call, command or session event
+        that `events.check` accepts; False, counting nothing, for anything else (the caller
+        then checks it in full and applies it, or quarantines it with the reason).
+
+        The flush's per-event path (`journal.Journal.scan`): the same checks as
+        `events.check`, except that the project and setup fields are checked once per
+        distinct key (a key in `_counts` was made by a checked event, and equal text is
+        equally valid), the first event of a key being checked in full.
+        """
+        if type(event) is not dict:
+            return False
+        get = event.get
+        kind = get("type")
+        index = _SLOT.get(kind) if type(kind) is str else None
+        if index is None:
+            return False
+        version = get("v")
+        ts = get("ts")
+        name = get("name")
+        ident = get("id")
+        if (
+            type(version) is not int
+            or not 0 < version <= events.EVENT_FORMAT
+            or (type(ts) is not float and type(ts) is not int)
+            or not 0 <= ts < events.MAX_TS
+            or type(name) is not str
+            or not name
+            or type(ident) is not str
+            or not ident
+        ):
+            return False
+        # A tool call or command of exactly the 9 fields checked here and below has nothing
+        # optional; a session event, or more fields, get `events.check`'s own checks.
+        extra = len(event) > 9
+        checked = extra or kind == "session"
+        if checked:
+            try:
+                events.check(event)
+            except (events.BadEvent, FormatError):
+                return False
+        key = (
+            get("project"),
+            get("harness"),
+            get("agent"),
+            get("model"),
+            int(ts // 86400),
+            get("session") if extra else None,
+            get("instructions") if extra else None,
+        )
+        try:
+            slot = self._counts.get(key)
+        except TypeError:  # a list or an object where text belongs: not an event
+            return False
+        if slot is None:
+            if not checked:
+                try:
+                    events.check(event)
+                except (events.BadEvent, FormatError):
+                    return False
+            slot = self._counts[key] = [0, 0, 0, 0.0, None]
+        slot[index] += 1
+        if ts > slot[3]:  # noqa: PLR1730 - cheaper than max() per event
+            slot[3] = ts
+        if extra:
+            _add_extras(slot, event, event["type"])
+        return True
+
+    def _tally(self, event: dict[str, Any], index: int) -> None:
+        """Count one checked tool call (index 0), command (1) or session event (2)."""
+        # A format-1 event has exactly these 9 fields: no context, tokens or failure.
+        extra = len(event) > 9
+        key = (
+            event["project"],
+            event["harness"],
+            event["agent"],
+            event["model"],
+            int(event["ts"] // 86400),
+            event.get("session") if extra else None,
+            event.get("instructions") if extra else None,
+        )
+        slot = self._counts.get(key)
+        if slot is None:
+            slot = self._counts[key] = [0, 0, 0, 0.0, None]
+        slot[index] += 1
+        if event["ts"] > slot[3]:  # noqa: PLR1730 - cheaper than max() per event
+            slot[3] = event["ts"]
+        if extra:
+            _add_extras(slot, event, event["type"])
 
     def apply(self, evts: Iterable[dict[str, Any]]) -> None:
-        # Tool calls, commands and session events (nearly all events) are only counted here,
-        # keyed by their raw strings; ids, days and records are worked out once per distinct
-        # key below.
-        counts: dict[tuple[Any, ...], list[Any]] = {}
+        """Apply checked events (`events.check`) in their order, then the usage counted so
+        far (by `count` too): tool calls, commands and session events are only counted per
+        (project, setup, day, session, instructions) until then, so memory and puts grow
+        with the distinct keys, not with the events."""
         for event in evts:
             kind = event["type"]
             if kind == "tool" or kind == "command" or kind == "session":  # noqa: PLR1714
-                # A format-1 event has exactly these 9 fields: no context, tokens or failure.
-                extra = len(event) > 9
-                key = (
-                    event["project"],
-                    event["harness"],
-                    event["agent"],
-                    event["model"],
-                    int(event["ts"] // 86400),
-                    event.get("session") if extra else None,
-                    event.get("instructions") if extra else None,
-                )
-                slot = counts.get(key)
-                if slot is None:
-                    slot = counts[key] = [0, 0, 0, 0.0, None]
-                slot[0 if kind == "tool" else 1 if kind == "command" else 2] += 1
-                if event["ts"] > slot[3]:  # noqa: PLR1730 - cheaper than max() per event
-                    slot[3] = event["ts"]
-                if extra:
-                    _add_extras(slot, event, kind)
+                self._tally(event, _SLOT[kind])
             elif kind == "commit":
                 self._count("commit")
                 self.commits.append(event["hash"])
@@ -92,6 +214,8 @@ class Applier:
             else:
                 self._count("grade")
                 self._grade(event)
+        counts, self._counts = self._counts, {}
+        self._tails.clear()  # their slots were in the counts just taken
         for (project, harness, agent, model, day_number, session, instr), slot in counts.items():
             tools, commands, sessions, newest, extras = slot
             seen = self.latest.get(project)
@@ -332,6 +456,10 @@ class Applier:
 
 
 _SETUP_FIELDS = ("harness", "agent", "model")
+#: Where a usage event is counted in its slot (see `Applier._counts`).
+_SLOT = {"tool": 0, "command": 1, "session": 2}
+#: At most this many line tails are kept by `Applier.count_line` (a few MiB).
+_MAX_TAILS = 20_000
 _TOKEN_COUNTS = facts.TOKEN_COUNTS
 _COMMIT_FIELDS = (
     "id",

@@ -36,6 +36,7 @@ from agent_tracker.errors import FormatError, UsageError
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
+    import re
     from typing import Any
 
 EVENT_FORMAT = 2
@@ -258,7 +259,8 @@ def check(event: object) -> dict[str, Any]:
             f"this one understands format {EVENT_FORMAT}: upgrade agent-tracker to flush them"
         )
     kind = get("type")
-    fields = _FIELDS.get(kind)  # type: ignore[arg-type]
+    # A list or an object is no type (and would not even do as a key to look up).
+    fields = _FIELDS.get(kind) if type(kind) is str else None
     if fields is None:
         raise BadEvent(f"unknown event type {kind!r}")
     for key in fields:
@@ -313,6 +315,64 @@ def check(event: object) -> dict[str, Any]:
     return event
 
 
+#: The fields a tail may hold: what `usage_tail` can check once for every line that has it.
+_TAIL_FIELDS = frozenset(
+    ("harness", "agent", "model", "project", "name", "session", "instructions")
+)
+
+
+def usage_line_pattern() -> re.Pattern[bytes]:
+    """A tool call or command line in the form `encode` writes, read without building the
+    event: its groups are the type, the time and the line's tail (from `,"harness":` on).
+
+    The flush's per-event path. Only what differs from one call to the next (format
+    version, id, type, time) is matched here, as JSON and `check` read it: a format version
+    this agent-tracker knows, an id of ASCII letters and digits (no escapes), a time in
+    JSON's number grammar without sign or exponent (its upper bound is the caller's). The
+    tail (setup, project, tool name, session) is the same for many lines and is checked
+    once per distinct tail by `usage_tail`. Anything unusual (escapes, spaces, exponents,
+    fields in another order) does not match, so such a line is decoded in full instead.
+    """
+    import re  # flush only; capture never reads the journal
+
+    return re.compile(
+        rb'\{"v":[1-%d],"id":"[0-9A-Za-z]+","type":"(tool|command)",'
+        rb'"ts":((?:0|[1-9][0-9]*)(?:\.[0-9]+)?)(,"harness":.*)' % EVENT_FORMAT,
+        re.DOTALL,
+    )
+
+
+def usage_tail(tail: bytes) -> tuple[str, str, str, str, str | None, str | None] | None:
+    """(project, harness, agent, model, session, instructions) of a tool call or command
+    line's tail (see `usage_line_pattern`), when every line with this tail and a valid head is
+    an event that `check` accepts; None otherwise (decode such lines in full).
+
+    The tail is read as JSON on its own (its first comma made an opening brace), must hold
+    nothing but `_TAIL_FIELDS` (so no field of the head comes again after it), and `check`
+    judges an event made of it and a valid head."""
+    from orjson import loads
+
+    try:
+        fields = loads(b"{" + tail[1:])
+    except ValueError:
+        return None
+    if type(fields) is not dict or not fields.keys() <= _TAIL_FIELDS:
+        return None
+    event = {"v": EVENT_FORMAT, "id": "0", "type": "tool", "ts": 0, **fields}
+    try:
+        check(event)
+    except ValueError:  # BadEvent
+        return None
+    return (
+        event["project"],
+        event["harness"],
+        event["agent"],
+        event["model"],
+        event.get("session"),
+        event.get("instructions"),
+    )
+
+
 def _check_optional(event: dict[str, Any]) -> None:
     """The optional fields of format 2: `ok`, `session`, `instructions`, `tokens`, `cost`."""
     get = event.get
@@ -339,11 +399,23 @@ def _check_optional(event: dict[str, Any]) -> None:
         raise BadEvent("field 'root' is not a commit hash (4-64 hex digits)")
 
 
+#: Ids worked out so far (`short_hash`): a flush asks for the same few setups and projects
+#: for every commit and usage record. Bounded: emptied when full.
+_HASHES: dict[tuple[str, ...], str] = {}
+_MAX_HASHES = 4096
+
+
 def short_hash(*parts: str) -> str:
     """A stable 16-hex-digit id for a setup or project; keeps LMDB keys short and bounded."""
-    import hashlib  # only flush and report need it; capture must not pay for OpenSSL
+    found = _HASHES.get(parts)
+    if found is None:
+        import hashlib  # only flush and report need it; capture must not pay for OpenSSL
 
-    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:16]
+        found = hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:16]
+        if len(_HASHES) >= _MAX_HASHES:
+            _HASHES.clear()
+        _HASHES[parts] = found
+    return found
 
 
 def setup_id(harness: str, agent: str, model: str) -> str:

@@ -158,11 +158,14 @@ def _apply_segment(
     if marker is not None:
         result.skipped_segments += 1  # applied by a flush that died before deleting it
         return _still_to_set_aside(batch, journal, segment, marker, result)
-    # One segment in memory at a time; all of them in one transaction.
+    # Streamed line by line, all segments in one transaction: memory grows with the keys
+    # touched (and the lines set aside), never with the events.
     bad: list[BadLine] = []
     newer: list[BadLine] = []
     applier = Applier(batch, dbid, latest)
-    applier.apply(journal.scan(segment, bad, newer))
+    applier.apply(
+        journal.scan(segment, bad, newer, count=applier.count, count_line=applier.count_line)
+    )
     if newer and not bad and not applier.applied and not applier.duplicates:
         result.newer += len(newer)
         return None

@@ -44,7 +44,7 @@ TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
-    from typing import Any
+    from typing import Any, BinaryIO
 
 LIVE = "live.jsonl"
 SEGMENT_PREFIX = "segment-"
@@ -84,6 +84,45 @@ class BadLine:
         self.lineno = lineno
         self.text = text
         self.error = error
+
+
+def _open_lines(path: Path) -> BinaryIO | None:
+    """A journal file opened for reading line by line; None when it is gone (a flush
+    deleted it meanwhile)."""
+    try:
+        return open(path, "rb")  # the caller closes it
+    except FileNotFoundError:
+        return None
+
+
+def _text(line: bytes) -> bytes:
+    """A line as the quarantine keeps it: without its newline."""
+    return line[:-1] if line.endswith(b"\n") else line
+
+
+def _damaged(
+    lineno: int, line: bytes, bad: list[BadLine], set_aside: list[BadLine]
+) -> Iterator[dict[str, Any]]:
+    """The events of a line that is not one JSON value: none when it is blank; those of the
+    text around runs of NUL bytes (a crash artefact, noted as one bad line); else it is bad."""
+    from orjson import loads
+
+    text = _text(line)
+    if not text or text.isspace():
+        return
+    pieces = [text]
+    if b"\x00" in text:
+        count = text.count(b"\x00")
+        bad.append(BadLine(lineno, b"", f"{count} NUL bytes (left by a crash): dropped"))
+        pieces = _nul_free(text)
+    for piece in pieces:
+        try:
+            yield events.check(loads(piece))
+        except FormatError as exc:
+            set_aside.append(BadLine(lineno, piece, str(exc)))
+        except ValueError as exc:  # orjson's decode error, or BadEvent
+            reason = str(exc) if isinstance(exc, events.BadEvent) else f"not JSON: {exc}"
+            bad.append(BadLine(lineno, piece, reason))
 
 
 class Journal:
@@ -243,41 +282,59 @@ class Journal:
         return list(Journal.scan(path, bad)), bad
 
     @staticmethod
+    def lines(path: Path) -> Iterator[tuple[int, bytes]]:
+        """(line number, line with its newline) of one journal file, read as a stream: a
+        file of any size costs the memory of one line (and a read buffer), never of all."""
+        handle = _open_lines(path)
+        if handle is None:
+            return
+        with handle:
+            yield from enumerate(handle, start=1)
+
+    @staticmethod
     def scan(
-        path: Path, bad: list[BadLine], newer: list[BadLine] | None = None
+        path: Path,
+        bad: list[BadLine],
+        newer: list[BadLine] | None = None,
+        count: Callable[[Any], bool] | None = None,
+        count_line: Callable[[bytes], bool] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Yield the decoded events of one journal file; append undecodable lines to `bad`,
         and lines of a newer event format to `newer` (to `bad` when it is None).
 
-        A generator, so a flush holds one file's text but not all its events at once. A run
-        of NUL bytes (a crash can leave them where data was to be written) is one bad line of
-        its own: the text around it is read as lines, so the last good event is kept.
+        A generator over `lines`, so a flush holds one line at a time, never a whole file or
+        all its events. With `count_line` and `count` (the flush passes `Applier.count_line`
+        and `Applier.count`), each line is offered to the first as it is read, then parsed
+        and offered to the second; one they take (they counted a well-formed tool call,
+        command or session event) is not yielded. A run of NUL bytes (a crash can leave them
+        where data was to be written) is one bad line of its own: the text around it is read
+        as lines, so the last good event is kept.
         """
         from orjson import loads  # about 3x faster than json here (bench/bench_flush.py)
 
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return
         check = events.check
         set_aside = bad if newer is None else newer
-        has_nul = b"\x00" in data
-        for lineno, line in enumerate(data.split(b"\n"), start=1):
-            if not line or line.isspace():
-                continue
-            pieces = [line]
-            if has_nul and b"\x00" in line:
-                count = line.count(b"\x00")
-                bad.append(BadLine(lineno, b"", f"{count} NUL bytes (left by a crash): dropped"))
-                pieces = _nul_free(line)
-            for piece in pieces:
+        handle = _open_lines(path)
+        if handle is None:
+            return
+        with handle:  # iterated here, not through `lines`: one generator less per event
+            for lineno, line in enumerate(handle, start=1):
+                if count_line is not None and count_line(line):
+                    continue
                 try:
-                    yield check(loads(piece))
+                    event = loads(line)
+                except ValueError:
+                    # Blank, torn, NUL-filled or not JSON: the rare case, judged in full.
+                    yield from _damaged(lineno, line, bad, set_aside)
+                    continue
+                if count is not None and count(event):
+                    continue
+                try:
+                    yield check(event)
                 except FormatError as exc:
-                    set_aside.append(BadLine(lineno, piece, str(exc)))
-                except ValueError as exc:  # orjson's decode error, or BadEvent
-                    reason = str(exc) if isinstance(exc, events.BadEvent) else f"not JSON: {exc}"
-                    bad.append(BadLine(lineno, piece, reason))
+                    set_aside.append(BadLine(lineno, _text(line), str(exc)))
+                except ValueError as exc:  # events.BadEvent
+                    bad.append(BadLine(lineno, _text(line), str(exc)))
 
     def write_quarantine(self, segment_id: str, bad: list[BadLine]) -> Path:
         import json  # flush only: capture never reads or writes JSON through this module
@@ -316,26 +373,27 @@ class Journal:
         """Events waiting for a flush (non-blank lines of the pending files)."""
         total = 0
         for path in self.pending_files(applied):
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError:
-                continue
-            total += sum(1 for line in data.split(b"\n") if line.strip(_BLANK))
+            total += sum(1 for _, line in self.lines(path) if line.strip(_BLANK))
         return total
 
     def pending_events(
-        self, applied: Callable[[str], bool] | None = None
+        self,
+        applied: Callable[[str], bool] | None = None,
+        count: Callable[[Any], bool] | None = None,
+        count_line: Callable[[bytes], bool] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every decodable pending event, oldest first, without changing anything."""
+        """Every decodable pending event, oldest first, without changing anything; streamed,
+        and with `count`/`count_line` as in `scan` (the report's overlay passes an
+        `Applier`'s)."""
         for path in self.pending_files(applied):
-            yield from self.scan(path, [])
+            yield from self.scan(path, [], None, count, count_line)
 
     def quarantined_count(self) -> int:
         if not self.quarantine_dir.is_dir():
             return 0
         total = 0
         for path in self.quarantine_dir.glob("*.jsonl"):
-            total += sum(1 for line in path.read_bytes().split(b"\n") if line.strip())
+            total += sum(1 for _, line in self.lines(path) if line.strip())
         return total
 
     def last_activity(

@@ -247,12 +247,14 @@ class _View:
         return self.batch.has(segment_key(segment_id))
 
     def apply_pending(self, journal: Journal) -> None:
-        pending = list(journal.pending_events(self.applied))
-        if pending:
-            from agent_tracker.applier import Applier, drop_empty_days
+        if not journal.pending_files(self.applied):
+            return  # nothing pending: the applier is not even imported
+        from agent_tracker.applier import Applier, drop_empty_days
 
-            Applier(self.batch, "pending").apply(pending)
-            drop_empty_days(self.batch)
+        # Streamed, as a flush reads them: memory grows with the records touched, not events.
+        applier = Applier(self.batch, "pending")
+        applier.apply(journal.pending_events(self.applied, applier.count, applier.count_line))
+        drop_empty_days(self.batch)
 
     def scan(
         self, prefix: str, start: str | None = None, stop: str | None = None

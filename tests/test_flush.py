@@ -654,7 +654,7 @@ def test_a_format_1_database_is_brought_forward_with_nothing_lost(
     assert (group.commits, group.tool_calls) == (1, 8)
     assert flush(settings).applied == 1  # opening for writing brings it forward
     after = db_entries(settings)
-    assert json.loads(after[b"meta:format"]) == store.DB_FORMAT == 2
+    assert json.loads(after[b"meta:format"]) == store.DB_FORMAT == 3
     assert json.loads(after[b"meta:derived"]) == store.DERIVED_VERSION
     facts_before = {k: v for k, v in written.items() if k.startswith(format1.FACT_PREFIXES)}
     assert {k: after[k] for k in facts_before} == facts_before  # every fact as it was
@@ -675,13 +675,13 @@ def test_a_format_1_database_is_brought_forward_with_nothing_lost(
     assert_totals_match_rebuild(settings)
 
 
-def test_an_older_agent_tracker_refuses_a_format_2_database(
+def test_an_older_agent_tracker_refuses_a_format_3_database(
     settings: config.Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     append(settings, "tool", name="edit")
     flush(settings)
     monkeypatch.setattr(store, "DB_FORMAT", 1)  # as the previous release was
-    with pytest.raises(FormatError, match="has format 2; this agent-tracker understands format 1"):
+    with pytest.raises(FormatError, match="has format 3; this agent-tracker understands format 1"):
         LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
 
 
@@ -920,3 +920,37 @@ def test_a_commit_line_without_its_optional_figures_becomes_a_valid_fact(
     assert len(stored) == 1
     fact = facts.check("commit", json.loads(next(iter(stored.values()))))
     assert (fact["source"], fact["files"], fact["subject"]) == ("unknown", 0, "")
+
+
+def _pending_tools(settings: config.Settings, count: int) -> None:
+    """`count` tool calls of one setup, project and day, written as many appends leave them."""
+    ts = float(int(events.make("tool", SETUP, PROJECT)["ts"]) // 86400 * 86400 + 3600)
+    lines = b"".join(
+        b"\n" + events.encode(events.make("tool", SETUP, PROJECT, ts=ts + i / 1000, name="edit"))
+        for i in range(count)
+    )
+    Journal(settings.journal_dir).check_folder()
+    with open(settings.journal_dir / "live.jsonl", "ab") as handle:
+        handle.write(lines)
+
+
+def test_flush_memory_grows_with_the_keys_touched_not_with_the_events(
+    settings: config.Settings,
+) -> None:
+    import tracemalloc
+
+    _pending_tools(settings, 10)
+    flush(settings)  # the database and every key exist before the measured flushes
+    peaks = []
+    for count in (2_000, 8_000):
+        _pending_tools(settings, count)
+        tracemalloc.start()
+        try:
+            result = flush(settings)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        assert result.applied == count
+    # The same keys either way: 6,000 more events may cost a read buffer, not ~200 bytes of
+    # line (and more of decoded event) each, as a flush that reads the whole file does.
+    assert peaks[1] - peaks[0] < 6_000 * 20, peaks
