@@ -41,6 +41,9 @@ _KEYS = frozenset({PIN_PROJECT, PIN_ROOT, ENABLED, "remote.origin.url"})
 #: How long `commit` waits for `git rev-list` to find the root commit of an unpinned
 #: repository (a huge history without a commit-graph); past it the commit goes without.
 ROOT_TIMEOUT = 2.0
+#: How much of the end of the HEAD reflog `last_head_move` reads: room for the entries of a
+#: long rebase made while the hook of its first commit was still starting.
+REFLOG_TAIL = 64 * 1024
 
 
 class Project:
@@ -68,27 +71,38 @@ class Project:
         #: False when the repository opted out (`agent-tracker.enabled false`)
         self.enabled = enabled
 
-    def last_head_move(self) -> tuple[str, str, str] | None:
-        """(old hash, new hash, message) of the newest HEAD reflog entry, if there is one.
+    def last_head_move(self, commit_hash: str | None = None) -> tuple[str, str, str] | None:
+        """(old hash, new hash, message) of the newest HEAD reflog entry, if there is one;
+        with `commit_hash`, of the entry that made HEAD that commit (the oldest one to it
+        in the reflog's tail: later ones are resets or checkouts back to it).
 
         Read from the file rather than by running git: it tells the post-commit hook
-        whether the commit came from `commit --amend`, a rebase or a cherry-pick.
+        whether the commit came from `commit --amend`, a rebase or a cherry-pick. The hook
+        records commits in the background, so in a rebase HEAD may have moved on already.
         """
         if self.git_dir is None:
             return None
         try:
             with open(os.path.join(self.git_dir, "logs", "HEAD"), "rb") as handle:
                 size = handle.seek(0, os.SEEK_END)
-                handle.seek(max(0, size - 8192))
+                handle.seek(max(0, size - REFLOG_TAIL))
                 tail = handle.read().decode("utf-8", errors="replace")
         except OSError:
             return None
-        lines = tail.rstrip("\n").rsplit("\n", 1)
-        head, _, message = lines[-1].partition("\t")
-        parts = head.split(" ", 2)
-        if len(parts) < 3:
-            return None
-        return parts[0], parts[1], message
+        lines = tail.rstrip("\n").split("\n")
+        if size > REFLOG_TAIL:
+            lines = lines[1:]  # the first may be cut
+        found = None
+        for line in reversed(lines):
+            head, _, message = line.partition("\t")
+            parts = head.split(" ", 2)
+            if len(parts) < 3:
+                continue
+            if commit_hash is None:
+                return parts[0], parts[1], message
+            if parts[1] == commit_hash:
+                found = (parts[0], parts[1], message)  # an older one may follow
+        return found
 
 
 def normalise_url(url: str, base: str | None = None) -> str:
