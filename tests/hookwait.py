@@ -8,6 +8,7 @@ to go, with a deadline: a hook that never finishes fails the test instead of han
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -30,3 +31,33 @@ def git_dir(repo: Path) -> str:
 def settle(repo: Path, deadline: float = DEADLINE) -> None:
     """Return once no background work of our hooks is left in `repo`."""
     assert detached.wait(git_dir(repo), "", deadline), "the hooks' background work never ended"
+
+
+SLOW_TRACKER = """
+import os, time
+wait = float(os.environ.get("SLOW_COMMIT", "0"))
+if wait:
+    from agent_tracker import tracking
+    commit_completed = tracking.TrackingService.commit_completed
+    def slow(self, *args, **kwargs):
+        time.sleep(wait)
+        return commit_completed(self, *args, **kwargs)
+    tracking.TrackingService.commit_completed = slow
+wait_flush = float(os.environ.get("SLOW_FLUSH", "0"))
+if wait_flush:
+    from agent_tracker import flush
+    apply_segment = flush._apply_segment
+    def slow_apply(*args, **kwargs):
+        time.sleep(wait_flush)  # inside the write transaction, before it commits
+        return apply_segment(*args, **kwargs)
+    flush._apply_segment = slow_apply
+"""
+
+
+def slow_env(tmp: Path, **values: str) -> dict[str, str]:
+    """An environment in which the tracker started by a hook dawdles (`SLOW_COMMIT` seconds
+    before it records a commit, `SLOW_FLUSH` inside the flush's transaction)."""
+    site = tmp / "slow-site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(SLOW_TRACKER)
+    return {**os.environ, "PYTHONPATH": str(site), **values}

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from conftest import Result, commit_file, git, run_tracker
-from hookwait import settle
+from hookwait import settle, slow_env
 
 from agent_tracker import config, gitinfo, hookscripts
 from agent_tracker.journal import Journal
@@ -931,35 +931,6 @@ def test_install_on_a_git_older_than_2_25_says_what_is_needed(
 
 
 # -- in the background: git never waits, and nothing is lost, doubled or half done ----------
-
-SLOW_TRACKER = """
-import os, time
-wait = float(os.environ.get("SLOW_COMMIT", "0"))
-if wait:
-    from agent_tracker import tracking
-    commit_completed = tracking.TrackingService.commit_completed
-    def slow(self, *args, **kwargs):
-        time.sleep(wait)
-        return commit_completed(self, *args, **kwargs)
-    tracking.TrackingService.commit_completed = slow
-wait_flush = float(os.environ.get("SLOW_FLUSH", "0"))
-if wait_flush:
-    from agent_tracker import flush
-    apply_segment = flush._apply_segment
-    def slow_apply(*args, **kwargs):
-        time.sleep(wait_flush)  # inside the write transaction, before it commits
-        return apply_segment(*args, **kwargs)
-    flush._apply_segment = slow_apply
-"""
-
-
-def slow_env(tmp: Path, **values: str) -> dict[str, str]:
-    """An environment in which the tracker started by a hook dawdles (`SLOW_COMMIT` seconds
-    before it records a commit, `SLOW_FLUSH` inside the flush's transaction)."""
-    site = tmp / "slow-site"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(SLOW_TRACKER)
-    return env_with(PYTHONPATH=str(site), **values)
 
 
 def commit_only(repo: Path, name: str, env: dict[str, str]) -> str:
