@@ -33,6 +33,10 @@ import os
 from agent_tracker import gitconfig
 from agent_tracker.errors import GitError
 
+TYPE_CHECKING = False  # avoids importing typing on the capture hot path
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 #: The variables agent-tracker keeps in a repository's local git config.
 PIN_PROJECT = "agent-tracker.project"
 PIN_ROOT = "agent-tracker.root"
@@ -103,6 +107,45 @@ class Project:
             if parts[1] == commit_hash:
                 found = (parts[0], parts[1], message)  # an older one may follow
         return found
+
+
+def head_commit(project: Project) -> str | None:
+    """The commit HEAD names, read from the repository's files as git would (HEAD, a loose
+    ref, `packed-refs`), without starting git; None when git has to say (no commit yet, a
+    symbolic ref to a symbolic ref, refs in a reftable, anything unusual)."""
+    if project.git_dir is None or project.common_dir is None:
+        return None
+    text = _read_text(os.path.join(project.git_dir, "HEAD"))
+    if text is None:
+        return None
+    if not text.startswith("ref:"):
+        return _full_hash(text)
+    ref = text[4:].strip()
+    if not ref.startswith("refs/heads/") or ".." in ref:
+        return None
+    loose = _read_text(os.path.join(project.common_dir, ref))
+    if loose is not None:
+        return _full_hash(loose)
+    packed = _read_text(os.path.join(project.common_dir, "packed-refs"))
+    suffix = f" {ref}"
+    for line in (packed or "").splitlines():
+        if line.endswith(suffix):
+            return _full_hash(line[: -len(suffix)])
+    return None
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def _full_hash(text: str) -> str | None:
+    """`text` when it is a whole SHA-1 or SHA-256 object name."""
+    found = _commit_hash(text)
+    return found if found is not None and len(found) in (40, 64) else None
 
 
 def normalise_url(url: str, base: str | None = None) -> str:
@@ -309,27 +352,86 @@ def clean_git_env() -> dict[str, str]:
 
 
 def _git(repo: str, *args: str, honour_env: bool = True, timeout: float | None = None) -> str:
-    import subprocess  # not at module level: `track` only reads files and must start fast
-
+    argv = ["git", "-C", repo, *args]
     try:
-        done = subprocess.run(
-            ["git", "-C", repo, *args],
-            env=None if honour_env else clean_git_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout,
-        )
+        code, out, err = _spawn(argv, os.environ if honour_env else clean_git_env(), timeout)
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH") from None
-    except subprocess.TimeoutExpired:
+    except TimeoutError:
         raise GitError(f"git {args[0]} took more than {timeout} s in {repo}") from None
-    if done.returncode != 0:
-        message = done.stderr.strip().splitlines()
+    if code != 0:
+        message = err.decode("utf-8", "replace").strip().splitlines()
         raise GitError(f"git {args[0]} failed in {repo}: {message[-1] if message else 'error'}")
-    return done.stdout
+    return out.decode("utf-8", "replace")
+
+
+def _spawn(
+    argv: list[str], env: Mapping[str, str], timeout: float | None
+) -> tuple[int, bytes, bytes]:
+    """(exit status, stdout, stderr) of a command, standard input from /dev/null.
+
+    `os.posix_spawnp` and a poll loop rather than `subprocess`: importing `subprocess`
+    (with `threading`, `selectors`, `signal`...) costs `commit` more than the git call it
+    makes. TimeoutError (the child killed) after `timeout` seconds.
+    """
+    import select
+
+    out_r, out_w = os.pipe()  # not inheritable (PEP 446): only the dup2'd ends reach git
+    err_r, err_w = os.pipe()
+    try:
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            pid = os.posix_spawnp(
+                argv[0],
+                argv,
+                env,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, null, 0),
+                    (os.POSIX_SPAWN_DUP2, out_w, 1),
+                    (os.POSIX_SPAWN_DUP2, err_w, 2),
+                ],
+            )
+        finally:
+            os.close(null)
+    except BaseException:
+        for fd in (out_r, err_r):
+            os.close(fd)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+    poller = select.poll()
+    for fd in chunks:
+        poller.register(fd, select.POLLIN)
+    open_fds = set(chunks)
+    deadline = None if timeout is None else _now() + timeout
+    try:
+        while open_fds:
+            wait = None if deadline is None else max(0.0, deadline - _now()) * 1000
+            ready = poller.poll(wait)
+            if not ready and deadline is not None and _now() >= deadline:
+                os.kill(pid, 9)  # SIGKILL
+                os.waitpid(pid, 0)
+                raise TimeoutError
+            for fd, _ in ready:
+                data = os.read(fd, 65536)
+                if data:
+                    chunks[fd].append(data)
+                else:
+                    poller.unregister(fd)
+                    open_fds.discard(fd)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        for fd in chunks:
+            os.close(fd)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]), b"".join(chunks[err_r])
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
 
 
 def output(repo: str, *args: str, honour_env: bool = True) -> str:

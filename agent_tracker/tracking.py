@@ -193,7 +193,9 @@ class TrackingService:
                 f"{folder} is not inside a git repository: a grade is of a commit; run it in "
                 "the repository or name it with --repo"
             )
-        commit_hash = gitinfo.resolve_commit(where, rev, honour_env)
+        # HEAD, the usual case, is read from the repository's files: no git process.
+        head = gitinfo.head_commit(project) if rev == "HEAD" else None
+        commit_hash = head or gitinfo.resolve_commit(where, rev, honour_env)
         gitinfo.pin(project, where, honour_env, commit_hash)
         setup = attribution.for_event(flags, self.environ)
         fields: dict[str, Any] = {"hash": commit_hash, "by": party, "grade": value}
