@@ -7,10 +7,12 @@ temporary folder), so the journal and database checked here are the hooks' own.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -763,13 +765,14 @@ def _alive(pid: int) -> bool:
 
 
 HANG_IN_GIT = """
-import os, subprocess, time
+import os, time
+spawn = os.posix_spawnp
 def hang(*args, **kwargs):
-    child = subprocess.Popen(["sleep", "60"])
+    child = spawn("sleep", ["sleep", "60"], os.environ)
     with open({record!r}, "a") as f:
-        f.write(f"{{os.getpid()}} {{child.pid}}\\n")
+        f.write(f"{{os.getpid()}} {{child}}\\n")
     time.sleep(60)
-subprocess.run = hang
+os.posix_spawnp = hang
 """
 
 
@@ -1006,7 +1009,8 @@ def test_commits_a_cherry_pick_re_applies_in_quick_succession_are_not_counted_ag
     before = rig.recorded()
     # Each recorder starts only after the next pick moved HEAD on: it must still find the
     # reflog entry of its own commit, not the newest one.
-    env = slow_env(rig.tmp, SLOW_COMMIT="0.5")
+    # Another committer time: a pick made in the same second as its original would be it.
+    env = slow_env(rig.tmp, SLOW_COMMIT="0.5", GIT_COMMITTER_DATE="2030-01-01T00:00:00Z")
     done = run_git(rig.repo, "cherry-pick", *picked, env=env)
     assert done.returncode == 0, done.stderr
     assert len(git(rig.repo, "log", "--format=%H", "topic..main").split()) == 3
@@ -1077,3 +1081,26 @@ def test_a_flush_the_hook_bound_ends_mid_transaction_is_applied_once_later(rig: 
     assert run_tracker("flush", cwd=rig.repo).stdout == "nothing to flush\n"
     [agent] = database_agents(rig.settings)
     assert agent["commits"] == len(made)
+
+
+def test_a_harness_ending_the_process_group_of_git_commit_ends_none_of_our_work(rig: Rig) -> None:
+    rig.install()
+    env = slow_env(rig.tmp, SLOW_COMMIT="0.5", SLOW_FLUSH="0.5")
+    (rig.repo / "a.txt").write_text("a\n")
+    git(rig.repo, "add", "a.txt")
+    for args in (["commit", "-q", "-m", "a"], ["push", "-q", "origin", "main"]):
+        # As Codex runs a shell command: a process group of its own, ended once it returns.
+        proc = subprocess.Popen(
+            ["git", "-C", str(rig.repo), *args],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert proc.wait(timeout=GIT_DEADLINE) == 0
+        with contextlib.suppress(ProcessLookupError):  # nothing was left in it
+            os.killpg(proc.pid, signal.SIGKILL)
+        settle(rig.repo)
+    assert rig.recorded() == []  # recorded, then flushed
+    [agent] = database_agents(rig.settings)
+    assert agent["commits"] == 1
