@@ -55,6 +55,8 @@ TAIL_BYTES = 256 * 1024
 REMEMBER_SECONDS = 7 * 86400
 #: Event types that show a session at work in a project.
 ACTIVITY_TYPES = ("tool", "command", "session")
+#: How an activity event's type reads in a journal line (a cheap test before decoding).
+_ACTIVITY_MARKS = tuple(b'"type":"%s"' % kind.encode() for kind in ACTIVITY_TYPES)
 #: What a line may hold and still be no event (NULs: a crash artefact).
 _BLANK = b" \t\r\n\x0b\x0c\x00"
 
@@ -370,7 +372,9 @@ class Journal:
             except FileNotFoundError:
                 continue
             for text in reversed(tail.split(b"\n")):
-                if not any(needle in text for needle in needles):
+                if not any(needle in text for needle in needles) or not any(
+                    kind in text for kind in _ACTIVITY_MARKS
+                ):
                     continue
                 found = _activity(text, project, since, until)
                 if found is not None:
@@ -384,12 +388,16 @@ class Journal:
     def _last_setups(self) -> dict[str, list[Any]]:
         """The file of `remember_setups`, keeping only well-formed entries: a damaged or
         hand-edited file must never fail a commit or a flush."""
-        import json
-
         try:
             with open(os.path.join(self.folder, LAST_SETUPS), "rb") as handle:
-                data = json.loads(handle.read())
-        except (OSError, ValueError):
+                raw = handle.read()
+        except OSError:
+            return {}
+        import json  # only now: a commit in a journal never flushed does without
+
+        try:
+            data = json.loads(raw)
+        except ValueError:
             return {}
         if not isinstance(data, dict):
             return {}
