@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+#: How long `grade` waits for the post-commit hook still recording the graded commit in the
+#: background (its bound is 10 s by default) before it says the commit was never recorded.
+GRADE_WAIT = 10.0
+
 #: Set by our git hook scripts (and the flush a session-end hook starts): this process runs
 #: inside a hook, bounded in time, and must never report our own failure to git.
 ENV_HOOK = "AGENT_TRACKER_HOOK_TIMEOUT"
@@ -184,7 +188,9 @@ def run(
     if command == "track command":
         return service.track_command_completion(name, flags, repo)
     if command == "commit":
-        event = service.commit_completed(flags, repo, values.get("rev") or "HEAD")
+        from agent_tracker.detached import hook_time
+
+        event = service.commit_completed(flags, repo, values.get("rev") or "HEAD", hook_time())
         if event is None and not service.disabled:
             import sys
 
@@ -207,9 +213,7 @@ def run(
 
             sys.stderr.write(f"agent-tracker: {service.DISABLED}; the grade was not recorded\n")
             return None
-        from agent_tracker import recorded
-
-        if recorded.is_recorded(settings.journal_folder, event["hash"]) is False:
+        if not _recorded(settings, service, event["hash"]):
             import sys
 
             sys.stderr.write(
@@ -218,3 +222,18 @@ def run(
             )
         return event
     raise ValueError(f"not a capture command: {command}")
+
+
+def _recorded(settings: Settings, service: Any, commit_hash: str) -> bool:
+    """Whether the graded commit is recorded (or this cannot be told). A commit whose
+    post-commit hook still records it in the background (a grade right after `git commit`)
+    is waited for, a bounded time, before it is called unrecorded."""
+    from agent_tracker import detached, recorded
+
+    if recorded.is_recorded(settings.journal_folder, commit_hash) is not False:
+        return True
+    git_dir = service.project.git_dir if service.project is not None else None
+    if git_dir is None or not detached.running(git_dir, f"commit-{commit_hash}"):
+        return False
+    detached.wait(git_dir, f"commit-{commit_hash}", GRADE_WAIT)
+    return recorded.is_recorded(settings.journal_folder, commit_hash) is not False

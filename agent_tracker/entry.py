@@ -1,14 +1,17 @@
-"""The console-script entry point: a fast path for capture, Typer for everything else.
+"""The console-script entry point: fast paths for capture and flush, Typer for the rest.
 
 Capture commands run many times a minute inside agent tool calls and git hooks, so they
 must cost little more than starting Python: when `argv` is a well-formed capture command it
-is run here without importing Typer, Rich or LMDB. Everything else, including `--help` and
-any malformed capture command, goes to `agent_tracker.cli`, which reports errors properly.
+is run here without importing Typer, Rich or LMDB. `flush` (the pre-push hook's command)
+is run here too, without Typer, Rich or pydantic, printing the same text (or JSON) as the
+CLI. Everything else, including `--help`, global options and any malformed command, goes to
+`agent_tracker.cli`, which reports errors properly.
 
 Inside our git hooks the hook script's watchdog bounds the whole command, interpreter start
 included; the script also sets `AGENT_TRACKER_HOOK_BOUND` (and only it does), and then this
-process makes itself a process group, so that the watchdog's kill reaches the git processes
-it starts, and ends that group itself after as many seconds. A stuck tracker must never hold
+process makes itself a session (so a closed terminal does not end the detached work) and
+thereby a process group, so that the watchdog's kill reaches the git processes it starts,
+and ends that group itself after as many seconds. A stuck tracker must never hold
 up git, and a flush killed at any instant is safe by design. `AGENT_TRACKER_HOOK_TIMEOUT`
 alone (say, exported in a shell) arms nothing: a long `migrate` run by hand is never killed;
 only the bare `commit` or `flush` that hook scripts of an earlier version run, with standard
@@ -23,6 +26,7 @@ import sys
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
 
 #: Set by our git hook scripts only, for the one command they run: its time bound in seconds.
@@ -41,10 +45,15 @@ def _arm_hook_timeout(args: list[str]) -> None:
         return
     import signal
 
-    try:  # noqa: SIM105 - contextlib is one more import on the commit hot path
-        os.setpgid(0, 0)  # a group of our own, so the hook's watchdog also kills our git calls
-    except OSError:
-        pass  # already a session leader (a detached flush): the group is ours anyway
+    try:
+        # A session, hence a group, of our own: the hook's watchdog also kills our git
+        # calls, and a terminal closed while the hook works in the background does not.
+        os.setsid()
+    except OSError:  # already a group leader (a flush started by a session-end hook)
+        try:  # noqa: SIM105 - contextlib is one more import on the commit hot path
+            os.setpgid(0, 0)
+        except OSError:
+            pass  # already a session leader: the group is ours anyway
     if os.getpgrp() == os.getpid():
         signal.signal(signal.SIGALRM, _end_process_group)
     else:
@@ -81,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parsed = parse(args)
         if parsed is not None:
             return _run_capture(*parsed)
+    if args and args[0] == "flush":
+        options = _flush_options(args[1:])
+        if options is not None:
+            return _run_flush(*options)
     from agent_tracker.cli import run
 
     return run(args)
@@ -106,3 +119,118 @@ def _run_capture(command: str, values: dict[str, str]) -> int:
     from agent_tracker import capture
 
     return capture.main(command, values)
+
+
+def _flush_options(rest: list[str]) -> tuple[str, str | None] | None:
+    """(format, wait) of a well-formed `flush [--format text|json] [--wait SECONDS]`, else
+    None (Typer then has its say). JSON for a terminal goes to Typer too: Rich colours it."""
+    values: dict[str, str] = {}
+    index = 0
+    while index < len(rest):
+        name, eq, value = rest[index].partition("=")
+        if name not in ("--format", "--wait") or name in values:
+            return None
+        if not eq:
+            index += 1
+            if index == len(rest):
+                return None
+            value = rest[index]
+        values[name] = value
+        index += 1
+    fmt = values.get("--format", "text")
+    if fmt not in ("text", "json") or (fmt == "json" and sys.stdout.isatty()):
+        return None
+    return fmt, values.get("--wait")
+
+
+def _run_flush(fmt: str, wait: str | None) -> int:
+    """`flush` as the CLI runs it, without Typer: same checks, text, JSON and exit codes."""
+    from agent_tracker.errors import EXIT_ERROR, EXIT_INTERRUPTED, TrackerError, message_line
+
+    try:
+        import time
+
+        from agent_tracker import config, detached, flush, migrate, writelock
+
+        settings = config.load()
+        for key in ("database_path", "max_database_size", "journal_dir"):
+            settings.value(key)  # an invalid setting fails now, as in the CLI
+        seconds = None if wait is None else writelock.parse_wait(wait)
+        hooked = bool(os.environ.get(HOOK_BOUND))
+        folder = os.getcwd()  # noqa: PTH109 - str paths, as flush takes them
+        # Inside the pre-push hook, a large per-project database waits for an explicit
+        # migrate; by hand, first the work our hooks still do in the background.
+        limit = migrate.HOOK_MERGE_LIMIT if hooked else None
+        deadline = time.monotonic() + detached.SETTLE
+        while True:
+            if not hooked:
+                detached.settle(settings.journal_folder, folder, deadline - time.monotonic())
+            with writelock.waiting(seconds):
+                result = flush.flush(settings, folder, limit)
+            # By hand, a flush that started in between is waited for too, within the bound.
+            if hooked or not result.busy or result.message or time.monotonic() >= deadline:
+                break
+        text = _flush_json(result) if fmt == "json" else _flush_text(result)
+    except KeyboardInterrupt:
+        _write("agent-tracker: interrupted\n")
+        return EXIT_INTERRUPTED
+    except TrackerError as exc:
+        _write(message_line(exc))
+        return exc.exit_code
+    except OSError as exc:  # e.g. an unwritable journal or database folder
+        _write(message_line(exc))
+        return EXIT_ERROR
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except (OSError, ValueError):  # stdout closed (a hook's /dev/null never is)
+        return EXIT_ERROR
+    return 0
+
+
+def _write(line: str) -> None:
+    try:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _flush_json(result: Any) -> str:
+    import json
+
+    return json.dumps(result.as_dict(), indent=2, sort_keys=True) + "\n"
+
+
+def _flush_text(result: Any) -> str:
+    """What `render.flush_summary` prints, as plain text (names escaped as it does)."""
+    from agent_tracker.errors import printable
+
+    lines = [printable(m.summary()) for m in result.migrations if m.status != "unchanged"]
+    if result.busy:
+        lines.append(
+            printable(result.message)
+            if result.message
+            else "busy: another flush is running; its events will be applied by it"
+        )
+    elif result.segments == 0:
+        lines.append("nothing to flush")
+    else:
+        kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(result.by_type.items()))
+        lines.append(
+            f"flushed {result.applied} events ({kinds or 'none'}) in one transaction, "
+            f"{result.puts} keys written"
+        )
+        if result.duplicates:
+            lines.append(f"  {result.duplicates} duplicate or superseded events ignored")
+        if result.skipped_segments:
+            lines.append(f"  {result.skipped_segments} segments were already applied (cleaned up)")
+        if result.quarantined:
+            lines.append(f"  {result.quarantined} bad journal lines moved to the quarantine")
+        if result.newer:
+            files = ", ".join(printable(f) for f in result.newer_files)
+            lines.append(
+                f"  {result.newer} lines of a newer event format left pending for a newer "
+                f"agent-tracker's flush (in {files})"
+            )
+    return "".join(f"{line}\n" for line in lines)

@@ -33,6 +33,10 @@ import os
 from agent_tracker import gitconfig
 from agent_tracker.errors import GitError
 
+TYPE_CHECKING = False  # avoids importing typing on the capture hot path
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 #: The variables agent-tracker keeps in a repository's local git config.
 PIN_PROJECT = "agent-tracker.project"
 PIN_ROOT = "agent-tracker.root"
@@ -41,6 +45,9 @@ _KEYS = frozenset({PIN_PROJECT, PIN_ROOT, ENABLED, "remote.origin.url"})
 #: How long `commit` waits for `git rev-list` to find the root commit of an unpinned
 #: repository (a huge history without a commit-graph); past it the commit goes without.
 ROOT_TIMEOUT = 2.0
+#: How much of the end of the HEAD reflog `last_head_move` reads: room for the entries of a
+#: long rebase made while the hook of its first commit was still starting.
+REFLOG_TAIL = 64 * 1024
 
 
 class Project:
@@ -68,27 +75,77 @@ class Project:
         #: False when the repository opted out (`agent-tracker.enabled false`)
         self.enabled = enabled
 
-    def last_head_move(self) -> tuple[str, str, str] | None:
-        """(old hash, new hash, message) of the newest HEAD reflog entry, if there is one.
+    def last_head_move(self, commit_hash: str | None = None) -> tuple[str, str, str] | None:
+        """(old hash, new hash, message) of the newest HEAD reflog entry, if there is one;
+        with `commit_hash`, of the entry that made HEAD that commit (the oldest one to it
+        in the reflog's tail: later ones are resets or checkouts back to it).
 
         Read from the file rather than by running git: it tells the post-commit hook
-        whether the commit came from `commit --amend`, a rebase or a cherry-pick.
+        whether the commit came from `commit --amend`, a rebase or a cherry-pick. The hook
+        records commits in the background, so in a rebase HEAD may have moved on already.
         """
         if self.git_dir is None:
             return None
         try:
             with open(os.path.join(self.git_dir, "logs", "HEAD"), "rb") as handle:
                 size = handle.seek(0, os.SEEK_END)
-                handle.seek(max(0, size - 8192))
+                handle.seek(max(0, size - REFLOG_TAIL))
                 tail = handle.read().decode("utf-8", errors="replace")
         except OSError:
             return None
-        lines = tail.rstrip("\n").rsplit("\n", 1)
-        head, _, message = lines[-1].partition("\t")
-        parts = head.split(" ", 2)
-        if len(parts) < 3:
-            return None
-        return parts[0], parts[1], message
+        lines = tail.rstrip("\n").split("\n")
+        if size > REFLOG_TAIL:
+            lines = lines[1:]  # the first may be cut
+        found = None
+        for line in reversed(lines):
+            head, _, message = line.partition("\t")
+            parts = head.split(" ", 2)
+            if len(parts) < 3:
+                continue
+            if commit_hash is None:
+                return parts[0], parts[1], message
+            if parts[1] == commit_hash:
+                found = (parts[0], parts[1], message)  # an older one may follow
+        return found
+
+
+def head_commit(project: Project) -> str | None:
+    """The commit HEAD names, read from the repository's files as git would (HEAD, a loose
+    ref, `packed-refs`), without starting git; None when git has to say (no commit yet, a
+    symbolic ref to a symbolic ref, refs in a reftable, anything unusual)."""
+    if project.git_dir is None or project.common_dir is None:
+        return None
+    text = _read_text(os.path.join(project.git_dir, "HEAD"))
+    if text is None:
+        return None
+    if not text.startswith("ref:"):
+        return _full_hash(text)
+    ref = text[4:].strip()
+    if not ref.startswith("refs/heads/") or ".." in ref:
+        return None
+    loose = _read_text(os.path.join(project.common_dir, ref))
+    if loose is not None:
+        return _full_hash(loose)
+    packed = _read_text(os.path.join(project.common_dir, "packed-refs"))
+    suffix = f" {ref}"
+    for line in (packed or "").splitlines():
+        if line.endswith(suffix):
+            return _full_hash(line[: -len(suffix)])
+    return None
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def _full_hash(text: str) -> str | None:
+    """`text` when it is a whole SHA-1 or SHA-256 object name."""
+    found = _commit_hash(text)
+    return found if found is not None and len(found) in (40, 64) else None
 
 
 def normalise_url(url: str, base: str | None = None) -> str:
@@ -295,27 +352,86 @@ def clean_git_env() -> dict[str, str]:
 
 
 def _git(repo: str, *args: str, honour_env: bool = True, timeout: float | None = None) -> str:
-    import subprocess  # not at module level: `track` only reads files and must start fast
-
+    argv = ["git", "-C", repo, *args]
     try:
-        done = subprocess.run(
-            ["git", "-C", repo, *args],
-            env=None if honour_env else clean_git_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout,
-        )
+        code, out, err = _spawn(argv, os.environ if honour_env else clean_git_env(), timeout)
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH") from None
-    except subprocess.TimeoutExpired:
+    except TimeoutError:
         raise GitError(f"git {args[0]} took more than {timeout} s in {repo}") from None
-    if done.returncode != 0:
-        message = done.stderr.strip().splitlines()
+    if code != 0:
+        message = err.decode("utf-8", "replace").strip().splitlines()
         raise GitError(f"git {args[0]} failed in {repo}: {message[-1] if message else 'error'}")
-    return done.stdout
+    return out.decode("utf-8", "replace")
+
+
+def _spawn(
+    argv: list[str], env: Mapping[str, str], timeout: float | None
+) -> tuple[int, bytes, bytes]:
+    """(exit status, stdout, stderr) of a command, standard input from /dev/null.
+
+    `os.posix_spawnp` and a poll loop rather than `subprocess`: importing `subprocess`
+    (with `threading`, `selectors`, `signal`...) costs `commit` more than the git call it
+    makes. TimeoutError (the child killed) after `timeout` seconds.
+    """
+    import select
+
+    out_r, out_w = os.pipe()  # not inheritable (PEP 446): only the dup2'd ends reach git
+    err_r, err_w = os.pipe()
+    try:
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            pid = os.posix_spawnp(
+                argv[0],
+                argv,
+                env,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, null, 0),
+                    (os.POSIX_SPAWN_DUP2, out_w, 1),
+                    (os.POSIX_SPAWN_DUP2, err_w, 2),
+                ],
+            )
+        finally:
+            os.close(null)
+    except BaseException:
+        for fd in (out_r, err_r):
+            os.close(fd)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+    poller = select.poll()
+    for fd in chunks:
+        poller.register(fd, select.POLLIN)
+    open_fds = set(chunks)
+    deadline = None if timeout is None else _now() + timeout
+    try:
+        while open_fds:
+            wait = None if deadline is None else max(0.0, deadline - _now()) * 1000
+            ready = poller.poll(wait)
+            if not ready and deadline is not None and _now() >= deadline:
+                os.kill(pid, 9)  # SIGKILL
+                os.waitpid(pid, 0)
+                raise TimeoutError
+            for fd, _ in ready:
+                data = os.read(fd, 65536)
+                if data:
+                    chunks[fd].append(data)
+                else:
+                    poller.unregister(fd)
+                    open_fds.discard(fd)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        for fd in chunks:
+            os.close(fd)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]), b"".join(chunks[err_r])
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
 
 
 def output(repo: str, *args: str, honour_env: bool = True) -> str:

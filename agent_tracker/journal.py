@@ -55,6 +55,8 @@ TAIL_BYTES = 256 * 1024
 REMEMBER_SECONDS = 7 * 86400
 #: Event types that show a session at work in a project.
 ACTIVITY_TYPES = ("tool", "command", "session")
+#: How an activity event's type reads in a journal line (a cheap test before decoding).
+_ACTIVITY_MARKS = tuple(b'"type":"%s"' % kind.encode() for kind in ACTIVITY_TYPES)
 #: What a line may hold and still be no event (NULs: a crash artefact).
 _BLANK = b" \t\r\n\x0b\x0c\x00"
 
@@ -397,22 +399,27 @@ class Journal:
         return total
 
     def last_activity(
-        self, project: str, since: float
+        self, project: str, since: float, until: float | None = None
     ) -> tuple[tuple[str, str, str], str | None] | None:
         """(setup, session) of the newest tool call, command or session event of `project`
-        at or after `since`, whether or not its agent and model are known.
+        at or after `since` (and, given `until`, not after it), whether or not its agent
+        and model are known.
 
-        Reads only the tail of the live file and of the newest segment, then the small
-        record of what earlier flushes saw (`remember_setups`): this runs inside the
-        post-commit hook and must stay cheap however large the journal is.
+        Reads only the tail of the live file and of the newest segment, and decodes only
+        the lines that name the project, then the small record of what earlier flushes saw
+        (`remember_setups`): this runs for every commit and must stay cheap however large
+        the journal is.
         """
-        import json
-
         project = events.clean_text(project)  # as the journal's events spell it
         try:
             names = sorted(n for n in os.listdir(self.folder) if n.startswith(SEGMENT_PREFIX))
         except FileNotFoundError:
             return None
+        # The project as `events.encode` writes it (and as an ASCII-only encoder would).
+        needles = {
+            b'"project":' + events.dumps(project).encode("utf-8"),
+            b'"project":' + events.dumps(project).encode("ascii", "backslashreplace"),
+        }
         candidates = [self.live_file, *(os.path.join(self.folder, n) for n in names[-1:])]
         for path in candidates:
             try:
@@ -423,24 +430,15 @@ class Journal:
             except FileNotFoundError:
                 continue
             for text in reversed(tail.split(b"\n")):
-                if b'"project"' not in text:
-                    continue
-                try:
-                    event = json.loads(text.strip(_BLANK))
-                except ValueError:
-                    continue
-                if (
-                    isinstance(event, dict)
-                    and event.get("type") in ACTIVITY_TYPES
-                    and event.get("project") == project
-                    and isinstance(event.get("ts"), int | float)
-                    and event["ts"] >= since
+                if not any(needle in text for needle in needles) or not any(
+                    kind in text for kind in _ACTIVITY_MARKS
                 ):
-                    session = event.get("session")
-                    setup = (str(event["harness"]), str(event["agent"]), str(event["model"]))
-                    return setup, session if isinstance(session, str) else None
+                    continue
+                found = _activity(text, project, since, until)
+                if found is not None:
+                    return found
         seen = self._last_setups().get(project)
-        if seen is not None and seen[0] >= since:
+        if seen is not None and since <= seen[0] and (until is None or seen[0] <= until):
             session = seen[4] if len(seen) == 5 and isinstance(seen[4], str) else None
             return (str(seen[1]), str(seen[2]), str(seen[3])), session
         return None
@@ -448,12 +446,16 @@ class Journal:
     def _last_setups(self) -> dict[str, list[Any]]:
         """The file of `remember_setups`, keeping only well-formed entries: a damaged or
         hand-edited file must never fail a commit or a flush."""
-        import json
-
         try:
             with open(os.path.join(self.folder, LAST_SETUPS), "rb") as handle:
-                data = json.loads(handle.read())
-        except (OSError, ValueError):
+                raw = handle.read()
+        except OSError:
+            return {}
+        import json  # only now: a commit in a journal never flushed does without
+
+        try:
+            data = json.loads(raw)
+        except ValueError:
             return {}
         if not isinstance(data, dict):
             return {}
@@ -485,3 +487,27 @@ class Journal:
         fsio.atomic_write(
             os.path.join(self.folder, LAST_SETUPS), json.dumps(merged).encode(), durable=False
         )
+
+
+def _activity(
+    text: bytes, project: str, since: float, until: float | None
+) -> tuple[tuple[str, str, str], str | None] | None:
+    """(setup, session) of one journal line when it is activity of `project` in the time."""
+    import json
+
+    try:
+        event = json.loads(text.strip(_BLANK))
+    except ValueError:
+        return None
+    if not (
+        isinstance(event, dict)
+        and event.get("type") in ACTIVITY_TYPES
+        and event.get("project") == project
+        and isinstance(event.get("ts"), int | float)
+        and event["ts"] >= since
+        and (until is None or event["ts"] <= until)
+    ):
+        return None
+    session = event.get("session")
+    setup = (str(event["harness"]), str(event["agent"]), str(event["model"]))
+    return setup, session if isinstance(session, str) else None

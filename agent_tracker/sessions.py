@@ -21,7 +21,6 @@ unseen for `KEEP_DAYS` are removed by `prune`. Standard library only: this runs 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import time
 
@@ -77,6 +76,8 @@ class Locked:
         try:
             if save:
                 self.state["seen"] = round(time.time(), 3)
+                import json  # here: a commit without sessions never needs it
+
                 data = json.dumps(self.state, separators=(",", ":")).encode("utf-8")
                 # A reader sees the old state or the new, whole. Not fsynced: this runs in
                 # every hook call, and a state lost to a power failure costs at most a
@@ -198,6 +199,8 @@ class SessionStore:
 def _parse(raw: bytes) -> dict[str, Any]:
     if not raw:
         return {}
+    import json  # here: a commit without sessions never needs it
+
     try:
         state = json.loads(raw)
     except ValueError:

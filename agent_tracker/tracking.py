@@ -41,6 +41,8 @@ class TrackingService:
         self.journal = Journal(settings.journal_folder)
         #: set when a call recorded nothing because its repository opted out
         self.disabled = False
+        #: the project of the last call
+        self.project: gitinfo.Project | None = None
 
     def _append(self, event: dict[str, Any]) -> dict[str, Any]:
         self.journal.append(events.encode(event))
@@ -52,6 +54,7 @@ class TrackingService:
         honour_env = repo is None
         project = gitinfo.find_project(repo or ".", honour_env)
         self.disabled = not project.enabled
+        self.project = project
         return project, project.toplevel or repo or ".", honour_env
 
     def _usage(
@@ -82,7 +85,11 @@ class TrackingService:
         return self._usage("command", name, flags, repo)
 
     def commit_completed(
-        self, flags: attribution.Partial, repo: str | None = None, rev: str = "HEAD"
+        self,
+        flags: attribution.Partial,
+        repo: str | None = None,
+        rev: str = "HEAD",
+        until: float | None = None,
     ) -> dict[str, Any] | None:
         """A commit (+5 XP, +1 commit), read from git and attributed to a setup.
 
@@ -90,6 +97,9 @@ class TrackingService:
         from an earlier one: that work was counted when it was first committed. A commit
         made by `commit --amend` is recorded as replacing the commit it amends. Also None
         in a repository that opted out.
+
+        `until` (the time the post-commit hook ran, when it recorded the commit in the
+        background): activity in the journal after it is not the commit's.
         """
         project, where, honour_env = self._project(repo)
         if not project.enabled:
@@ -103,8 +113,8 @@ class TrackingService:
         trailers = commit.pop("trailers")
         if not isinstance(trailers, dict):  # pragma: no cover - read_commit always sets it
             trailers = {}
-        move = project.last_head_move()
-        if move is not None and move[1] == commit["hash"]:
+        move = project.last_head_move(str(commit["hash"]))
+        if move is not None:
             old_hash, _, message = move
             if message.startswith(REWRITES):
                 return None
@@ -124,8 +134,8 @@ class TrackingService:
             return state
 
         def recent() -> attribution.Activity | None:
-            since = time.time() - self.settings.attribution_window
-            found = self.journal.last_activity(project.identity, since)
+            since = (until or time.time()) - self.settings.attribution_window
+            found = self.journal.last_activity(project.identity, since, until)
             # Busy sessions elsewhere can push this project out of the journal's tail.
             return found or sessions.latest_in(project.identity, since)
 
@@ -183,7 +193,9 @@ class TrackingService:
                 f"{folder} is not inside a git repository: a grade is of a commit; run it in "
                 "the repository or name it with --repo"
             )
-        commit_hash = gitinfo.resolve_commit(where, rev, honour_env)
+        # HEAD, the usual case, is read from the repository's files: no git process.
+        head = gitinfo.head_commit(project) if rev == "HEAD" else None
+        commit_hash = head or gitinfo.resolve_commit(where, rev, honour_env)
         gitinfo.pin(project, where, honour_env, commit_hash)
         setup = attribution.for_event(flags, self.environ)
         fields: dict[str, Any] = {"hash": commit_hash, "by": party, "grade": value}

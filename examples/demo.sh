@@ -106,8 +106,9 @@ say "Capture only appended to the journal; nothing is in the database yet"
 agent-tracker status
 
 say "git push: the pre-push hook flushes the journal in one transaction"
-cd "$demo/work/webapp" && git push -q origin main
+cd "$demo/work/webapp" && git push -q origin main    # the hook flushes in the background
 cd "$demo/work/cli-tool" && git push -q origin main
+agent-tracker flush >/dev/null  # waits for the hooks' flushes, then flushes what is left
 agent-tracker status
 
 say "Which setup should I use next?"

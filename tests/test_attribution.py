@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import git
+from hookwait import settle, slow_env
 from test_harnesses import assistant_line, hook, journal
 
 from agent_tracker import config, events, hookscripts
@@ -43,6 +44,7 @@ def commit(repo: Path, message: str = "change", env: Env | None = None) -> dict[
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    settle(repo)  # the hook records the commit in the background
     found = [e for e in journal() if e["type"] == "commit"]
     assert found, "the post-commit hook recorded nothing"
     assert found[-1]["hash"] == git(repo, "rev-parse", "HEAD")
@@ -215,6 +217,33 @@ def test_the_most_recent_session_is_credited_even_when_its_model_is_unknown(
     assert credited(commit(repo)) == ("recent", "claude-code", "main", "unknown", "newer")
 
 
+def test_activity_after_the_commit_is_not_its_own_though_recorded_before_it(
+    repo: Path, tmp_path: Path
+) -> None:
+    claude_tool_call(repo, "before", tmp_path / "a.jsonl", "claude-opus-4-5")
+    (repo / "a.txt").write_text("a")
+    git(repo, "add", "a.txt")
+    env = slow_env(tmp_path, SLOW_COMMIT="1")  # the hook records it a second later
+    done = subprocess.run(
+        ["git", "-C", str(repo), "commit", "-q", "-m", "a"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0
+    claude_tool_call(repo, "after", tmp_path / "b.jsonl", "claude-sonnet-4-5")
+    settle(repo)
+    [event] = [e for e in journal() if e["type"] == "commit"]
+    assert credited(event) == (
+        "recent",
+        "claude-code",
+        "main",
+        "anthropic/claude-opus-4-5",
+        "before",
+    )
+
+
 def _activity_hours_ago(repo: Path, hours: float) -> None:
     event = events.make("tool", ("codex", "main", "openai/gpt-5"), str(repo), name="edit")
     event["ts"] = round(time.time() - hours * 3600, 3)
@@ -339,6 +368,7 @@ def test_an_amended_commit_carries_what_the_commit_it_replaces_cost(
         check=False,
     )
     assert done.returncode == 0
+    settle(repo)
     amended = journal()[-1]
     assert (amended["type"], amended["replaces"]) == ("commit", first["hash"])
     assert (first["tokens"], amended["tokens"]) == ({"out": 40}, {"out": 80})

@@ -577,3 +577,74 @@ def test_the_hook_command_exits_0_even_when_called_wrongly() -> None:
     done = run_tracker("hook", "claude-code", "extra")
     assert done.returncode == 0
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+# -- flush without Typer (issue 10): the pre-push hook's command -----------------------------
+
+
+def test_flush_does_not_import_typer_rich_or_pydantic(tmp_path: Path) -> None:
+    probe = (
+        "import sys\n"
+        "from agent_tracker.entry import main\n"
+        "main(['track', 'tool', 'edit'])\n"
+        "code = main(['flush'])\n"
+        "heavy = ('typer', 'rich', 'pydantic', 'click')\n"
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert done.stdout.splitlines()[-1] == "0 []", done.stdout + done.stderr
+    assert done.stdout.startswith("flushed 1 events (1 tool)")
+
+
+def _flush_both_ways(tmp_path: Path, *args: str) -> tuple[str, str]:
+    """The output of the fast `flush ARGS` and of the Typer command (a global option sends
+    it there) on the same pending events, each in a home of its own."""
+    outputs = []
+    for way, prefix in (("fast", []), ("typer", ["--max-database-size", "512MiB"])):
+        env = {**os.environ, "HOME": str(tmp_path / way)}
+        for command in (["tool", "edit"], ["tool", "edit"], ["command", "test"]):
+            assert run_tracker("track", *command, env=env).returncode == 0
+        done = run_tracker(*prefix, "flush", *args, env=env)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    return outputs[0], outputs[1]
+
+
+def test_the_fast_flush_prints_what_the_cli_prints(tmp_path: Path) -> None:
+    fast, typer_out = _flush_both_ways(tmp_path)
+    assert fast == typer_out
+    assert fast.startswith("flushed 3 events (1 command, 2 tool) in one transaction")
+
+
+def test_the_fast_flush_prints_the_same_json_as_the_cli(tmp_path: Path) -> None:
+    fast, typer_out = _flush_both_ways(tmp_path, "--format", "json", "--wait", "5")
+    assert json.loads(fast) == json.loads(typer_out)
+    assert json.loads(fast)["applied"] == 3
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--format", "yaml"],
+        ["--format"],
+        ["--wait", "1", "--wait", "2"],
+        ["--bogus"],
+        ["extra"],
+        ["--help"],
+    ],
+)
+def test_an_unusual_flush_goes_to_typer(argv: list[str]) -> None:
+    from agent_tracker import entry
+
+    assert entry._flush_options(argv) is None
+
+
+def test_the_fast_flush_reports_an_invalid_setting_as_the_cli_does(tmp_path: Path) -> None:
+    env = {**os.environ, "AGENT_TRACKER_MAX_DATABASE_SIZE": "huge"}
+    fast = run_tracker("flush", env=env)
+    typer_out = run_tracker("--config", str(tmp_path / "none.toml"), "flush", env=env)
+    assert (fast.returncode, fast.stderr) == (typer_out.returncode, typer_out.stderr)
+    assert fast.returncode != 0
+    assert fast.stderr.startswith("agent-tracker: error:")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conftest import git, run_tracker
+from hookwait import settle
 
 from agent_tracker import config, events, gitinfo
 from agent_tracker.journal import Journal
@@ -44,11 +45,13 @@ def test_commit_hook_records_and_push_hook_flushes_exact_totals(
     tracker(repo, "grade", "-1", "--by", "user")
     tracker(repo, "grade", "bad", "--by", "agent")
     tracker(repo, "grade", "neutral", "--by", "user")  # replaces the user's -1
+    settle(repo)  # the post-commit hooks record in the background
     assert not settings.database_path.exists(), "capture must not create the database"
     pending = Journal(settings.journal_dir).pending_count()
     assert pending == 3 + 1 + 1 + 2 + 1 + 1 + 3
 
-    git(repo, "push", "-q", "origin", "main")  # pre-push: flush
+    git(repo, "push", "-q", "origin", "main")  # pre-push: flush, in the background
+    settle(repo)
 
     assert git(bare_remote, "rev-parse", "main") == git(repo, "rev-parse", "HEAD")
     assert Journal(settings.journal_dir).pending_count() == 0

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -237,3 +238,70 @@ def test_commit_and_grade_refuse_an_option_as_revision(
     done = cli("grade", "good", "--by", "user", f"--commit=--output={target}")
     assert done.code != 0
     assert not target.exists()
+
+
+# -- HEAD without git, git without subprocess (issue 10) ------------------------------------
+
+
+def test_head_is_read_from_the_repositorys_files_as_git_reads_it(
+    make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = make_repo()
+    assert gitinfo.head_commit(find_project(str(repo))) is None  # no commit yet: git says
+    commit_file(repo, "a.txt", "a\n", "first")
+    second = commit_file(repo, "b.txt", "b\n", "second")
+    assert gitinfo.head_commit(find_project(str(repo))) == second  # a loose ref
+    git(repo, "pack-refs", "--all")
+    assert not (repo / ".git" / "refs" / "heads" / "main").exists()
+    assert gitinfo.head_commit(find_project(str(repo))) == second  # packed-refs
+    tree = tmp_path / "tree"
+    git(repo, "worktree", "add", "-q", "-b", "side", str(tree))
+    third = commit_file(tree, "c.txt", "c\n", "third")
+    assert gitinfo.head_commit(find_project(str(tree))) == third  # its own HEAD
+    assert gitinfo.head_commit(find_project(str(repo))) == second
+    git(repo, "checkout", "-q", "--detach", "HEAD~1")
+    detached = git(repo, "rev-parse", "HEAD")
+    assert gitinfo.head_commit(find_project(str(repo))) == detached
+
+
+def test_grade_of_head_starts_no_git(
+    make_repo: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo()
+    head = commit_file(repo, "a.txt", "a\n", "first")
+    no_git = tmp_path / "no-git"
+    no_git.mkdir()
+    monkeypatch.setenv("PATH", str(no_git))  # git cannot be found from here on
+    monkeypatch.chdir(repo)
+    from agent_tracker.entry import main
+
+    assert main(["grade", "good", "--by", "user"]) == 0
+    [event] = Journal(config.load().journal_dir).pending_events()
+    assert (event["type"], event["hash"]) == ("grade", head)
+
+
+def test_a_git_call_past_its_time_is_killed_and_said(
+    make_repo: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo()
+    slow = tmp_path / "slow-bin"
+    slow.mkdir()
+    sleep = shutil.which("sleep") or "/bin/sleep"
+    (slow / "git").write_text(f"#!/bin/sh\nexec {sleep} 30\n")
+    (slow / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", str(slow))
+    with pytest.raises(GitError, match="took more than"):
+        gitinfo._git(str(repo), "rev-list", timeout=0.3)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    with pytest.raises(GitError, match="not installed"):
+        gitinfo.output(str(repo), "status")
+
+
+def test_git_output_and_errors_come_back_whole(make_repo: Callable[..., Path]) -> None:
+    repo = make_repo()
+    for n in range(300):  # more than a pipe holds, on both streams
+        (repo / f"file-{n:04}-{'x' * 200}.txt").write_text("x")
+    out = gitinfo.output(str(repo), "status", "--porcelain", "--untracked-files=all")
+    assert len(out.splitlines()) == 300
+    with pytest.raises(GitError, match=r"failed in .*: fatal: "):
+        gitinfo.output(str(repo), "rev-parse", "--verify", "no-such-ref^{commit}")

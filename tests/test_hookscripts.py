@@ -7,10 +7,12 @@ temporary folder), so the journal and database checked here are the hooks' own.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +23,7 @@ from typing import Any
 
 import pytest
 from conftest import Result, commit_file, git, run_tracker
+from hookwait import settle, slow_env
 
 from agent_tracker import config, gitinfo, hookscripts
 from agent_tracker.journal import Journal
@@ -50,11 +53,14 @@ def commit_with(repo: Path, name: str, env: dict[str, str] | None = None) -> str
     done = run_git(repo, "commit", "-q", "-m", f"add {name}", env=env)
     assert done.returncode == 0, done.stderr
     assert "agent-tracker" not in done.stdout + done.stderr  # the hook's output is detached
+    settle(repo)
     return git(repo, "rev-parse", "HEAD")
 
 
 def push(repo: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return run_git(repo, "push", "-q", "origin", "main", env=env)
+    done = run_git(repo, "push", "-q", "origin", "main", env=env)
+    settle(repo)
+    return done
 
 
 def remote_head(remote: Path) -> str | None:
@@ -396,6 +402,7 @@ def test_a_stuck_journal_lock_holds_up_neither_commit_nor_push_beyond_the_hook_t
         done = run_git(rig.repo, "push", "-q", "origin", "main", env=env, deadline=8)
         assert done.returncode == 0, done.stderr
         assert remote_head(rig.remote) == second
+        settle(rig.repo, deadline=8)  # the background work ends at its bound, lock or not
     finally:
         os.close(lock_fd)
     assert rig.recorded() == [first]
@@ -688,6 +695,7 @@ def test_new_hooks_in_the_work_tree_are_refused_until_git_ignores_them(rig: Rig)
     git(rig.repo, "add", "-A")
     done = run_git(rig.repo, "commit", "-q", "-a", "-m", "a")
     assert done.returncode == 0, done.stderr
+    settle(rig.repo)
     assert git(rig.repo, "show", "--name-only", "--format=", "HEAD").split() == ["a.txt"]
     assert rig.recorded() == [git(rig.repo, "rev-parse", "HEAD")]
 
@@ -735,6 +743,7 @@ def test_a_stalled_interpreter_start_holds_git_no_longer_than_the_bound(rig: Rig
     done = run_git(rig.repo, "push", "-q", "origin", "main", env=env, deadline=8)
     assert done.returncode == 0, done.stderr
     assert remote_head(rig.remote) == git(rig.repo, "rev-parse", "HEAD")
+    settle(rig.repo, deadline=8)
     pids = [int(p) for p in started.read_text().split()]
     assert len(pids) == 2
     assert not any(_alive(pid) for pid in pids)
@@ -756,13 +765,14 @@ def _alive(pid: int) -> bool:
 
 
 HANG_IN_GIT = """
-import os, subprocess, time
+import os, time
+spawn = os.posix_spawnp
 def hang(*args, **kwargs):
-    child = subprocess.Popen(["sleep", "60"])
+    child = spawn("sleep", ["sleep", "60"], os.environ)
     with open({record!r}, "a") as f:
-        f.write(f"{{os.getpid()}} {{child.pid}}\\n")
+        f.write(f"{{os.getpid()}} {{child}}\\n")
     time.sleep(60)
-subprocess.run = hang
+os.posix_spawnp = hang
 """
 
 
@@ -787,6 +797,7 @@ def test_the_watchdog_kills_the_tracker_and_the_git_it_started(
     elapsed = time.monotonic() - started
     assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
     assert elapsed < 5
+    settle(rig.repo, deadline=8)  # the background work, ended by the watchdog
     [tracker, child] = [int(p) for p in record.read_text().split()]
     deadline = time.monotonic() + 5
     while (_alive(tracker) or _alive(child)) and time.monotonic() < deadline:
@@ -920,3 +931,176 @@ def test_install_on_a_git_older_than_2_25_says_what_is_needed(
     assert result.err.splitlines() == [
         "agent-tracker: error: hooks need git 2.25 or newer; this is git 2.20"
     ]
+
+
+# -- in the background: git never waits, and nothing is lost, doubled or half done ----------
+
+
+def commit_only(repo: Path, name: str, env: dict[str, str]) -> str:
+    (repo / name).write_text(f"{name}\n")
+    git(repo, "add", name)
+    done = run_git(repo, "commit", "-q", "-m", f"add {name}", env=env)
+    assert done.returncode == 0, done.stderr
+    return git(repo, "rev-parse", "HEAD")
+
+
+def markers(repo: Path) -> list[str]:
+    folder = repo / ".git" / "agent-tracker"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_git_commit_and_push_return_while_the_tracker_still_works(rig: Rig) -> None:
+    rig.install()
+    env = slow_env(rig.tmp, SLOW_COMMIT="5", SLOW_FLUSH="5")
+    started = time.monotonic()
+    sha = commit_only(rig.repo, "a.txt", env)
+    assert time.monotonic() - started < 4  # git did not wait for the 5 s of the tracker
+    assert markers(rig.repo) == [f"commit-{sha}"]
+    assert rig.recorded() == []  # not yet: it is being recorded in the background
+    settle(rig.repo)
+    assert rig.recorded() == [sha]
+    assert markers(rig.repo) == []
+
+    started = time.monotonic()
+    done = run_git(rig.repo, "push", "-q", "origin", "main", env=env)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 4
+    assert remote_head(rig.remote) == sha
+    [marker] = markers(rig.repo)
+    assert marker.startswith("flush-")
+    settle(rig.repo)
+    assert rig.recorded() == []
+    [agent] = database_agents(rig.settings)
+    assert agent["commits"] == 1
+
+
+def test_in_line_hooks_finish_before_git_returns(rig: Rig) -> None:
+    rig.install()
+    env = slow_env(rig.tmp, SLOW_COMMIT="0.5", AGENT_TRACKER_HOOK_INLINE="1")
+    sha = commit_only(rig.repo, "a.txt", env)
+    assert rig.recorded() == [sha]  # no waiting: git waited
+    done = run_git(rig.repo, "push", "-q", "origin", "main", env=env)
+    assert done.returncode == 0, done.stderr
+    [agent] = database_agents(rig.settings)
+    assert agent["commits"] == 1
+    assert markers(rig.repo) == []
+
+
+def test_commits_in_quick_succession_are_each_recorded_once(rig: Rig) -> None:
+    rig.install()
+    env = slow_env(rig.tmp, SLOW_COMMIT="0.5")
+    made = [commit_only(rig.repo, f"{n}.txt", env) for n in range(4)]
+    assert len(markers(rig.repo)) >= 2  # they overlapped
+    settle(rig.repo)
+    assert sorted(rig.recorded()) == sorted(made)
+    assert run_tracker("flush").returncode == 0
+    [agent] = database_agents(rig.settings)
+    assert agent["commits"] == 4
+
+
+def test_commits_a_cherry_pick_re_applies_in_quick_succession_are_not_counted_again(
+    rig: Rig,
+) -> None:
+    rig.install()
+    commit_with(rig.repo, "base.txt")
+    git(rig.repo, "checkout", "-q", "-b", "topic")
+    picked = [commit_with(rig.repo, f"{n}.txt") for n in range(3)]
+    git(rig.repo, "checkout", "-q", "main")
+    before = rig.recorded()
+    # Each recorder starts only after the next pick moved HEAD on: it must still find the
+    # reflog entry of its own commit, not the newest one.
+    # Another committer time: a pick made in the same second as its original would be it.
+    env = slow_env(rig.tmp, SLOW_COMMIT="0.5", GIT_COMMITTER_DATE="2030-01-01T00:00:00Z")
+    done = run_git(rig.repo, "cherry-pick", *picked, env=env)
+    assert done.returncode == 0, done.stderr
+    assert len(git(rig.repo, "log", "--format=%H", "topic..main").split()) == 3
+    settle(rig.repo)
+    assert rig.recorded() == before
+
+
+def test_a_grade_right_after_a_commit_lands_on_it_though_appended_first(rig: Rig) -> None:
+    rig.install()
+    commit_with(rig.repo, "a.txt")
+    assert run_tracker("flush").returncode == 0  # now `grade` can tell unrecorded commits
+    env = slow_env(rig.tmp, SLOW_COMMIT="1", AGENT_TRACKER_AGENT="build", AGENT_TRACKER_MODEL="m")
+    sha = commit_only(rig.repo, "b.txt", env)
+    graded = run_tracker("grade", "excellence", "--by", "user", cwd=rig.repo)
+    assert graded.returncode == 0, graded.stderr
+    assert "never recorded" not in graded.stderr  # it waited for the hook still at work
+    settle(rig.repo)
+    pending = [(e["type"], e["hash"]) for e in Journal(rig.settings.journal_dir).pending_events()]
+    assert pending == [("grade", sha), ("commit", sha)]  # the grade came first
+    assert run_tracker("flush").returncode == 0
+    db = LMDBDatabase.open_read(rig.settings.database_path, rig.settings.max_database_size)
+    assert db is not None
+    with db:
+        agents = {(a["agent"], a["model"]): a for a in db.agents()}
+    built = agents["build", "m"]
+    assert (built["commits"], built["score"]) == (1, 5)  # the grade counts for its commit
+    assert agents["unknown", "unknown"]["score"] == 0
+
+
+def test_a_flush_by_hand_waits_for_the_hooks_and_then_flushes_the_rest(rig: Rig) -> None:
+    rig.install()
+    env = slow_env(rig.tmp, SLOW_COMMIT="1")
+    sha = commit_only(rig.repo, "a.txt", env)
+    assert markers(rig.repo) == [f"commit-{sha}"]
+    done = run_tracker("flush", cwd=rig.repo)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("flushed 1 events (1 commit) in one transaction")
+    assert rig.recorded() == []
+    [agent] = database_agents(rig.settings)
+    assert agent["commits"] == 1
+
+
+def test_a_push_returning_while_its_flush_runs_leaves_nothing_half_done(rig: Rig) -> None:
+    rig.install()
+    made = [commit_with(rig.repo, f"{n}.txt") for n in range(3)]
+    env = slow_env(rig.tmp, SLOW_FLUSH="1")
+    done = run_git(rig.repo, "push", "-q", "origin", "main", env=env)
+    assert done.returncode == 0, done.stderr
+    assert len(markers(rig.repo)) == 1  # the push is done, its flush is not
+    flushed = run_tracker("flush", "--format", "json", cwd=rig.repo)  # waits for it first
+    assert flushed.returncode == 0, flushed.stderr
+    assert markers(rig.repo) == []
+    assert Journal(rig.settings.journal_dir).pending_count() == 0
+    [agent] = database_agents(rig.settings)
+    assert (agent["commits"], agent["xp"]) == (len(made), 5 * len(made))
+
+
+def test_a_flush_the_hook_bound_ends_mid_transaction_is_applied_once_later(rig: Rig) -> None:
+    rig.install()
+    made = [commit_with(rig.repo, f"{n}.txt") for n in range(2)]
+    env = slow_env(rig.tmp, SLOW_FLUSH="30", AGENT_TRACKER_HOOK_TIMEOUT="1")
+    done = run_git(rig.repo, "push", "-q", "origin", "main", env=env)
+    assert done.returncode == 0, done.stderr
+    settle(rig.repo)  # killed at its bound, inside its write transaction
+    assert database_agents(rig.settings) == []
+    assert sorted(rig.recorded()) == sorted(made)  # every event still pending
+    assert run_tracker("flush", cwd=rig.repo).returncode == 0
+    assert run_tracker("flush", cwd=rig.repo).stdout == "nothing to flush\n"
+    [agent] = database_agents(rig.settings)
+    assert agent["commits"] == len(made)
+
+
+def test_a_harness_ending_the_process_group_of_git_commit_ends_none_of_our_work(rig: Rig) -> None:
+    rig.install()
+    env = slow_env(rig.tmp, SLOW_COMMIT="0.5", SLOW_FLUSH="0.5")
+    (rig.repo / "a.txt").write_text("a\n")
+    git(rig.repo, "add", "a.txt")
+    for args in (["commit", "-q", "-m", "a"], ["push", "-q", "origin", "main"]):
+        # As Codex runs a shell command: a process group of its own, ended once it returns.
+        proc = subprocess.Popen(
+            ["git", "-C", str(rig.repo), *args],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert proc.wait(timeout=GIT_DEADLINE) == 0
+        with contextlib.suppress(ProcessLookupError):  # nothing was left in it
+            os.killpg(proc.pid, signal.SIGKILL)
+        settle(rig.repo)
+    assert rig.recorded() == []  # recorded, then flushed
+    [agent] = database_agents(rig.settings)
+    assert agent["commits"] == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Result, commit_file, git
+from hookwait import settle
 from test_harnesses import hook, journal
 
 from agent_tracker import config, hookscripts
@@ -101,6 +102,7 @@ def test_hooks_install_pins_the_identity_before_any_commit(
     assert git(repo, "config", "agent-tracker.project") == "github.com/me/app"
     git(repo, "remote", "remove", "origin")
     commit_file(repo, "a.txt", "1\n", "first")
+    settle(repo)  # the post-commit hook records it in the background
     (event,) = [e for e in journal() if e["type"] == "commit"]
     assert event["project"] == "github.com/me/app"
     assert event["root"] == git(repo, "rev-parse", "HEAD")

@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hookwait import settle
 
 from agent_tracker import config
 from agent_tracker.journal import Journal
@@ -25,6 +26,9 @@ from faults.conftest import Ledger, has_traceback, tracker
 HOOKS = ("post-commit", "pre-push")
 #: A git command that takes longer than this is held: fail instead of waiting forever.
 DEADLINE = 60
+#: Git commands whose hooks go on in the background: waited for (bounded) before the test
+#: looks at the journal or the database.
+BACKGROUND = frozenset({"commit", "push", "rebase", "cherry-pick", "am", "merge", "pull"})
 
 
 class Git:
@@ -47,6 +51,8 @@ class Git:
         self.output += done.stdout + done.stderr
         if check:
             assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+        if args[0] in BACKGROUND:
+            settle(repo)
         return done
 
     def commit(self, repo: Path, name: str) -> str:

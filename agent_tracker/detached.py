@@ -1,0 +1,120 @@
+"""Work our git hooks left running in the background, and waiting for it.
+
+The post-commit and pre-push hooks start the tracker detached and return at once, so git is
+never held up. While it runs, the hook script keeps a marker file in the repository's git
+folder, `<git dir>/agent-tracker/commit-<hash>` (recording that commit) or `flush-<pid>`
+(flushing the journal): created before the hook returns, removed by the script once the
+tracker has ended, however it ended. A marker is a promise that someone is still at work:
+
+- `grade` of a commit that is not recorded yet waits for that commit's marker before it
+  says the commit was never recorded (a grade right after `git commit`);
+- `flush` run by hand waits for the markers of the repository it runs in, then for any
+  flush that holds the journal's flush lock, and then flushes the rest: after it returns,
+  everything the hooks started is in the database (the documented way to wait).
+
+Waits are bounded. A marker older than `STALE` seconds is ignored (its script was killed
+with it; the tracker itself never runs longer than the hook's bound). The marker's time is
+also the hook's time: `commit` attributes a commit only to activity up to that instant.
+Standard library only: this runs in hooks and capture commands.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+#: The folder of markers inside a repository's git folder.
+FOLDER = "agent-tracker"
+#: Set by the hook scripts for the tracker they start: the path of its marker.
+ENV_MARKER = "AGENT_TRACKER_HOOK_MARKER"
+#: A marker older than this (seconds) belongs to a script that was killed: ignored.
+STALE = 120.0
+#: How often a waiter looks again (seconds).
+POLL = 0.02
+
+
+def hook_time() -> float | None:
+    """When the hook that started this process ran (its marker's time), if it did."""
+    path = os.environ.get(ENV_MARKER)
+    if not path:
+        return None
+    try:
+        return os.stat(path).st_mtime  # noqa: PTH116 - str paths: no pathlib in hooks
+    except OSError:
+        return None
+
+
+def running(git_dir: str, prefix: str = "", now: float | None = None) -> list[str]:
+    """The fresh markers (paths) in `git_dir` whose names start with `prefix`."""
+    folder = os.path.join(git_dir, FOLDER)  # noqa: PTH118 - str paths: no pathlib in hooks
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    horizon = (time.time() if now is None else now) - STALE
+    found = []
+    for entry in entries:
+        if not entry.name.startswith(prefix) or entry.path == os.environ.get(ENV_MARKER):
+            continue  # never wait for ourselves
+        try:
+            if entry.stat().st_mtime >= horizon:
+                found.append(entry.path)
+        except OSError:
+            continue  # removed meanwhile: finished
+    return found
+
+
+def wait(git_dir: str, prefix: str = "", timeout: float = 10.0) -> bool:
+    """Wait until no fresh marker starting with `prefix` is left in `git_dir`, at most
+    `timeout` seconds; True when none is left."""
+    deadline = time.monotonic() + timeout
+    while running(git_dir, prefix):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL)
+    return True
+
+
+def wait_for_flush_lock(lock_file: str, timeout: float) -> bool:
+    """Wait until no process holds the journal's flush lock, at most `timeout` seconds;
+    True when it is free (it is not kept: the flush takes it itself)."""
+    import fcntl
+
+    try:
+        fd = os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return True  # no lock file: no flush ever ran here
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(POLL)
+                continue
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return True
+    finally:
+        os.close(fd)
+
+
+#: How long a `flush` run by hand waits for the hooks' background work: longer than the
+#: pre-push hook's default bound (30 s), after which its flush has ended one way or another.
+SETTLE = 35.0
+
+
+def settle(journal_folder: str, folder: str, timeout: float = SETTLE) -> bool:
+    """Before a `flush` by hand: wait for the background work of our hooks in the repository
+    of `folder` (if any), then for a flush running anywhere; True when all of it ended
+    within `timeout` seconds (otherwise the flush goes on, and may find itself busy)."""
+    from agent_tracker import gitinfo
+
+    deadline = time.monotonic() + timeout
+    git_dir = gitinfo.find_project(folder).git_dir
+    if git_dir is not None and not wait(git_dir, "", timeout):
+        return False
+    left = max(0.0, deadline - time.monotonic())
+    lock_file = os.path.join(journal_folder, "flush.lock")  # noqa: PTH118 - as above
+    return wait_for_flush_lock(lock_file, left)
