@@ -292,18 +292,21 @@ def hook_command(
 def flush(ctx: typer.Context, fmt: FormatOpt = Format.text, wait: WaitOpt = None) -> None:
     """Apply every pending journal event to the database, in one transaction, exactly once.
 
+    Run by hand, it first waits (at most 35 s) for the commits and flushes our git hooks
+    still run in the background, so that everything they started is in the database after.
+
     If another flush is running, or another process keeps the database locked for longer
     than `--wait`, say so ("busy", "database busy") and exit 0: the events stay pending and
     `git push` is never held.
     """
-    from agent_tracker import migrate, render
-    from agent_tracker.tracking import TrackingService
+    from agent_tracker import detached, migrate, render
 
     # Inside the pre-push hook, a large per-project database waits for an explicit migrate.
     # Only inside our hook scripts (bounded in time), not whenever the variable is exported.
+    # By hand, first the work our hooks still do in the background (as the fast path does).
     limit = migrate.HOOK_MERGE_LIMIT if os.environ.get(entry.HOOK_BOUND) else None
     with waiting(wait):
-        result = TrackingService(settings_of(ctx)).flush_write_buffer(str(Path.cwd()), limit)
+        result = detached.flush_by_hand(settings_of(ctx), str(Path.cwd()), limit)
     out = render.console()
     if fmt is Format.json:
         render.json_out(out, result.as_dict())

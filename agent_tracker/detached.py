@@ -23,6 +23,11 @@ from __future__ import annotations
 import os
 import time
 
+TYPE_CHECKING = False  # no typing import on the hook path
+if TYPE_CHECKING:
+    from agent_tracker.config import Settings
+    from agent_tracker.flush import FlushResult
+
 #: The folder of markers inside a repository's git folder.
 FOLDER = "agent-tracker"
 #: Set by the hook scripts for the tracker they start: the path of its marker.
@@ -118,3 +123,19 @@ def settle(journal_folder: str, folder: str, timeout: float = SETTLE) -> bool:
     left = max(0.0, deadline - time.monotonic())
     lock_file = os.path.join(journal_folder, "flush.lock")  # noqa: PTH118 - as above
     return wait_for_flush_lock(lock_file, left)
+
+
+def flush_by_hand(settings: Settings, folder: str, limit: int | None) -> FlushResult:
+    """`flush` run by a person (or inside our hook, `limit` set): by hand, first the hooks'
+    background work (`settle`), and a flush that started in between is waited for too,
+    within `SETTLE` seconds in all. Both the fast path (`entry`) and the CLI call this."""
+    from agent_tracker import flush
+
+    hooked = limit is not None
+    deadline = time.monotonic() + SETTLE
+    while True:
+        if not hooked:
+            settle(settings.journal_folder, folder, deadline - time.monotonic())
+        result = flush.flush(settings, folder, limit)
+        if hooked or not result.busy or result.message or time.monotonic() >= deadline:
+            return result

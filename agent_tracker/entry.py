@@ -94,6 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = _flush_options(args[1:])
         if options is not None:
             return _run_flush(*options)
+    if "report" in args and not _wants_help(args):
+        from agent_tracker import cli_fast  # a plain report needs no Typer (see cli_fast)
+
+        code = cli_fast.main(args)
+        if code is not None:
+            return code
     from agent_tracker.cli import run
 
     return run(args)
@@ -148,28 +154,18 @@ def _run_flush(fmt: str, wait: str | None) -> int:
     from agent_tracker.errors import EXIT_ERROR, EXIT_INTERRUPTED, TrackerError, message_line
 
     try:
-        import time
-
-        from agent_tracker import config, detached, flush, migrate, writelock
+        from agent_tracker import config, detached, migrate, writelock
 
         settings = config.load()
         for key in ("database_path", "max_database_size", "journal_dir"):
             settings.value(key)  # an invalid setting fails now, as in the CLI
         seconds = None if wait is None else writelock.parse_wait(wait)
-        hooked = bool(os.environ.get(HOOK_BOUND))
-        folder = os.getcwd()  # noqa: PTH109 - str paths, as flush takes them
         # Inside the pre-push hook, a large per-project database waits for an explicit
         # migrate; by hand, first the work our hooks still do in the background.
-        limit = migrate.HOOK_MERGE_LIMIT if hooked else None
-        deadline = time.monotonic() + detached.SETTLE
-        while True:
-            if not hooked:
-                detached.settle(settings.journal_folder, folder, deadline - time.monotonic())
-            with writelock.waiting(seconds):
-                result = flush.flush(settings, folder, limit)
-            # By hand, a flush that started in between is waited for too, within the bound.
-            if hooked or not result.busy or result.message or time.monotonic() >= deadline:
-                break
+        limit = migrate.HOOK_MERGE_LIMIT if os.environ.get(HOOK_BOUND) else None
+        folder = os.getcwd()  # noqa: PTH109 - str paths, as flush takes them
+        with writelock.waiting(seconds):
+            result = detached.flush_by_hand(settings, folder, limit)
         text = _flush_json(result) if fmt == "json" else _flush_text(result)
     except KeyboardInterrupt:
         _write("agent-tracker: interrupted\n")

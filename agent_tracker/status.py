@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agent_tracker import migrate, models
+from agent_tracker import models, paths
 from agent_tracker.config import Settings
 from agent_tracker.journal import Journal
 from agent_tracker.sessions import SessionStore
@@ -64,7 +64,7 @@ def collect(settings: Settings, folder: str | None = None) -> Status:
         used_bytes=used,
         entries=entries,
         setups=setups,
-        per_project_database=None if folder is None else migrate.pending_source(settings, folder),
+        per_project_database=_pending_source(settings, folder),
         damaged_records=damaged,
         harnesses=last_seen_per_harness(settings),
     )
@@ -88,3 +88,13 @@ def last_seen_per_harness(settings: Settings) -> list[dict[str, Any]]:
                 "seen": seen,
             }
     return sorted(newest.values(), key=lambda item: item["harness"])
+
+
+def _pending_source(settings: Settings, folder: str | None) -> str | None:
+    """An older tool's per-project database waiting in `folder`; the merging code is loaded
+    only when something sits where it would be."""
+    if folder is None or not paths.may_hold_legacy_database(folder):
+        return None
+    from agent_tracker import migrate
+
+    return migrate.pending_source(settings, folder)
