@@ -89,18 +89,28 @@ def _has(
 ) -> bool:
     """A JSON object with these text fields, number fields and maps of numbers, and no
     other field a number where a number is expected (newer optional counts)."""
+    # Plain loops over precomputed tuples: a report checks every day record it reads, and
+    # this was a third of its build time with generator expressions.
     if type(value) is not dict:
         return False
-    if not all(type(value.get(name)) is str for name in texts):
-        return False
-    if not all(_number(value.get(name)) for name in counts):
-        return False
-    for name in maps:
-        found = value.get(name)
-        if type(found) is not dict or not all(_number(n) for n in found.values()):
+    get = value.get
+    for name in texts:
+        if type(get(name)) is not str:
             return False
-    optional = (*facts.USAGE_COUNTS, *_OPTIONAL_COUNTS)
-    return all(_number(value[name]) for name in optional if name in value)
+    for name in counts:
+        if type(get(name)) not in _NUMBER_TYPES:
+            return False
+    for name in maps:
+        found = get(name)
+        if type(found) is not dict:
+            return False
+        for n in found.values():
+            if type(n) not in _NUMBER_TYPES:
+                return False
+    for name in _OPTIONAL:  # noqa: SIM110 - a loop, not all(): see above
+        if name in value and type(value[name]) not in _NUMBER_TYPES:
+            return False
+    return True
 
 
 def _days(value: dict[str, Any]) -> bool:
@@ -110,6 +120,8 @@ def _days(value: dict[str, Any]) -> bool:
 _DAY_FIELDS = ("first_day", "last_day")
 #: Counts added by later versions of the derived records (absent: 0).
 _OPTIONAL_COUNTS = (*totals.COMMIT_FIGURES, *totals.PARTY_FIELDS, totals.REVERTED)
+_OPTIONAL = (*facts.USAGE_COUNTS, *_OPTIONAL_COUNTS)
+_NUMBER_TYPES = frozenset((int, float))
 
 
 def aside_key(key: str) -> str:

@@ -423,7 +423,13 @@ def test_report_and_status_load_only_what_they_use(home: Path) -> None:
     assert sorted(fast & {*NEVER_FOR_READING, "typer", "click", "agent_tracker.cli"}) == []
     status = modules_loaded("status")
     assert "agent_tracker.status" in status
-    assert sorted(status & (set(NEVER_FOR_READING) | {"agent_tracker.ranking", "agent_tracker.reportview"})) == []
+    assert (
+        sorted(
+            status
+            & (set(NEVER_FOR_READING) | {"agent_tracker.ranking", "agent_tracker.reportview"})
+        )
+        == []
+    )
 
 
 def test_a_run_builds_only_its_command_and_every_help_reads_the_same() -> None:
