@@ -38,6 +38,7 @@ from agent_tracker.errors import (
     TrackerError,
     message_line,
     printable,
+    say,
 )
 from agent_tracker.harnesses import MODULES as HARNESSES
 
@@ -575,34 +576,26 @@ def _run(argv: list[str]) -> int:
     except NoArgsIsHelpError:
         return EXIT_USAGE  # the help was printed
     except ClickException as exc:  # a usage error: one line, not Click's box
-        _write(_usage_line(exc))
+        say(_usage_line(exc))
         return exc.exit_code
     except typer.Abort:
-        _write("agent-tracker: error: aborted\n")
+        say("agent-tracker: error: aborted\n")
         return EXIT_ERROR
     except _Interrupted:
-        _write("agent-tracker: interrupted\n")
+        say("agent-tracker: interrupted\n")
         return EXIT_INTERRUPTED
     except TrackerError as exc:
         # Plain write, not Rich: an error is one line, never wrapped, for people and scripts.
-        _write(message_line(exc))
+        say(message_line(exc))
         return exc.exit_code
     except OSError as exc:  # e.g. an unwritable journal or database folder
         if exc.errno == errno.EPIPE:  # `agent-tracker export | head`: the reader has enough
             return EXIT_ERROR
-        _write(message_line(exc))
+        say(message_line(exc))
         return EXIT_ERROR
     finally:
         signal.signal(signal.SIGINT, previous)
     return code if isinstance(code, int) else 0
-
-
-def _write(line: str) -> None:
-    try:
-        sys.stderr.write(line)
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,10 +11,9 @@ two parsers to the same options.
 
 from __future__ import annotations
 
-import errno
 import sys
 
-from agent_tracker.errors import EXIT_ERROR, EXIT_INTERRUPTED, TrackerError, UsageError
+from agent_tracker.errors import UsageError, guarded
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -124,32 +123,11 @@ def main(argv: list[str]) -> int | None:
             loaded.value(key)  # raises the setting's ConfigError, as `cli_base.settings_of`
         return loaded
 
-    try:
+    def body() -> int:
         show(settings, **values)  # type: ignore[arg-type]
-    except KeyboardInterrupt:
-        _write("agent-tracker: interrupted\n")
-        return EXIT_INTERRUPTED
-    except TrackerError as exc:
-        from agent_tracker.errors import message_line
+        return 0
 
-        _write(message_line(exc))
-        return exc.exit_code
-    except OSError as exc:
-        if exc.errno == errno.EPIPE:  # `agent-tracker report | head`: the reader has enough
-            return EXIT_ERROR
-        from agent_tracker.errors import message_line
-
-        _write(message_line(exc))
-        return EXIT_ERROR
-    return 0
-
-
-def _write(line: str) -> None:
-    try:
-        sys.stderr.write(line)
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+    return guarded(body)
 
 
 def show(

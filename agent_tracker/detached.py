@@ -2,7 +2,7 @@
 
 The post-commit and pre-push hooks start the tracker detached and return at once, so git is
 never held up. While it runs, the hook script keeps a marker file in the repository's git
-folder, `<git dir>/agent-tracker/commit-<hash>` (recording that commit) or `flush-<pid>`
+folder, `<git dir>/agent-tracker/commit-<hash>-<pid>` (recording that commit) or `flush-<pid>`
 (flushing the journal): created before the hook returns, removed by the script once the
 tracker has ended, however it ended. A marker is a promise that someone is still at work:
 

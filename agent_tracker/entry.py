@@ -26,7 +26,8 @@ import sys
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import Any
+
+    from agent_tracker.flush import FlushResult
 
 
 #: Set by our git hook scripts only, for the one command they run: its time bound in seconds.
@@ -151,9 +152,12 @@ def _flush_options(rest: list[str]) -> tuple[str, str | None] | None:
 
 def _run_flush(fmt: str, wait: str | None) -> int:
     """`flush` as the CLI runs it, without Typer: same checks, text, JSON and exit codes."""
-    from agent_tracker.errors import EXIT_ERROR, EXIT_INTERRUPTED, TrackerError, message_line
+    from agent_tracker.errors import EXIT_ERROR, guarded
 
-    try:
+    text = ""
+
+    def body() -> int:
+        nonlocal text
         from agent_tracker import config, detached, migrate, writelock
 
         settings = config.load()
@@ -167,15 +171,11 @@ def _run_flush(fmt: str, wait: str | None) -> int:
         with writelock.waiting(seconds):
             result = detached.flush_by_hand(settings, folder, limit)
         text = _flush_json(result) if fmt == "json" else _flush_text(result)
-    except KeyboardInterrupt:
-        _write("agent-tracker: interrupted\n")
-        return EXIT_INTERRUPTED
-    except TrackerError as exc:
-        _write(message_line(exc))
-        return exc.exit_code
-    except OSError as exc:  # e.g. an unwritable journal or database folder
-        _write(message_line(exc))
-        return EXIT_ERROR
+        return 0
+
+    code = guarded(body)
+    if code:
+        return code
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -184,49 +184,13 @@ def _run_flush(fmt: str, wait: str | None) -> int:
     return 0
 
 
-def _write(line: str) -> None:
-    try:
-        sys.stderr.write(line)
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
-
-
-def _flush_json(result: Any) -> str:
+def _flush_json(result: FlushResult) -> str:
     import json
 
     return json.dumps(result.as_dict(), indent=2, sort_keys=True) + "\n"
 
 
-def _flush_text(result: Any) -> str:
-    """What `render.flush_summary` prints, as plain text (names escaped as it does)."""
+def _flush_text(result: FlushResult) -> str:
     from agent_tracker.errors import printable
 
-    lines = [printable(m.summary()) for m in result.migrations if m.status != "unchanged"]
-    if result.busy:
-        lines.append(
-            printable(result.message)
-            if result.message
-            else "busy: another flush is running; its events will be applied by it"
-        )
-    elif result.segments == 0:
-        lines.append("nothing to flush")
-    else:
-        kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(result.by_type.items()))
-        lines.append(
-            f"flushed {result.applied} events ({kinds or 'none'}) in one transaction, "
-            f"{result.puts} keys written"
-        )
-        if result.duplicates:
-            lines.append(f"  {result.duplicates} duplicate or superseded events ignored")
-        if result.skipped_segments:
-            lines.append(f"  {result.skipped_segments} segments were already applied (cleaned up)")
-        if result.quarantined:
-            lines.append(f"  {result.quarantined} bad journal lines moved to the quarantine")
-        if result.newer:
-            files = ", ".join(printable(f) for f in result.newer_files)
-            lines.append(
-                f"  {result.newer} lines of a newer event format left pending for a newer "
-                f"agent-tracker's flush (in {files})"
-            )
-    return "".join(f"{line}\n" for line in lines)
+    return "".join(f"{printable(line)}\n" for line in result.summary_lines())

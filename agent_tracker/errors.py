@@ -24,6 +24,7 @@ EXIT_INTERRUPTED = 130
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
     import re
+    from collections.abc import Callable
 
 #: Control characters (C0, DEL, C1), lone surrogates (undecodable bytes) and the
 #: bidirectional overrides that can make text read differently from what it is.
@@ -88,3 +89,35 @@ class DatabaseBusyError(TrackerError):
 
 class DatabaseDamagedError(TrackerError):
     """The database files are damaged (e.g. truncated); nothing was changed."""
+
+
+def say(line: str) -> None:
+    """Write `line` to stderr as it is; a closed stderr is no reason to fail."""
+    import sys
+
+    try:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def guarded(body: Callable[[], int]) -> int:
+    """Run a command's body as every entry point does: Ctrl-C exits 130; a `TrackerError` or
+    an `OSError` (an unwritable folder) is one line on stderr and its exit code; a reader
+    that closed our output (`... | head`) ends it quietly. Anything else is a bug and keeps
+    its traceback."""
+    try:
+        return body()
+    except KeyboardInterrupt:
+        say("agent-tracker: interrupted\n")
+        return EXIT_INTERRUPTED
+    except TrackerError as exc:
+        say(message_line(exc))
+        return exc.exit_code
+    except OSError as exc:
+        import errno
+
+        if exc.errno != errno.EPIPE:
+            say(message_line(exc))
+        return EXIT_ERROR

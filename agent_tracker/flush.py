@@ -75,6 +75,35 @@ class FlushResult:
         data["migrations"] = [m.as_dict() for m in self.migrations]
         return data
 
+    def summary_lines(self) -> list[str]:
+        """What `flush` tells a person, line by line, as plain text (names unescaped: the
+        printer escapes them for where they go)."""
+        lines = [m.summary() for m in self.migrations if m.status != "unchanged"]
+        if self.busy:
+            lines.append(
+                self.message or "busy: another flush is running; its events will be applied by it"
+            )
+            return lines
+        if self.segments == 0:
+            return [*lines, "nothing to flush"]
+        kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(self.by_type.items()))
+        lines.append(
+            f"flushed {self.applied} events ({kinds or 'none'}) in one transaction, "
+            f"{self.puts} keys written"
+        )
+        if self.duplicates:
+            lines.append(f"  {self.duplicates} duplicate or superseded events ignored")
+        if self.skipped_segments:
+            lines.append(f"  {self.skipped_segments} segments were already applied (cleaned up)")
+        if self.quarantined:
+            lines.append(f"  {self.quarantined} bad journal lines moved to the quarantine")
+        if self.newer:
+            lines.append(
+                f"  {self.newer} lines of a newer event format left pending for a newer "
+                f"agent-tracker's flush (in {', '.join(self.newer_files)})"
+            )
+        return lines
+
 
 def flush(
     settings: Settings, folder: str | None = None, merge_limit: int | None = None

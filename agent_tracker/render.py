@@ -103,36 +103,8 @@ def migrations(out: Console, results: list[SourceResult]) -> None:
 
 
 def flush_summary(out: Console, result: FlushResult) -> None:
-    migrations(out, result.migrations)
-    if result.busy:
-        out.print(
-            escape(result.message)
-            if result.message
-            else "busy: another flush is running; its events will be applied by it",
-            soft_wrap=True,
-        )
-        return
-    if result.segments == 0:
-        out.print("nothing to flush")
-        return
-    kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(result.by_type.items()))
-    out.print(
-        f"flushed {result.applied} events ({kinds or 'none'}) in one transaction, "
-        f"{result.puts} keys written"
-    )
-    if result.duplicates:
-        out.print(f"  {result.duplicates} duplicate or superseded events ignored")
-    if result.skipped_segments:
-        out.print(f"  {result.skipped_segments} segments were already applied (cleaned up)")
-    if result.quarantined:
-        out.print(f"  {result.quarantined} bad journal lines moved to the quarantine")
-    if result.newer:
-        files = ", ".join(escape(f) for f in result.newer_files)
-        out.print(
-            f"  {result.newer} lines of a newer event format left pending for a newer "
-            f"agent-tracker's flush (in {files})",
-            soft_wrap=True,
-        )
+    for line in result.summary_lines():
+        out.print(escape(line), soft_wrap=True)
 
 
 def status_table(out: Console, st: Status) -> None:
