@@ -40,13 +40,15 @@ its format-2 text key and JSON value, which format 3 reads as well.
 
 Format history: format 1 had no `<ctx>` and no `<ifp>` and counted only tool calls and
 commands. Format 2 stored every record under its text key as JSON. A database of format 1
-or 2 opened for writing is brought forward in one transaction (`_upgrade`): its facts packed,
-its derived records rebuilt from the facts when they are older (format 1), and `meta:format`
-set to 3; a crash before the commit leaves it as it was. Until then, read-only commands read
-it as it is (`records.packed_form` tells the two layouts apart). The upgrade writes the
-packed facts into pages that earlier transactions freed and frees the text ones, which later
-writes reuse: the file does not grow by more than the packed facts (a third of the old
-ones), and never shrinks (LMDB files do not). An older agent-tracker refuses a newer format
+or 2 opened for writing is brought forward (`_upgrade`): its facts packed, its derived
+records rebuilt from the facts when they are older (format 1), and `meta:format` set to 3.
+It goes in steps of `UPGRADE_STEP` facts, one transaction each, so that the pages a step
+frees are reused by the next: the file grows by little more than the packed facts (a third
+of the old ones), where one transaction needed about 1.6 times the file. Every step leaves
+each fact once, under its text or its packed key, which format 3 reads alike; a crash in
+between leaves `meta:upgrading`, and the next write goes on. Until the first write,
+read-only commands read an older database as it is (`records.packed_form` tells the two
+layouts apart). LMDB files never shrink. An older agent-tracker refuses a newer format
 with a clear message instead of misreading it.
 
 Scoring history: scoring 2 (derived version 3) adds per-party grade aggregates and revert
@@ -234,7 +236,8 @@ class LMDBDatabase:
         found, origin, dbid = self._meta("format", "origin", "dbid")
         if present:
             # Not newer (refused above); not a number at all is damage: brought forward too.
-            if found != DB_FORMAT:
+            # `meta:upgrading`: an upgrade a crash cut short goes on.
+            if found != DB_FORMAT or self._meta("upgrading")[0] is not None:
                 self._upgrade(found)
             elif self.derived_outdated():
                 self.rebuild_totals()
@@ -249,21 +252,41 @@ class LMDBDatabase:
             wtxn.put(b"meta:origin", dump(self._origin()), overwrite=False)
 
     def _upgrade(self, found: object) -> None:
-        """Bring a database of an older format forward, in one transaction: its facts
-        packed (format 3), its derived records rebuilt from them when their layout is older
-        (format 1, or older summaries), then `meta:format` set. Until that commits, readers
-        read it as it was; a crash leaves it as it was."""
+        """Bring a database of an older format forward: its facts packed (format 3), its
+        derived records rebuilt from them when their layout is older (format 1, or older
+        summaries).
+
+        In steps of `UPGRADE_STEP` facts, one transaction each: pages a step frees are
+        reused by the next, where one transaction would hold the old and the new copy of
+        every page at once (about 1.6 times the file, more than a database near its size
+        limit has). The first step sets `meta:format` (an older agent-tracker refuses the
+        database from then on) and `meta:upgrading` (the format found); every step leaves
+        each fact once, under its text key or its packed key, which format 3 reads alike; the
+        last one rebuilds what needs it and removes `meta:upgrading`. A crash in between
+        leaves a database that reads correctly, and the next write goes on (`_initialise`).
+        """
         with self._write() as txn:
-            legacy = Codec(txn, packed=False)
+            if txn_get(txn, b"meta:upgrading") is None:
+                txn.put(b"meta:upgrading", dump(found))
             txn.put(b"meta:format", dump(DB_FORMAT))
-            codec = Codec(txn, packed=True)
-            damaged: dict[str, bytes] = {}
-            for prefix in keys.PACKED:
-                _pack_facts(txn, legacy, codec, prefix.encode(), damaged)
-            batch = WriteBatch(txn, codec)
+        damaged: dict[str, bytes] = {}
+        for prefix in keys.PACKED:
+            start: bytes | None = prefix.encode()
+            while start is not None:
+                with self._write() as txn:
+                    codec = Codec(txn, packed=True)
+                    start = _pack_facts(
+                        txn, Codec(txn, packed=False), codec, prefix.encode(), start, damaged
+                    )
+                    self.write_transactions += 1
+        with self._write() as txn:
+            raw = txn_get(txn, b"meta:upgrading")
+            original = None if raw is None else _loads(raw)
+            batch = WriteBatch(txn, Codec(txn, packed=True))
             batch.damaged.update(damaged)
-            if found != 2 or self.derived_outdated():
+            if original != 2 or self.derived_outdated():
                 rebuild(batch)
+            txn.delete(b"meta:upgrading")
             self._finish(batch, txn)
 
     def _origin(self) -> dict[str, str]:
@@ -535,30 +558,30 @@ def _pack_facts(
     legacy: Codec,
     codec: Codec,
     prefix: bytes,
+    start: bytes,
     damaged: dict[str, bytes],
-) -> None:
-    """Move the facts under the text `prefix` to their packed keys, `UPGRADE_STEP` at a
-    time; a damaged one is noted in `damaged` (set aside when the upgrade commits)."""
+) -> bytes | None:
+    """Move up to `UPGRADE_STEP` facts under the text `prefix`, from `start` on, to their
+    packed keys; where the next step starts, or None when none is left. A damaged one is
+    noted in `damaged` (set aside when the upgrade ends)."""
     cursor = txn.cursor()
-    start = prefix
-    while True:
-        step: list[tuple[bytes, bytes]] = []
-        if cursor.set_range(start):
-            for raw_key, raw in cursor:
-                if not bytes(raw_key).startswith(prefix) or len(step) == UPGRADE_STEP:
-                    break
-                step.append((bytes(raw_key), bytes(raw)))
-        if not step:
-            return
-        for old_key, raw in step:
-            key = old_key.decode("utf-8", "replace")
-            new_key = codec.key(key)
-            if new_key == old_key:
-                continue  # cannot be packed: stays a text key, valid in format 3
-            value = legacy.decode(key, old_key, raw)
-            if value is DAMAGED:
-                damaged[key] = raw
-                continue
-            txn.put(new_key, codec.encode(new_key, value))
-            txn.delete(old_key)
-        start = step[-1][0] + b"\x00"
+    step: list[tuple[bytes, bytes]] = []
+    if cursor.set_range(start):
+        for raw_key, raw in cursor:
+            if not bytes(raw_key).startswith(prefix) or len(step) == UPGRADE_STEP:
+                break
+            step.append((bytes(raw_key), bytes(raw)))
+    if not step:
+        return None
+    for old_key, raw in step:
+        key = old_key.decode("utf-8", "replace")
+        new_key = codec.key(key)
+        if new_key == old_key:
+            continue  # cannot be packed: stays a text key, valid in format 3
+        value = legacy.decode(key, old_key, raw)
+        if value is DAMAGED:
+            damaged[key] = raw
+            continue
+        txn.put(new_key, codec.encode(new_key, value))
+        txn.delete(old_key)
+    return step[-1][0] + b"\x00"

@@ -99,29 +99,74 @@ def test_the_first_write_brings_a_format_2_database_forward_with_nothing_lost(
     )
 
 
-def test_an_upgrade_cut_short_leaves_the_database_as_it_was(
+def test_an_upgrade_cut_short_reads_as_it_was_and_goes_on_at_the_next_write(
     settings: config.Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written = format2.write(settings.database_path)
+    exported = sorted(export_lines(settings))
+    commits = build(settings).commits
+    monkeypatch.setattr(store, "UPGRADE_STEP", 2)  # many steps, one transaction each
     encode = records.Codec.encode
     calls = []
 
     def failing(self: records.Codec, raw_key: bytes, value: Any) -> bytes:
         calls.append(raw_key)
-        if len(calls) == 5:
+        if len(calls) == 5:  # in the third step: two have committed
             raise OSError("disk gone")
         return encode(self, raw_key, value)
 
     monkeypatch.setattr(records.Codec, "encode", failing)
     with pytest.raises(OSError, match="disk gone"):
         LMDBDatabase.open_write(settings.database_path, settings.max_database_size)
-    monkeypatch.undo()
-    env = lmdb.open(str(settings.database_path), subdir=True, readonly=True, lock=False)
-    with env.begin() as txn:
-        assert {bytes(k): bytes(v) for k, v in txn.cursor()} == written  # one transaction
-    env.close()
+    monkeypatch.setattr(records.Codec, "encode", encode)
+    # Half packed, half not: every fact is there once, and reads as before.
+    half = raw_keys(settings)
+    assert b"meta:upgrading" in half
+    assert any(keys.packed_kind(k) is not None for k in half)
+    assert any(k.startswith(b"commit:") and not k.endswith(b":abcde") for k in half)
+    assert sorted(export_lines(settings)) == exported
+    assert build(settings).commits == commits
+    # The next write finishes it, with nothing lost.
     with LMDBDatabase.open_write(settings.database_path, settings.max_database_size) as db:
         assert db.get("meta:format") == 3
+    after = decoded(db_entries(settings))
+    expected = decoded(written)
+    expected["meta:format"] = 3
+    assert after.pop("meta:origin")["path"]
+    assert after == expected  # meta:upgrading gone too
+    assert sorted(export_lines(settings)) == exported
+    assert [k for k in raw_keys(settings) if k.startswith(b"commit:")] == [
+        f"commit:{events.project_id(format2.PROJECT)}:abcde".encode()
+    ]
+
+
+def test_an_upgrade_needs_little_more_room_than_the_packed_facts(
+    tmp_path: Path, settings: config.Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In one transaction the upgrade held old and new copies of every page at once: about
+    1.6 times the file, so a database past ~60 % of its size limit could never be upgraded
+    and every flush failed. In steps, the freed pages are reused."""
+    settings.database_path.mkdir(mode=0o700, parents=True)
+    env = lmdb.open(str(settings.database_path), subdir=True, map_size=64 << 20)
+    pid = events.project_id(PROJECT)
+    with env.begin(write=True) as txn:
+        txn.put(b"meta:format", b"2")
+        for n in range(12_000):
+            commit_hash = hashlib.sha1(str(n).encode()).hexdigest()
+            fact = {
+                "agent": "build", "author_time": 1_700_000_000 + n, "deletions": 1, "exts": {},
+                "files": 1, "harness": "opencode", "hash": commit_hash, "id": f"{n:024x}",
+                "insertions": 2, "model": "m", "project": PROJECT, "source": "env",
+                "subject": f"change {n}", "ts": 1_700_000_000.0 + n,
+            }  # fmt: skip
+            txn.put(f"commit:{pid}:{commit_hash}".encode(), orjson.dumps(fact))
+    env.close()
+    size = (settings.database_path / "data.mdb").stat().st_size
+    # Room for the file and a quarter more: one transaction needed about 1.6 times.
+    limit = size * 5 // 4
+    with LMDBDatabase.open_write(settings.database_path, limit) as db:
+        assert db.get("meta:format") == 3
+    assert (settings.database_path / "data.mdb").stat().st_size <= limit
 
 
 def test_a_format_2_database_merges_as_a_migrate_source(
