@@ -176,6 +176,8 @@ def _run_flush(fmt: str, wait: str | None) -> int:
     code = guarded(body)
     if code:
         return code
+    if sys.stdout is None:  # started with no standard output at all (`>&-`): as the CLI
+        return 0
     try:
         sys.stdout.write(text)
         sys.stdout.flush()

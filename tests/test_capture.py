@@ -648,3 +648,35 @@ def test_the_fast_flush_reports_an_invalid_setting_as_the_cli_does(tmp_path: Pat
     assert (fast.returncode, fast.stderr) == (typer_out.returncode, typer_out.stderr)
     assert fast.returncode != 0
     assert fast.stderr.startswith("agent-tracker: error:")
+
+
+def test_a_flush_with_no_standard_output_flushes_and_exits_0_as_the_cli_does(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "HOME": str(tmp_path)}
+    assert run_tracker("track", "tool", "edit", env=env).returncode == 0
+    codes = []
+    for prefix in ([], ["--max-database-size", "512MiB"]):  # fast path, then Typer's
+        done = subprocess.run(
+            [
+                "sh",
+                "-c",
+                'exec "$@" >&-',
+                "sh",
+                sys.executable,
+                "-m",
+                "agent_tracker",
+                *prefix,
+                "flush",
+            ],
+            env=env,
+            capture_output=False,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        codes.append((done.returncode, "Traceback" in done.stderr))
+        status = run_tracker("status", "--format", "json", env=env)
+        assert json.loads(status.stdout)["pending_events"] == 0  # flushed all the same
+        assert run_tracker("track", "tool", "edit", env=env).returncode == 0
+    assert codes == [(0, False), (0, False)]
