@@ -715,8 +715,12 @@ def check(
     settings: Any, counts: dict[str, int], gen: Generator, totals: dict[str, int]
 ) -> dict[str, int]:
     """Compare the database with what was generated; returns its sizes."""
-    from agent_tracker.records import Codec
     from agent_tracker.store import LMDBDatabase
+
+    try:
+        from agent_tracker.records import Codec
+    except ImportError:  # an agent-tracker before format 3: every key is text
+        Codec = None
 
     db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
     if db is None:
@@ -725,12 +729,12 @@ def check(
         agents = db.agents()
         stats = db.stats()
         with db.env.begin() as txn:
-            codec = Codec(txn)  # the text keys, whatever the format stores
+            codec = None if Codec is None else Codec(txn)  # text keys, whatever the format
             cursor = txn.cursor()
             keys: dict[str, int] = {}
             if cursor.first():
                 for raw in cursor.iternext(keys=True, values=False):
-                    key = codec.logical(bytes(raw))
+                    key = bytes(raw).decode() if codec is None else codec.logical(bytes(raw))
                     kind = "-" if key is None else key.split(":", 1)[0]
                     keys[kind] = keys.get(kind, 0) + 1
 
