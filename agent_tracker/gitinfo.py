@@ -48,6 +48,8 @@ ROOT_TIMEOUT = 2.0
 #: How much of the end of the HEAD reflog `last_head_move` reads: room for the entries of a
 #: long rebase made while the hook of its first commit was still starting.
 REFLOG_TAIL = 64 * 1024
+#: How far back it reads when the commit is not in that tail (bounded: a reflog can be huge).
+REFLOG_MAX = 16 * 1024 * 1024
 
 
 class Project:
@@ -86,26 +88,12 @@ class Project:
         """
         if self.git_dir is None:
             return None
-        try:
-            with open(os.path.join(self.git_dir, "logs", "HEAD"), "rb") as handle:
-                size = handle.seek(0, os.SEEK_END)
-                handle.seek(max(0, size - REFLOG_TAIL))
-                tail = handle.read().decode("utf-8", errors="replace")
-        except OSError:
-            return None
-        lines = tail.rstrip("\n").split("\n")
-        if size > REFLOG_TAIL:
-            lines = lines[1:]  # the first may be cut
-        found = None
-        for line in reversed(lines):
-            head, _, message = line.partition("\t")
-            parts = head.split(" ", 2)
-            if len(parts) < 3:
-                continue
-            if commit_hash is None:
-                return parts[0], parts[1], message
-            if parts[1] == commit_hash:
-                found = (parts[0], parts[1], message)  # an older one may follow
+        path = os.path.join(self.git_dir, "logs", "HEAD")
+        found, size = _head_move(path, REFLOG_TAIL, commit_hash)
+        if found is None and commit_hash is not None and size > REFLOG_TAIL:
+            # Not in the tail: a recorder that ran late, after a very long rebase. Further
+            # back, or the rebased commit would count as new.
+            found, _ = _head_move(path, REFLOG_MAX, commit_hash)
         return found
 
 
@@ -575,3 +563,31 @@ def tracked_extensions(path: str, limit: int = 50000) -> dict[str, int]:
             ext = extension(name)
             counts[ext] = counts.get(ext, 0) + 1
     return counts
+
+
+def _head_move(
+    path: str, window: int, commit_hash: str | None
+) -> tuple[tuple[str, str, str] | None, int]:
+    """(the entry `Project.last_head_move` looks for in the last `window` bytes of the
+    reflog at `path`, or None; the reflog's size)."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - window))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None, 0
+    lines = tail.rstrip("\n").split("\n")
+    if size > window:
+        lines = lines[1:]  # the first may be cut
+    found = None
+    for line in reversed(lines):
+        head, _, message = line.partition("\t")
+        parts = head.split(" ", 2)
+        if len(parts) < 3:
+            continue
+        if commit_hash is None:
+            return (parts[0], parts[1], message), size
+        if parts[1] == commit_hash:
+            found = (parts[0], parts[1], message)  # an older one may follow
+    return found, size

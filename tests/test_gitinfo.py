@@ -305,3 +305,25 @@ def test_git_output_and_errors_come_back_whole(make_repo: Callable[..., Path]) -
     assert len(out.splitlines()) == 300
     with pytest.raises(GitError, match=r"failed in .*: fatal: "):
         gitinfo.output(str(repo), "rev-parse", "--verify", "no-such-ref^{commit}")
+
+
+def test_the_entry_that_made_a_commit_is_found_beyond_the_reflog_tail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recorder that runs late (a slow background hook after a long rebase) looks for its
+    commit's entry further back than the tail; else the rebased commit would count as new."""
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", str(repo))
+    commit_file(repo, "a.txt", "a\n", "first")
+    picked = commit_file(repo, "b.txt", "b\n", "second")
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    commit_file(repo, "other.txt", "o\n", "other")  # so the pick makes a new commit
+    git(repo, "cherry-pick", picked)
+    made = git(repo, "rev-parse", "HEAD")
+    for n in range(20):  # later moves push the cherry-pick's entry out of a small tail
+        commit_file(repo, f"c{n}.txt", f"{n}\n", f"change {n} " + "x" * 200)
+    monkeypatch.setattr(gitinfo, "REFLOG_TAIL", 1024)
+    move = find_project(str(repo)).last_head_move(made)
+    assert move is not None
+    assert move[1] == made
+    assert move[2].startswith("cherry-pick")
