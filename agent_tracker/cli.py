@@ -55,6 +55,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # -h as well as --help, for every command (Click hands it down to subcommands).
+    context_settings={"help_option_names": ["-h", "--help"]},
     # Markdown: docstrings are re-flowed to the terminal's width, `code` is shown as code.
     rich_markup_mode="markdown",
 )
@@ -138,7 +140,11 @@ def root(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+            "--version",
+            "-V",
+            callback=_version,
+            is_eager=True,
+            help="Show the version and exit.",
         ),
     ] = False,
 ) -> None:
@@ -369,10 +375,17 @@ def hooks_uninstall(repo: RepoArg = Path()) -> None:
 @hooks_app.command("status")
 def hooks_status(repo: RepoArg = Path()) -> None:
     """Show whether our hooks are installed, and how they run: directly, after an earlier
-    hook, or via pre-commit's migration mode."""
+    hook, or via pre-commit's migration mode.
+
+    Exits 1 when a hook is missing, outdated or not running (so a script can check), 0 when
+    both are installed and current.
+    """
     from agent_tracker import hookscripts, render
 
-    render.hook_states(render.console(), hookscripts.status(repo))
+    states = hookscripts.status(repo)
+    render.hook_states(render.console(), states)
+    if any(state.state != "installed" for state in states):
+        raise typer.Exit(code=EXIT_ERROR)
 
 
 @app.command("integrate")

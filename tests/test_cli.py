@@ -473,7 +473,7 @@ def test_the_fast_report_parser_takes_the_options_typer_defines() -> None:
         )
     assert tuple(cli_history.By) == cli_fast.BY_CHOICES
     root = {opt for p in group.params for opt in p.opts}
-    assert root - {"--help"} == {*cli_fast.ROOT_OPTIONS, "--version"}
+    assert root - {"--help"} == {*cli_fast.ROOT_OPTIONS, "--version", "-V"}  # both: Typer
 
 
 @pytest.mark.parametrize(
@@ -562,3 +562,28 @@ def test_the_fast_report_prints_and_exits_as_typer_does(
 
     assert (same(fast.out), fast.err) == (same(by_typer.out), by_typer.err)
     assert by_typer.out or by_typer.err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-h"],
+        ["report", "-h"],
+        ["flush", "-h"],
+        ["grade", "-h"],
+        ["track", "tool", "-h"],
+        ["hooks", "status", "-h"],
+        ["config", "-h"],
+    ],
+)
+def test_dash_h_shows_the_same_help_as_dash_dash_help(argv: list[str]) -> None:
+    short = run_tracker(*argv)
+    long = run_tracker(*["--help" if arg == "-h" else arg for arg in argv])
+    assert (short.returncode, short.stderr) == (0, "")
+    assert short.stdout == long.stdout
+    assert "Usage:" in short.stdout
+
+
+def test_dash_capital_v_shows_the_version() -> None:
+    done = run_tracker("-V")
+    assert (done.returncode, done.stdout) == (0, f"agent-tracker {__version__}\n")

@@ -460,8 +460,21 @@ def test_hooks_status_reports_missing_foreign_installed_and_outdated(rig: Rig) -
 def hook_states(rig: Rig) -> list[str]:
     """`hooks status` lines without the path (Rich may wrap a long path onto the next line)."""
     result = rig.cli("hooks", "status", "--repo", str(rig.repo))
-    assert result.code == 0, result.err
-    return re.findall(r"(?m)^(?:post-commit|pre-push): \w+ \([^)]*\)", result.out)
+    found = re.findall(r"(?m)^(?:post-commit|pre-push): \w+ \([^)]*\)", result.out)
+    # 0 only when both are installed and current: scripts can check the exit status.
+    healthy = all(line.split(": ")[1].startswith("installed ") for line in found)
+    assert result.code == (0 if healthy and len(found) == 2 else 1), result.err
+    return found
+
+
+def test_hooks_status_exits_1_until_both_hooks_are_installed_and_current(rig: Rig) -> None:
+    assert rig.cli("hooks", "status", "--repo", str(rig.repo)).code == 1  # missing
+    rig.install()
+    assert rig.cli("hooks", "status", "--repo", str(rig.repo)).code == 0
+    bake_python(rig.hooks, "/elsewhere/python")
+    outdated = rig.cli("hooks", "status", "--repo", str(rig.repo))
+    assert outdated.code == 1
+    assert "outdated" in outdated.out
 
 
 @pytest.mark.parametrize("command", ["install", "uninstall", "status"])
