@@ -145,7 +145,9 @@ def _flush_options(rest: list[str]) -> tuple[str, str | None] | None:
         values[name] = value
         index += 1
     fmt = values.get("--format", "text")
-    if fmt not in ("text", "json") or (fmt == "json" and sys.stdout.isatty()):
+    if fmt not in ("text", "json"):
+        return None
+    if fmt == "json" and sys.stdout is not None and sys.stdout.isatty():
         return None
     return fmt, values.get("--wait")
 

@@ -650,25 +650,21 @@ def test_the_fast_flush_reports_an_invalid_setting_as_the_cli_does(tmp_path: Pat
     assert fast.stderr.startswith("agent-tracker: error:")
 
 
+#: Runs its arguments with standard output closed (file descriptor 1 not open at all).
+CLOSED_STDOUT = ("sh", "-c", 'exec "$@" >&-', "sh")
+
+
 def test_a_flush_with_no_standard_output_flushes_and_exits_0_as_the_cli_does(
     tmp_path: Path,
 ) -> None:
     env = {**os.environ, "HOME": str(tmp_path)}
     assert run_tracker("track", "tool", "edit", env=env).returncode == 0
     codes = []
-    for prefix in ([], ["--max-database-size", "512MiB"]):  # fast path, then Typer's
+    # The fast path, Typer's (a root option sends it there), the fast path's JSON.
+    ways = (([], []), (["--max-database-size", "512MiB"], []), ([], ["--format", "json"]))
+    for before, after in ways:
         done = subprocess.run(
-            [
-                "sh",
-                "-c",
-                'exec "$@" >&-',
-                "sh",
-                sys.executable,
-                "-m",
-                "agent_tracker",
-                *prefix,
-                "flush",
-            ],
+            [*CLOSED_STDOUT, sys.executable, "-m", "agent_tracker", *before, "flush", *after],
             env=env,
             capture_output=False,
             stderr=subprocess.PIPE,
@@ -679,4 +675,4 @@ def test_a_flush_with_no_standard_output_flushes_and_exits_0_as_the_cli_does(
         status = run_tracker("status", "--format", "json", env=env)
         assert json.loads(status.stdout)["pending_events"] == 0  # flushed all the same
         assert run_tracker("track", "tool", "edit", env=env).returncode == 0
-    assert codes == [(0, False), (0, False)]
+    assert codes == [(0, False), (0, False), (0, False)]
