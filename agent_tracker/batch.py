@@ -2,11 +2,10 @@
 
 Keys and values pass through `records.Codec`, which alone knows how the transaction's
 database stores them (text keys and JSON values up to format 2, packed facts in format 3);
-everything above sees text keys and decoded values. Values are decoded by `records`: a
-damaged one (not JSON, or not of its key's shape) reads
-as absent and is noted in `WriteBatch.damaged`, so that the write transaction can set it
-aside (see `store.LMDBDatabase.batch`). Any LMDB error while reading (a damaged page) is
-one clear `DatabaseDamagedError`.
+everything above sees text keys and decoded values. A damaged value (not JSON, or not of
+its key's shape) reads as absent and is noted in `WriteBatch.damaged`, so that the write
+transaction can set it aside (see `store.LMDBDatabase.batch`). Any LMDB error while
+reading (a damaged page) is one clear `DatabaseDamagedError`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ that `--help` and mistakes get Typer's full treatment, with the same options.
 from __future__ import annotations
 
 import copy
-import errno
 import os
 import signal
 import sys
@@ -33,9 +32,9 @@ from agent_tracker.cli_base import (
 )
 from agent_tracker.errors import (
     EXIT_ERROR,
-    EXIT_INTERRUPTED,
     EXIT_USAGE,
     TrackerError,
+    guarded,
     message_line,
     printable,
     say,
@@ -585,6 +584,15 @@ def run(argv: list[str]) -> int:
 def _run(argv: list[str]) -> int:
     previous = signal.signal(signal.SIGINT, _on_sigint)
     try:
+        return guarded(lambda: _click(argv))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _click(argv: list[str]) -> int:
+    """Typer's run, with its own failures as one line (usage errors, aborts); Ctrl-C, our
+    errors and OS errors are left to `errors.guarded`, as in every entry point."""
+    try:
         code = _app_for(argv)(args=argv, prog_name="agent-tracker", standalone_mode=False)
     except NoArgsIsHelpError:
         return EXIT_USAGE  # the help was printed
@@ -595,19 +603,7 @@ def _run(argv: list[str]) -> int:
         say("agent-tracker: error: aborted\n")
         return EXIT_ERROR
     except _Interrupted:
-        say("agent-tracker: interrupted\n")
-        return EXIT_INTERRUPTED
-    except TrackerError as exc:
-        # Plain write, not Rich: an error is one line, never wrapped, for people and scripts.
-        say(message_line(exc))
-        return exc.exit_code
-    except OSError as exc:  # e.g. an unwritable journal or database folder
-        if exc.errno == errno.EPIPE:  # `agent-tracker export | head`: the reader has enough
-            return EXIT_ERROR
-        say(message_line(exc))
-        return EXIT_ERROR
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        raise KeyboardInterrupt from None  # past Typer now: `guarded` says "interrupted"
     return code if isinstance(code, int) else 0
 
 

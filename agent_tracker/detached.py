@@ -85,22 +85,17 @@ def wait_for_flush_lock(lock_file: str, timeout: float) -> bool:
     True when it is free (it is not kept: the flush takes it itself)."""
     import fcntl
 
+    from agent_tracker import fsio
+
     try:
         fd = os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return True  # no lock file: no flush ever ran here
-    deadline = time.monotonic() + timeout
     try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(POLL)
-                continue
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return True
+        if not fsio.flock_within(fd, fcntl.LOCK_EX, timeout):
+            return False
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
     finally:
         os.close(fd)
 

@@ -46,15 +46,12 @@ def _arm_hook_timeout(args: list[str]) -> None:
         return
     import signal
 
-    try:
+    try:  # noqa: SIM105 - contextlib is one more import on the commit hot path
         # A session, hence a group, of our own: the hook's watchdog also kills our git
         # calls, and a terminal closed while the hook works in the background does not.
         os.setsid()
-    except OSError:  # already a group leader (a flush started by a session-end hook)
-        try:  # noqa: SIM105 - contextlib is one more import on the commit hot path
-            os.setpgid(0, 0)
-        except OSError:
-            pass  # already a session leader: the group is ours anyway
+    except OSError:
+        pass  # already a group leader (a flush a session-end hook started): the group is ours
     if os.getpgrp() == os.getpid():
         signal.signal(signal.SIGALRM, _end_process_group)
     else:

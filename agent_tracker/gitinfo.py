@@ -29,6 +29,7 @@ from the user refuses one that starts with `-`, which git would read as an optio
 from __future__ import annotations
 
 import os
+import time
 
 from agent_tracker import gitconfig
 from agent_tracker.errors import GitError
@@ -393,12 +394,12 @@ def _spawn(
     for fd in chunks:
         poller.register(fd, select.POLLIN)
     open_fds = set(chunks)
-    deadline = None if timeout is None else _now() + timeout
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while open_fds:
-            wait = None if deadline is None else max(0.0, deadline - _now()) * 1000
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic()) * 1000
             ready = poller.poll(wait)
-            if not ready and deadline is not None and _now() >= deadline:
+            if not ready and deadline is not None and time.monotonic() >= deadline:
                 os.kill(pid, 9)  # SIGKILL
                 os.waitpid(pid, 0)
                 raise TimeoutError
@@ -414,12 +415,6 @@ def _spawn(
         for fd in chunks:
             os.close(fd)
     return os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]), b"".join(chunks[err_r])
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
 
 
 def output(repo: str, *args: str, honour_env: bool = True) -> str:
