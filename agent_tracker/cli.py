@@ -374,15 +374,21 @@ def hooks_uninstall(repo: RepoArg = Path()) -> None:
 @hooks_app.command("status")
 def hooks_status(repo: RepoArg = Path()) -> None:
     """Show whether our hooks are installed, and how they run: directly, after an earlier
-    hook, or via pre-commit's migration mode.
+    hook, or via pre-commit's migration mode; and the command that fixes any that is not.
 
-    Exits 1 when a hook is missing, outdated or not running (so a script can check), 0 when
-    both are installed and current.
+    States: installed; missing; foreign (another hook is there, ours is not); outdated
+    (installed by another version or another Python: install again); inactive (a copy of
+    ours sits where nothing runs it); broken (the program the hook runs, recorded at install,
+    is gone, e.g. its virtual environment was moved or deleted: install again).
+
+    Exits 1 when a hook is not installed and current (so a script can check), 0 when both are.
     """
     from agent_tracker import hookscripts, render
 
     states = hookscripts.status(repo)
-    render.hook_states(render.console(), states)
+    named = None if repo.resolve() == Path.cwd().resolve() else repo
+    fixes = [hookscripts.fix_for(state, named) for state in states]
+    render.hook_states(render.console(), states, fixes)
     if any(state.state != "installed" for state in states):
         raise typer.Exit(code=EXIT_ERROR)
 

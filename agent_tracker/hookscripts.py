@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -51,12 +53,17 @@ PYTHON_PLACEHOLDER = "@AGENT_TRACKER_PYTHON@"
 MIN_GIT = (2, 25)
 
 
+#: What `status` can say of a hook; all but "installed" need the person (see `fix_for`).
+STATES = ("installed", "missing", "foreign", "outdated", "inactive", "broken")
+
+
 @dataclass(frozen=True)
 class HookState:
     name: str
     path: Path  # where our script is (or would be) run from
-    state: str  # "installed", "missing", "foreign", "outdated", "inactive"
+    state: str  # one of STATES; "broken": the program it runs is gone
     how: str  # how ours runs, in words
+    found: str = "missing"  # what the hook file git runs is: `kind` of it
 
 
 @dataclass(frozen=True)
@@ -207,6 +214,11 @@ def status(repo: Path) -> list[HookState]:
 
 
 def _state(name: str, names: Names) -> HookState:
+    found = _state_of(name, names)
+    return HookState(found.name, found.path, found.state, found.how, kind(names.main))
+
+
+def _state_of(name: str, names: Names) -> HookState:
     main = kind(names.main)
     kept = kind(names.kept)
     after = f"after the earlier {_label(kept)} kept as {names.kept.name}"
@@ -216,12 +228,12 @@ def _state(name: str, names: Names) -> HookState:
         )
     if main == "ours":
         how = f"runs {after}" if kept not in ("missing", "ours") else "runs directly"
-        return HookState(name, names.main, _freshness(name, names.main), how)
+        return _checked(HookState(name, names.main, _freshness(name, names.main), how))
     if main == "pre-commit" and kind(names.legacy) == "ours":
         how = f"runs via pre-commit's migration mode as {names.legacy.name}"
         if kept != "missing":
             how += f", {after}"
-        return HookState(name, names.legacy, _freshness(name, names.legacy), how)
+        return _checked(HookState(name, names.legacy, _freshness(name, names.legacy), how))
     stale = [p.name for p in (names.legacy, names.old, names.kept) if kind(p) == "ours"]
     if main == "missing":
         return HookState(name, names.main, "missing", "not installed")
@@ -237,6 +249,95 @@ def _label(what: str) -> str:
 
 def _freshness(name: str, path: Path) -> str:
     return "installed" if path.read_text(encoding="utf-8") == render(name) else "outdated"
+
+
+_BAKED = re.compile(r"(?m)^AGENT_TRACKER_PYTHON='((?:[^']|'\\'')*)'$")
+
+
+def recorded_program(path: Path) -> str | None:
+    """The Python a script of ours runs agent-tracker with (baked in at install time)."""
+    try:
+        found = _BAKED.search(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    return found[1].replace("'\\''", "'") if found else None
+
+
+def program_works(python: str) -> bool:
+    """Whether the hook's `"$python" -P -m agent_tracker` can run: the interpreter is there
+    and it has agent-tracker (a venv deleted or moved, the package uninstalled: not)."""
+    if not (Path(python).is_file() and os.access(python, os.X_OK)):
+        return False
+    if os.path.realpath(python) == os.path.realpath(sys.executable):
+        return True  # the one running now: it has us
+    try:
+        done = subprocess.run(
+            [python, "-P", "-c", "import agent_tracker"],
+            env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
+            capture_output=True,
+            timeout=20,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _checked(state: HookState) -> HookState:
+    """The state again, "broken" when the program the script runs is gone: git then runs
+    agent-tracker from PATH if it finds one there, else records nothing, silently."""
+    python = recorded_program(state.path)
+    if python is None or program_works(python):
+        return state
+    on_path = shutil.which("agent-tracker")
+    fallback = (
+        f"falls back to {on_path} found on PATH"
+        if on_path
+        else "records nothing unless git finds agent-tracker on PATH"
+    )
+    how = f"{state.how}; the program it runs, {python}, is gone: it {fallback}"
+    return HookState(state.name, state.path, "broken", how)
+
+
+# -- what fixes a state ----------------------------------------------------------------------
+
+
+def command_name() -> str:
+    """How to spell agent-tracker in a command the person can run now: its name when PATH
+    finds it, else the program running now (its console script, else `python -m`)."""
+    if shutil.which("agent-tracker"):
+        return "agent-tracker"
+    script = Path(sys.executable).parent / "agent-tracker"
+    if script.is_file() and os.access(script, os.X_OK):
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m agent_tracker"
+
+
+def fix_for(state: HookState | str, repo: Path | None = None) -> str | None:
+    """What fixes a hook's state, in one line: a command to run (maybe with a `# comment`, so
+    that it can be pasted whole), or what to do where no command can (husky). None when
+    nothing needs fixing. Pass the `HookState` from
+    `status` (a bare state name gives the generic fix, without a hook manager's advice);
+    `repo`, when given, is named in the command with --repo."""
+    what = state if isinstance(state, str) else state.state
+    found = "missing" if isinstance(state, str) else state.found
+    if what == "installed":
+        return None
+    if what not in STATES:
+        raise ValueError(f"unknown hook state {what!r}")
+    install = f"{command_name()} hooks install"
+    if repo is not None:
+        install += f" --repo {shlex.quote(str(repo))}"
+    if found == "husky":
+        return (
+            "husky owns this repository's hooks: add the line `agent-tracker commit || true` "
+            "to .husky/post-commit and `agent-tracker flush || true` to .husky/pre-push"
+        )
+    if what == "foreign" and found == "pre-commit":
+        return f"{install}  # pre-commit's hook stays and runs ours as its .legacy hook"
+    if what == "foreign":
+        return f"{install}  # keeps the {_label(found)} that is there and runs it first"
+    return install
 
 
 # -- install ---------------------------------------------------------------------------------

@@ -143,9 +143,12 @@ def status_table(out: Console, st: Status) -> None:
         out.print(f"[bold]{label:<{width}}[/bold]  {escape(value)}", soft_wrap=True)
 
 
-def hook_states(out: Console, states: list[HookState]) -> None:
+def hook_states(out: Console, states: list[HookState], fixes: list[str | None]) -> None:
+    """One line per hook, then what fixes those that need it (each fix once)."""
     for st in states:
-        out.print(f"{st.name}: {st.state} ({st.how})  {st.path}")
+        out.print(escape(f"{st.name}: {st.state} ({st.how})  {st.path}"))
+    for fix in dict.fromkeys(f for f in fixes if f):
+        out.print(escape(f"to fix: {fix}"))
 
 
 def actions(out: Console, done: list[tuple[str, str]]) -> None:

@@ -106,6 +106,14 @@ def bake_python(hooks_dir: Path, python: str) -> None:
         path.write_text(text)
 
 
+def other_python(tmp: Path) -> str:
+    """Another program that runs this Python, as a second installation of the tracker would."""
+    python = tmp / "other-install" / "bin" / "python"
+    if not python.exists():
+        write_hook(python, f'exec "{sys.executable}" "$@"')
+    return str(python)
+
+
 def path_without_tracker() -> str:
     """A PATH with git and the shell tools a hook needs, but no agent-tracker."""
     dirs = [str(Path(shutil.which("git") or "/usr/bin/git").parent), "/usr/bin", "/bin"]
@@ -453,7 +461,7 @@ def test_hooks_status_reports_missing_foreign_installed_and_outdated(rig: Rig) -
     kept = "after the earlier hook kept as pre-push.pre-agent-tracker"
     direct = "runs directly"
     assert states() == [f"post-commit: installed ({direct})", f"pre-push: installed (runs {kept})"]
-    bake_python(rig.hooks, "/elsewhere/python")
+    bake_python(rig.hooks, other_python(rig.tmp))
     assert states() == [f"post-commit: outdated ({direct})", f"pre-push: outdated (runs {kept})"]
 
 
@@ -471,10 +479,105 @@ def test_hooks_status_exits_1_until_both_hooks_are_installed_and_current(rig: Ri
     assert rig.cli("hooks", "status", "--repo", str(rig.repo)).code == 1  # missing
     rig.install()
     assert rig.cli("hooks", "status", "--repo", str(rig.repo)).code == 0
-    bake_python(rig.hooks, "/elsewhere/python")
+    bake_python(rig.hooks, other_python(rig.tmp))
     outdated = rig.cli("hooks", "status", "--repo", str(rig.repo))
     assert outdated.code == 1
     assert "outdated" in outdated.out
+
+
+def test_a_hook_whose_recorded_program_is_gone_is_broken_and_status_says_the_fix(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig.install()
+    gone = rig.tmp / "moved-venv" / "bin" / "python"
+    bake_python(rig.hooks, str(gone))
+    monkeypatch.setenv("PATH", path_without_tracker())
+    result = rig.cli("hooks", "status", "--repo", str(rig.repo))
+    assert result.code == 1
+    assert [line.split(" (")[0] for line in hook_states(rig)] == [
+        "post-commit: broken",
+        "pre-push: broken",
+    ]
+    assert f"the program it runs, {gone}, is gone" in result.out
+    assert "records nothing unless git finds agent-tracker on PATH" in result.out
+    # Not on PATH: the fix names the program that runs now, so it can be pasted as it is.
+    script = Path(sys.executable).parent / "agent-tracker"
+    fix = f"{script} hooks install --repo {rig.repo}"
+    assert result.out.splitlines()[-1] == f"to fix: {fix}"
+    assert result.out.count("to fix:") == 1  # one line for both hooks
+    done = subprocess.run(fix, shell=True, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert rig.cli("hooks", "status", "--repo", str(rig.repo)).code == 0
+
+
+def test_a_recorded_python_without_the_tracker_is_broken_too(rig: Rig) -> None:
+    rig.install()
+    # An interpreter that is there but has no agent-tracker (its site-packages gone).
+    bare = rig.tmp / "bare" / "python"
+    write_hook(bare, f'exec "{sys.executable}" -S "$@"')
+    bake_python(rig.hooks, str(bare))
+    assert [s.state for s in hookscripts.status(rig.repo)] == ["broken", "broken"]
+    bake_python(rig.hooks, other_python(rig.tmp))  # one that has it: only outdated
+    assert [s.state for s in hookscripts.status(rig.repo)] == ["outdated", "outdated"]
+
+
+@pytest.mark.parametrize(
+    ("state", "found", "fix"),
+    [
+        ("installed", "ours", None),
+        ("missing", "missing", "agent-tracker hooks install"),
+        ("outdated", "ours", "agent-tracker hooks install"),
+        ("broken", "ours", "agent-tracker hooks install"),
+        ("inactive", "lefthook", "agent-tracker hooks install"),
+        (
+            "foreign",
+            "foreign",
+            "agent-tracker hooks install  # keeps the hook that is there and runs it first",
+        ),
+        (
+            "foreign",
+            "pre-commit",
+            "agent-tracker hooks install  # pre-commit's hook stays and runs ours as its "
+            ".legacy hook",
+        ),
+    ],
+)
+def test_fix_for_names_the_command_that_fixes_each_state(
+    state: str, found: str, fix: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_hook(tmp_path / "bin" / "agent-tracker", "exit 0")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{path_without_tracker()}")
+    hook = hookscripts.HookState("post-commit", tmp_path / "post-commit", state, "", found)
+    assert hookscripts.fix_for(hook) == fix
+    if fix is not None and found in ("missing", "ours"):
+        assert hookscripts.fix_for(state) == fix  # the bare state name gives the same
+
+
+def test_fix_for_names_the_repository_quoted_for_the_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_hook(tmp_path / "bin" / "agent-tracker", "exit 0")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{path_without_tracker()}")
+    repo = tmp_path / "it's here"
+    assert hookscripts.fix_for("missing", repo) == (
+        f"agent-tracker hooks install --repo '{tmp_path}/it'\"'\"'s here'"
+    )
+    with pytest.raises(ValueError, match="unknown hook state"):
+        hookscripts.fix_for("fine")
+
+
+def test_under_husky_the_fix_is_the_lines_to_add_to_its_hooks(rig: Rig) -> None:
+    husky = rig.repo / ".husky" / "_"
+    write_hook(husky / "h", "exit 0")
+    for name in HOOKS:
+        write_hook(husky / name, '. "$(dirname "$0")/h"')
+    git(rig.repo, "config", "core.hooksPath", ".husky/_")
+    states = hookscripts.status(rig.repo)
+    assert [(s.state, s.found) for s in states] == [("foreign", "husky")] * 2
+    fix = hookscripts.fix_for(states[0])
+    assert fix is not None
+    assert "`agent-tracker commit || true` to .husky/post-commit" in fix
+    assert "hooks install" not in fix  # install refuses there
 
 
 @pytest.mark.parametrize("command", ["install", "uninstall", "status"])
@@ -553,7 +656,7 @@ def test_an_outdated_copy_of_ours_under_pre_commit_is_updated_in_its_place(rig: 
     pre_commit_wraps(rig.hooks, "post-commit", rig.tmp / "ran")
     legacy = rig.hooks / "post-commit.legacy"
     write_hook(legacy, "")
-    legacy.write_text(hookscripts.render("post-commit", "/elsewhere/python"))
+    legacy.write_text(hookscripts.render("post-commit", other_python(rig.tmp)))
     assert hook_states(rig)[0].startswith("post-commit: outdated (runs via pre-commit's")
     result = rig.install()
     assert "post-commit: installed; runs via pre-commit's migration mode" in result.out
