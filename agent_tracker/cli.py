@@ -34,6 +34,7 @@ from agent_tracker.errors import (
     EXIT_ERROR,
     EXIT_USAGE,
     TrackerError,
+    UsageError,
     guarded,
     message_line,
     printable,
@@ -344,11 +345,80 @@ app.command("rebuild")(cli_history.rebuild_command)
 
 # -- hooks -----------------------------------------------------------------------------------
 
-RepoArg = Annotated[Path, typer.Option("--repo", help="Repository (default: current folder).")]
+RepoArg = Annotated[
+    Path | None, typer.Option("--repo", help="Repository (default: current folder).")
+]
+GlobalOpt = Annotated[
+    bool,
+    typer.Option(
+        "--global",
+        help="Git's template folder (init.templateDir) instead of one repository: every new "
+        "clone and `git init` then gets the hooks.",
+    ),
+]
+AllOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--all",
+        help="Every git repository in or under this folder instead of one repository.",
+        metavar="DIR",
+        file_okay=False,
+    ),
+]
+DepthOpt = Annotated[
+    int,
+    typer.Option(
+        "--depth",
+        help="With --all: how many folders down to look for repositories.",
+        min=0,
+        max=20,
+        metavar="LEVELS",
+    ),
+]
+
+
+def _one_scope(repo: Path | None, is_global: bool, everywhere: Path | None) -> None:
+    if sum((repo is not None, is_global, everywhere is not None)) > 1:
+        raise UsageError("--repo, --global and --all choose where: give only one of them")
+
+
+def _hooks_beyond_one_repo(
+    is_global: bool, everywhere: Path | None, depth: int, *, add: bool
+) -> None:
+    """`--global` and `--all` of install and uninstall: render what was done; exit 1 when a
+    repository was skipped (it is not covered)."""
+    from agent_tracker import hookscope, render
+
+    out = render.console()
+    if is_global:
+        done = hookscope.install_global() if add else hookscope.uninstall_global()
+        notes = [("note", line) for line in done.notes]
+        render.actions(out, [(hookscope.TEMPLATE_KEY, done.template), *done.hooks, *notes])
+        return
+    assert everywhere is not None
+    act = hookscope.install_all if add else hookscope.uninstall_all
+    results = act(everywhere, depth)
+    if not results:
+        raise TrackerError(
+            f"no git repository in {everywhere} or {depth} folders below it "
+            "(hidden folders and node_modules are not searched)"
+        )
+    render.actions(out, [(str(r.repo), r.what) for r in results])
+    skipped = sum(r.skipped for r in results)
+    done = f"{len(results) - skipped} of {len(results)} repositories"
+    summary = f"hooks in {done}" if add else f"hooks removed from {done}"
+    out.print(f"{summary}; {skipped} skipped")
+    if skipped:
+        raise typer.Exit(code=EXIT_ERROR)
 
 
 @hooks_app.command("install")
-def hooks_install(repo: RepoArg = Path()) -> None:
+def hooks_install(
+    repo: RepoArg = None,
+    is_global: GlobalOpt = False,
+    everywhere: AllOpt = None,
+    depth: DepthOpt = 3,
+) -> None:
     """Install post-commit (records commits) and pre-push (flushes) hooks; safe to repeat.
 
     Honours core.hooksPath and worktrees. An existing hook is kept and still runs first.
@@ -357,22 +427,53 @@ def hooks_install(repo: RepoArg = Path()) -> None:
     .githooks folder) belongs to the repository: nothing is written there unless every file
     touched is untracked and ignored by git; otherwise install refuses, changes nothing and
     says what to add by hand. Needs git 2.25 or newer.
+
+    `--global` sets git's init.templateDir (global config) to a template folder of ours, so
+    new clones and `git init` get the hooks; a template folder you already set is kept and
+    our hooks are added to it. `--all DIR` installs in every repository under DIR (not in
+    hidden folders or node_modules), skips with its reason each one install refuses, and
+    exits 1 if any was skipped.
     """
+    _one_scope(repo, is_global, everywhere)
+    if is_global or everywhere is not None:
+        _hooks_beyond_one_repo(is_global, everywhere, depth, add=True)
+        return
     from agent_tracker import hookscripts, render
 
-    render.actions(render.console(), hookscripts.install(repo))
+    render.actions(render.console(), hookscripts.install(repo or Path()))
 
 
 @hooks_app.command("uninstall")
-def hooks_uninstall(repo: RepoArg = Path()) -> None:
-    """Remove our hooks only, restoring any hook they had kept."""
+def hooks_uninstall(
+    repo: RepoArg = None,
+    is_global: GlobalOpt = False,
+    everywhere: AllOpt = None,
+    depth: DepthOpt = 3,
+) -> None:
+    """Remove our hooks only, restoring any hook they had kept.
+
+    `--global` undoes `install --global` (repositories made meanwhile keep their hooks);
+    `--all DIR` uninstalls in every repository under DIR.
+    """
+    _one_scope(repo, is_global, everywhere)
+    if is_global or everywhere is not None:
+        _hooks_beyond_one_repo(is_global, everywhere, depth, add=False)
+        return
     from agent_tracker import hookscripts, render
 
-    render.actions(render.console(), hookscripts.uninstall(repo))
+    render.actions(render.console(), hookscripts.uninstall(repo or Path()))
 
 
 @hooks_app.command("status")
-def hooks_status(repo: RepoArg = Path()) -> None:
+def hooks_status(
+    repo: RepoArg = None,
+    is_global: Annotated[
+        bool,
+        typer.Option(
+            "--global", help="Git's template folder for new repositories (init.templateDir)."
+        ),
+    ] = False,
+) -> None:
     """Show whether our hooks are installed, and how they run: directly, after an earlier
     hook, or via pre-commit's migration mode; and the command that fixes any that is not.
 
@@ -382,14 +483,26 @@ def hooks_status(repo: RepoArg = Path()) -> None:
     is gone, e.g. its virtual environment was moved or deleted: install again).
 
     Exits 1 when a hook is not installed and current (so a script can check), 0 when both are.
+    `--global`: the same for the template folder that new clones and `git init` copy.
     """
     from agent_tracker import hookscripts, render
 
-    states = hookscripts.status(repo)
-    named = None if repo.resolve() == Path.cwd().resolve() else repo
-    fixes = [hookscripts.fix_for(state, named) for state in states]
-    render.hook_states(render.console(), states, fixes)
-    if any(state.state != "installed" for state in states):
+    _one_scope(repo, is_global, None)
+    out = render.console()
+    if is_global:
+        from agent_tracker import hookscope
+
+        where, states = hookscope.global_status()
+        render.actions(out, [(hookscope.TEMPLATE_KEY, where)])
+        again = f"{hookscripts.command_name()} hooks install --global"
+        fixes = [None if st.state == "installed" else again for st in states]
+        render.hook_states(out, states, fixes if states else [again])
+    else:
+        states = hookscripts.status(repo or Path())
+        named = None if repo is None or repo.resolve() == Path.cwd().resolve() else repo
+        fixes = [hookscripts.fix_for(state, named) for state in states]
+        render.hook_states(out, states, fixes)
+    if not states or any(state.state != "installed" for state in states):
         raise typer.Exit(code=EXIT_ERROR)
 
 

@@ -209,7 +209,11 @@ def _slot(names: Names) -> Path:
 
 
 def status(repo: Path) -> list[HookState]:
-    directory = hooks_dir(repo)
+    return status_of(hooks_dir(repo))
+
+
+def status_of(directory: Path) -> list[HookState]:
+    """The state of each hook in a hooks folder (a repository's, or git's template's)."""
     return [_state(name, Names.of(directory, name)) for name in HOOKS]
 
 
@@ -392,13 +396,26 @@ def _plan(name: str, names: Names) -> tuple[list[Step], str]:
 def install(repo: Path) -> list[tuple[str, str]]:
     """Install both hooks; returns (hook, what happened) pairs."""
     place = locate(repo)
-    directory = place.hooks
-    plans = [(name, *_plan(name, Names.of(directory, name))) for name in HOOKS]
+    plans = _plans(place.hooks)
     if place.in_work_tree:
         assert place.top is not None
         touched = [p for _, steps, _ in plans for s in steps for p in (s.src, s.dst) if p]
-        _check_work_tree(place.top, directory, touched)
+        _check_work_tree(place.top, place.hooks, touched)
     gitinfo.pin(gitinfo.find_project(str(repo), honour_env=False), str(repo), honour_env=False)
+    return _carry_out(place.hooks, plans)
+
+
+def install_into(directory: Path) -> list[tuple[str, str]]:
+    """Install both hooks into a folder that is no repository's (git's template folder),
+    chaining what is there as `install` does."""
+    return _carry_out(directory, _plans(directory))
+
+
+def _plans(directory: Path) -> list[tuple[str, list[Step], str]]:
+    return [(name, *_plan(name, Names.of(directory, name))) for name in HOOKS]
+
+
+def _carry_out(directory: Path, plans: list[tuple[str, list[Step], str]]) -> list[tuple[str, str]]:
     directory.mkdir(parents=True, exist_ok=True)
     for name, steps, _ in plans:
         for step in steps:
@@ -470,7 +487,11 @@ def _git_lines(top: Path, *args: str, stdin: str = "") -> list[str]:
 
 def uninstall(repo: Path) -> list[tuple[str, str]]:
     """Remove our hooks (and stale copies) and put back any hook we had kept."""
-    directory = hooks_dir(repo)
+    return uninstall_from(hooks_dir(repo))
+
+
+def uninstall_from(directory: Path) -> list[tuple[str, str]]:
+    """`uninstall` for a hooks folder (a repository's, or git's template's)."""
     done = []
     for name in HOOKS:
         names = Names.of(directory, name)

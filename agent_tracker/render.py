@@ -153,4 +153,4 @@ def hook_states(out: Console, states: list[HookState], fixes: list[str | None]) 
 
 def actions(out: Console, done: list[tuple[str, str]]) -> None:
     for name, what in done:
-        out.print(f"{name}: {what}")
+        out.print(escape(f"{name}: {what}"))
