@@ -405,8 +405,8 @@ def _hooks_beyond_one_repo(
         )
     render.actions(out, [(str(r.repo), r.what) for r in results])
     skipped = sum(r.skipped for r in results)
-    done = f"{len(results) - skipped} of {len(results)} repositories"
-    summary = f"hooks in {done}" if add else f"hooks removed from {done}"
+    count = f"{len(results) - skipped} of {len(results)} repositories"
+    summary = f"hooks in {count}" if add else f"hooks removed from {count}"
     out.print(f"{summary}; {skipped} skipped")
     if skipped:
         raise typer.Exit(code=EXIT_ERROR)
