@@ -267,13 +267,13 @@ def recorded_program(path: Path) -> str | None:
     return found[1].replace("'\\''", "'") if found else None
 
 
-def program_works(python: str) -> bool:
-    """Whether the hook's `"$python" -P -m agent_tracker` can run: the interpreter is there
-    and it has agent-tracker (a venv deleted or moved, the package uninstalled: not)."""
+def program_trouble(python: str) -> str | None:
+    """What keeps the hook's `"$python" -P -m agent_tracker` from running, in words (None:
+    nothing): the interpreter is gone (a venv deleted or moved) or has no agent-tracker."""
     if not (Path(python).is_file() and os.access(python, os.X_OK)):
-        return False
+        return "is gone"
     if os.path.realpath(python) == os.path.realpath(sys.executable):
-        return True  # the one running now: it has us
+        return None  # the one running now: it has us
     try:
         done = subprocess.run(
             [python, "-P", "-c", "import agent_tracker"],
@@ -283,23 +283,27 @@ def program_works(python: str) -> bool:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+        return "does not start"
+    return None if done.returncode == 0 else "has no agent-tracker"
 
 
 def _checked(state: HookState) -> HookState:
-    """The state again, "broken" when the program the script runs is gone: git then runs
-    agent-tracker from PATH if it finds one there, else records nothing, silently."""
+    """The state again, "broken" when the program the script runs cannot run agent-tracker.
+    The script tests only that the interpreter is there (`[ -x ]`, nothing slower in every
+    commit): when it is gone, git runs agent-tracker from PATH if it finds one; when it is
+    there but broken, nothing is recorded."""
     python = recorded_program(state.path)
-    if python is None or program_works(python):
+    trouble = None if python is None else program_trouble(python)
+    if trouble is None:
         return state
     on_path = shutil.which("agent-tracker")
-    fallback = (
-        f"falls back to {on_path} found on PATH"
-        if on_path
-        else "records nothing unless git finds agent-tracker on PATH"
-    )
-    how = f"{state.how}; the program it runs, {python}, is gone: it {fallback}"
+    if trouble != "is gone":
+        then = "nothing is recorded"
+    elif on_path:
+        then = f"it falls back to {on_path} found on PATH"
+    else:
+        then = "it records nothing unless git finds agent-tracker on PATH"
+    how = f"{state.how}; the program it runs, {python}, {trouble}: {then}"
     return HookState(state.name, state.path, "broken", how)
 
 

@@ -516,7 +516,11 @@ def test_a_recorded_python_without_the_tracker_is_broken_too(rig: Rig) -> None:
     bare = rig.tmp / "bare" / "python"
     write_hook(bare, f'exec "{sys.executable}" -S "$@"')
     bake_python(rig.hooks, str(bare))
-    assert [s.state for s in hookscripts.status(rig.repo)] == ["broken", "broken"]
+    states = hookscripts.status(rig.repo)
+    assert [s.state for s in states] == ["broken", "broken"]
+    assert states[0].how == (
+        f"runs directly; the program it runs, {bare}, has no agent-tracker: nothing is recorded"
+    )
     bake_python(rig.hooks, other_python(rig.tmp))  # one that has it: only outdated
     assert [s.state for s in hookscripts.status(rig.repo)] == ["outdated", "outdated"]
 
