@@ -346,7 +346,8 @@ app.command("rebuild")(cli_history.rebuild_command)
 # -- hooks -----------------------------------------------------------------------------------
 
 RepoArg = Annotated[
-    Path | None, typer.Option("--repo", help="Repository (default: current folder).")
+    Path | None,
+    typer.Option("--repo", help="Repository (default: current folder).", metavar="DIR"),
 ]
 GlobalOpt = Annotated[
     bool,
@@ -369,17 +370,17 @@ DepthOpt = Annotated[
     int,
     typer.Option(
         "--depth",
-        help="With --all: how many folders down to look for repositories.",
-        min=0,
-        max=20,
+        help="With --all: how many folders down to look for repositories (0 to 20).",
         metavar="LEVELS",
     ),
 ]
 
 
-def _one_scope(repo: Path | None, is_global: bool, everywhere: Path | None) -> None:
+def _one_scope(repo: Path | None, is_global: bool, everywhere: Path | None, depth: int = 3) -> None:
     if sum((repo is not None, is_global, everywhere is not None)) > 1:
         raise UsageError("--repo, --global and --all choose where: give only one of them")
+    if not 0 <= depth <= 20:
+        raise UsageError(f"--depth: {depth} is not between 0 and 20")
 
 
 def _hooks_beyond_one_repo(
@@ -422,7 +423,7 @@ def hooks_install(
     """Install post-commit (records commits) and pre-push (flushes) hooks; safe to repeat.
 
     Honours core.hooksPath and worktrees. An existing hook is kept and still runs first.
-    Under pre-commit, ours runs as <hook>.legacy (pre-commit's migration mode); lefthook's
+    Under pre-commit, ours runs as `<hook>.legacy` (pre-commit's migration mode); lefthook's
     and other hooks are chained. A core.hooksPath inside the work tree (husky's .husky/_, a
     .githooks folder) belongs to the repository: nothing is written there unless every file
     touched is untracked and ignored by git; otherwise install refuses, changes nothing and
@@ -434,7 +435,7 @@ def hooks_install(
     hidden folders or node_modules), skips with its reason each one install refuses, and
     exits 1 if any was skipped.
     """
-    _one_scope(repo, is_global, everywhere)
+    _one_scope(repo, is_global, everywhere, depth)
     if is_global or everywhere is not None:
         _hooks_beyond_one_repo(is_global, everywhere, depth, add=True)
         return
@@ -455,7 +456,7 @@ def hooks_uninstall(
     `--global` undoes `install --global` (repositories made meanwhile keep their hooks);
     `--all DIR` uninstalls in every repository under DIR.
     """
-    _one_scope(repo, is_global, everywhere)
+    _one_scope(repo, is_global, everywhere, depth)
     if is_global or everywhere is not None:
         _hooks_beyond_one_repo(is_global, everywhere, depth, add=False)
         return

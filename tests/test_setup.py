@@ -332,3 +332,9 @@ def test_the_install_help_explains_global_and_all() -> None:
     for words in ("--global", "init.templateDir", "--all", "DIR", "--depth", "LEVELS"):
         assert words in done.stdout
     assert shutil.which("git")
+
+
+def test_a_depth_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    done = tracker("hooks", "install", "--all", str(tmp_path), "--depth", "21")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["agent-tracker: error: --depth: 21 is not between 0 and 20"]
