@@ -202,11 +202,12 @@ class RepoResult:
 
 
 def repositories(top: Path, depth: int = DEFAULT_DEPTH) -> list[Path]:
-    """The git work trees at or under `top`, at most `depth` folders down, in name order."""
+    """The git work trees at or under `top`, at most `depth` folders down, in name order,
+    as absolute paths (`--all .` names each one where it is)."""
     if not top.is_dir():
         raise TrackerError(f"{top} is not a folder")
     found: list[Path] = []
-    level = [top]
+    level = [top.absolute()]
     for down in range(depth + 1):
         below: list[Path] = []
         for folder in level:

@@ -338,3 +338,18 @@ def test_a_depth_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
     done = tracker("hooks", "install", "--all", str(tmp_path), "--depth", "21")
     assert done.returncode == 2
     assert done.stderr.splitlines() == ["agent-tracker: error: --depth: 21 is not between 0 and 20"]
+
+
+def test_install_all_of_the_current_folder_names_each_repository_by_its_full_path(
+    tmp_path: Path,
+) -> None:
+    code = tmp_path / "code"
+    git(tmp_path, "init", "-q", str(code / "one"))
+    git(tmp_path, "init", "-q", str(code / "two"))
+    done = tracker("hooks", "install", "--all", ".", cwd=code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"{code / 'one'}: installed",
+        f"{code / 'two'}: installed",
+        "hooks in 2 of 2 repositories; 0 skipped",
+    ]
