@@ -291,18 +291,18 @@ def _checked(state: HookState) -> HookState:
     """The state again, "broken" when the program the script runs cannot run agent-tracker.
     The script tests only that the interpreter is there (`[ -x ]`, nothing slower in every
     commit): when it is gone, git runs agent-tracker from PATH if it finds one; when it is
-    there but broken, nothing is recorded."""
+    there but broken, the hook does nothing."""
     python = recorded_program(state.path)
     trouble = None if python is None else program_trouble(python)
     if trouble is None:
         return state
     on_path = shutil.which("agent-tracker")
     if trouble != "is gone":
-        then = "nothing is recorded"
+        then = "the hook does nothing"
     elif on_path:
         then = f"it falls back to {on_path} found on PATH"
     else:
-        then = "it records nothing unless git finds agent-tracker on PATH"
+        then = "it does nothing unless git finds agent-tracker on PATH"
     how = f"{state.how}; the program it runs, {python}, {trouble}: {then}"
     return HookState(state.name, state.path, "broken", how)
 

@@ -144,10 +144,15 @@ def status_table(out: Console, st: Status) -> None:
 
 
 def hook_states(out: Console, states: list[HookState], fixes: list[str | None]) -> None:
-    """One line per hook, then what fixes those that need it (each fix once)."""
+    """One line per hook, then what fixes those that need it: each command once, with the
+    longest comment given for it (`cmd  # why`)."""
     for st in states:
         out.print(escape(f"{st.name}: {st.state} ({st.how})  {st.path}"))
-    for fix in dict.fromkeys(f for f in fixes if f):
+    once: dict[str, str] = {}
+    for fix in filter(None, fixes):
+        command = fix.split("  # ", 1)[0]
+        once[command] = max(once.get(command, ""), fix, key=len)
+    for fix in once.values():
         out.print(escape(f"to fix: {fix}"))
 
 

@@ -499,7 +499,7 @@ def test_a_hook_whose_recorded_program_is_gone_is_broken_and_status_says_the_fix
         "pre-push: broken",
     ]
     assert f"the program it runs, {gone}, is gone" in result.out
-    assert "records nothing unless git finds agent-tracker on PATH" in result.out
+    assert "it does nothing unless git finds agent-tracker on PATH" in result.out
     # Not on PATH: the fix names the program that runs now, so it can be pasted as it is.
     script = Path(sys.executable).parent / "agent-tracker"
     fix = f"{script} hooks install --repo {rig.repo}"
@@ -508,6 +508,23 @@ def test_a_hook_whose_recorded_program_is_gone_is_broken_and_status_says_the_fix
     done = subprocess.run(fix, shell=True, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert rig.cli("hooks", "status", "--repo", str(rig.repo)).code == 0
+
+
+def test_status_gives_one_fix_line_per_command_with_its_reason(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig.install()
+    bake_python(rig.hooks, str(rig.tmp / "gone" / "python"))
+    write_hook(rig.hooks / "pre-push", "exit 0")  # someone else's hook replaced ours
+    write_hook(rig.tmp / "bin" / "agent-tracker", "exit 0")
+    monkeypatch.setenv("PATH", f"{rig.tmp / 'bin'}{os.pathsep}{path_without_tracker()}")
+    result = rig.cli("hooks", "status", "--repo", str(rig.repo))
+    assert result.code == 1
+    fixes = [line for line in result.out.splitlines() if line.startswith("to fix:")]
+    assert fixes == [
+        f"to fix: agent-tracker hooks install --repo {rig.repo}  # keeps the hook that is "
+        "there and runs it first"
+    ]
 
 
 def test_a_recorded_python_without_the_tracker_is_broken_too(rig: Rig) -> None:
@@ -519,7 +536,7 @@ def test_a_recorded_python_without_the_tracker_is_broken_too(rig: Rig) -> None:
     states = hookscripts.status(rig.repo)
     assert [s.state for s in states] == ["broken", "broken"]
     assert states[0].how == (
-        f"runs directly; the program it runs, {bare}, has no agent-tracker: nothing is recorded"
+        f"runs directly; the program it runs, {bare}, has no agent-tracker: the hook does nothing"
     )
     bake_python(rig.hooks, other_python(rig.tmp))  # one that has it: only outdated
     assert [s.state for s in hookscripts.status(rig.repo)] == ["outdated", "outdated"]
