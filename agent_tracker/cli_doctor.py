@@ -1,0 +1,238 @@
+"""CLI commands that look at the set-up and what it captured: `doctor` and `log`.
+
+Registered on the app by `cli`. Each imports its core (`doctor`, `eventlog`) and `render`
+(Rich) when it runs. Text output is for a person and a script alike: on a terminal, long
+lines are wrapped at word boundaries to its width (paths and commands never broken); piped,
+each finding or event is one line, never wrapped; no line ends in spaces. `--format json`
+is for programs.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from agent_tracker.cli_base import Format, FormatOpt, settings_of
+from agent_tracker.errors import EXIT_ERROR
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from agent_tracker.doctor import Diagnosis
+    from agent_tracker.eventlog import Entry, LogResult
+
+_TITLES = {
+    "settings": "Settings",
+    "database": "Database",
+    "journal": "Journal",
+    "hooks": "Git hooks",
+    "integrations": "Harnesses",
+    "activity": "Last event seen",
+    "setup": "Getting started",
+}
+#: Sections whose messages start with the finding's name.
+_NAMED = ("database", "journal")
+_STYLES = {"ok": "green", "note": "cyan", "warn": "yellow", "fail": "bold red"}
+_MARK = 4  # width of the level word
+_INDENT = " " * (2 + _MARK + 2)
+
+
+def _lines(out: Console, text: str, indent: str) -> list[str]:
+    """`text` as the lines to print: wrapped at word boundaries to the terminal's width, with
+    `indent` before every line but the first; one line when not on a terminal."""
+    if not out.is_terminal:
+        return [text]
+    width = max(40, out.width)
+    return textwrap.wrap(
+        text,
+        width=width,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [text]
+
+
+def _plain(out: Console, text: str, indent: str = "    ") -> None:
+    for line in _lines(out, text, indent):
+        out.print(line.rstrip(), markup=False, highlight=False, soft_wrap=True)
+
+
+def _finding(out: Console, level: str, text: str, fix: str | None) -> None:
+    from rich.markup import escape
+
+    head = f"  {level:<{_MARK}}  "
+    lines = _lines(out, head + text, _INDENT)
+    first = lines[0][len(head) :]
+    out.print(
+        f"  [{_STYLES[level]}]{level:<{_MARK}}[/]  {escape(first)}".rstrip(),
+        highlight=False,
+        soft_wrap=True,
+    )
+    for line in lines[1:]:
+        out.print(line.rstrip(), markup=False, highlight=False, soft_wrap=True)
+    for number, step in enumerate((fix or "").splitlines()):
+        label = "fix: " if number == 0 else "     "
+        _plain(out, f"{_INDENT}{label}{step}", _INDENT + "     ")
+
+
+def render_diagnosis(out: Console, diagnosis: Diagnosis) -> None:
+    paths = diagnosis.paths
+    out.print("Paths", style="bold", highlight=False)
+    config = paths["config"] + ("" if paths["config_exists"] else " (none yet: defaults)")
+    for label, value in (
+        ("config", config),
+        ("database", paths["database"] or "(invalid setting)"),
+        ("journal", paths["journal"] or "(invalid setting)"),
+    ):
+        _plain(out, f"  {label:<8}  {value}", " " * 12)
+    section = None
+    shown_fix: str | None = None
+    for check in diagnosis.checks:
+        if check.section != section:
+            section, shown_fix = check.section, None
+            title = _TITLES.get(section, section)
+            if section == "hooks" and diagnosis.repo:
+                title += f" of {diagnosis.repo}"
+            out.print()
+            out.print(title, style="bold", highlight=False, markup=False)
+        text = f"{check.name}: {check.message}" if check.section in _NAMED else check.message
+        # One fix line for the findings in a row that the same command fixes (both hooks).
+        _finding(out, check.level, text, None if check.fix == shown_fix else check.fix)
+        shown_fix = check.fix or shown_fix
+    out.print()
+    count = diagnosis.needs_you
+    if count:
+        things = "thing needs" if count == 1 else "things need"
+        _plain(out, f"{count} {things} you: see the fix lines above.", "")
+    else:
+        _plain(out, "All is well.", "")
+
+
+def doctor(
+    ctx: typer.Context,
+    repo: Annotated[
+        Path | None,
+        typer.Option("--repo", help="Repository whose hooks to check (default: current folder)."),
+    ] = None,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Check the set-up and say what needs you, with the command that fixes each thing.
+
+    Looks at the settings, the database (size against its limit, reader slots, the last
+    flush), pending events and the age of the oldest, quarantined journal lines, the git
+    hooks of this repository, the harness integrations (and whether Codex trusts its
+    hooks), and the last event seen from each harness with its model. Changes nothing.
+
+    Exits 1 when something needs you (a set-up that has recorded nothing yet included),
+    0 when all is well.
+    """
+    from agent_tracker import doctor as doctor_mod
+    from agent_tracker import render
+
+    settings = settings_of(ctx, needs=())
+    folder = (repo or Path()).absolute()
+    if repo is not None and not folder.is_dir():
+        from agent_tracker.errors import UsageError
+
+        raise UsageError(f"--repo: {repo} is not a folder")
+    diagnosis = doctor_mod.collect(settings, folder, name_repo=repo is not None)
+    out = render.console()
+    if fmt is Format.json:
+        render.json_out(out, diagnosis.as_dict())
+    else:
+        render_diagnosis(out, diagnosis)
+    if diagnosis.needs_you:
+        raise typer.Exit(EXIT_ERROR)
+
+
+# -- log ---------------------------------------------------------------------------------------
+
+
+def _short_project(project: str) -> str:
+    name = project.rstrip("/").rsplit("/", 1)[-1]
+    return name.removesuffix(".git") or project
+
+
+def _what(entry: Entry) -> str:
+    from agent_tracker.events import GRADE_NAMES
+
+    d = entry.detail
+    if entry.type in ("tool", "command"):
+        return str(d.get("name", "")) + (" (failed)" if d.get("ok") is False else "")
+    if entry.type == "session":
+        return f"session {d.get('name', '')}".rstrip()
+    short = str(d.get("hash", ""))[:7]
+    if entry.type == "commit":
+        subject = d.get("subject")
+        return f'{short} "{subject}"' if subject else short
+    if entry.type == "grade":
+        value = d.get("grade")
+        name = GRADE_NAMES.get(value, str(value)) if isinstance(value, int) else str(value)
+        said = f"{short} {name} ({value:+d})" if isinstance(value, int) else f"{short} {name}"
+        said += f" by {d.get('by')}"
+        if d.get("note"):
+            said += f": {d['note']}"
+        return said
+    return ""
+
+
+def _entry_text(entry: Entry) -> tuple[str, str]:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.ts))
+    head = f"{stamp}  {entry.state:<7}  {entry.type:<7}  {_what(entry)}".rstrip()
+    where = f"{entry.agent} · {entry.model} ({entry.harness})"
+    if entry.project:
+        where += f", in {_short_project(entry.project)}"
+    return head, where
+
+
+def render_log(out: Console, result: LogResult) -> None:
+    if not result.entries:
+        _plain(out, "nothing pending" if result.pending_only else "nothing captured yet")
+        return
+    for entry in result.entries:
+        head, where = _entry_text(entry)
+        joined = f"{head}  {where}"
+        if not out.is_terminal or len(joined) <= out.width:
+            _plain(out, joined)
+        else:
+            _plain(out, head, "    ")
+            _plain(out, f"    {where}", "      ")
+    if out.is_terminal and not result.pending_only and result.database:
+        _plain(
+            out,
+            "Flushed tool calls and commands are kept as daily counts, not one by one: "
+            "`agent-tracker report` shows them.",
+            "",
+        )
+
+
+def log_command(
+    ctx: typer.Context,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Only events no flush has applied yet.")
+    ] = False,
+    limit: Annotated[
+        int,
+        typer.Option("--limit", min=1, max=100_000, metavar="N", help="How many events to show."),
+    ] = 20,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Show the latest captured events, newest first: pending (in the journal) and flushed.
+
+    Pending events are shown as captured: tool calls, commands, session events, commits and
+    grades. Once flushed, the database keeps commits and grades one by one (listed here,
+    with their time, setup and project) and tool calls and commands as daily counts (see
+    `agent-tracker report`). Changes nothing.
+    """
+    from agent_tracker import eventlog, render
+
+    result = eventlog.latest(settings_of(ctx), limit, pending_only=pending)
+    out = render.console()
+    if fmt is Format.json:
+        render.json_out(out, result.as_dict())
+    else:
+        render_log(out, result)
