@@ -9,7 +9,6 @@ is for programs.
 
 from __future__ import annotations
 
-import textwrap
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -41,31 +40,36 @@ _MARK = 4  # width of the level word
 _INDENT = " " * (2 + _MARK + 2)
 
 
-def _lines(out: Console, text: str, indent: str) -> list[str]:
-    """`text` as the lines to print: wrapped at word boundaries to the terminal's width, with
-    `indent` before every line but the first; one line when not on a terminal."""
+def _lines(out: Console, head: str, body: str, indent: str) -> list[str]:
+    """`head` + `body` as the lines to print. On a terminal, the body's words fill each line
+    to the terminal's width, continued lines start with `indent`, and a word is never broken
+    (a path or command longer than the line overflows it rather than leave its label alone);
+    not on a terminal, one line."""
     if not out.is_terminal:
-        return [text]
+        return [f"{head}{body}".rstrip()]
     width = max(40, out.width)
-    return textwrap.wrap(
-        text,
-        width=width,
-        subsequent_indent=indent,
-        break_long_words=False,
-        break_on_hyphens=False,
-    ) or [text]
+    lines: list[str] = []
+    line, empty = head, True
+    for word in body.split():
+        if not empty and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line, empty = indent + word, False
+        else:
+            line, empty = (line + word, False) if empty else (f"{line} {word}", False)
+    lines.append(line)
+    return [text.rstrip() for text in lines]
 
 
-def _plain(out: Console, text: str, indent: str = "    ") -> None:
-    for line in _lines(out, text, indent):
-        out.print(line.rstrip(), markup=False, highlight=False, soft_wrap=True)
+def _plain(out: Console, head: str, body: str = "", indent: str = "    ") -> None:
+    for line in _lines(out, head, body, indent):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _finding(out: Console, level: str, text: str, fix: str | None) -> None:
     from rich.markup import escape
 
     head = f"  {level:<{_MARK}}  "
-    lines = _lines(out, head + text, _INDENT)
+    lines = _lines(out, head, text, _INDENT)
     first = lines[0][len(head) :]
     out.print(
         f"  [{_STYLES[level]}]{level:<{_MARK}}[/]  {escape(first)}".rstrip(),
@@ -73,10 +77,10 @@ def _finding(out: Console, level: str, text: str, fix: str | None) -> None:
         soft_wrap=True,
     )
     for line in lines[1:]:
-        out.print(line.rstrip(), markup=False, highlight=False, soft_wrap=True)
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
     for number, step in enumerate((fix or "").splitlines()):
         label = "fix: " if number == 0 else "     "
-        _plain(out, f"{_INDENT}{label}{step}", _INDENT + "     ")
+        _plain(out, f"{_INDENT}{label}", step, _INDENT + "     ")
 
 
 def render_diagnosis(out: Console, diagnosis: Diagnosis) -> None:
@@ -88,7 +92,7 @@ def render_diagnosis(out: Console, diagnosis: Diagnosis) -> None:
         ("database", paths["database"] or "(invalid setting)"),
         ("journal", paths["journal"] or "(invalid setting)"),
     ):
-        _plain(out, f"  {label:<8}  {value}", " " * 12)
+        _plain(out, f"  {label:<8}  ", value, " " * 12)
     section = None
     shown_fix: str | None = None
     for check in diagnosis.checks:
@@ -107,9 +111,9 @@ def render_diagnosis(out: Console, diagnosis: Diagnosis) -> None:
     count = diagnosis.needs_you
     if count:
         things = "thing needs" if count == 1 else "things need"
-        _plain(out, f"{count} {things} you: see the fix lines above.", "")
+        _plain(out, "", f"{count} {things} you: see the fix lines above.", "")
     else:
-        _plain(out, "All is well.", "")
+        _plain(out, "", "All is well.", "")
 
 
 def doctor(
@@ -152,11 +156,6 @@ def doctor(
 # -- log ---------------------------------------------------------------------------------------
 
 
-def _short_project(project: str) -> str:
-    name = project.rstrip("/").rsplit("/", 1)[-1]
-    return name.removesuffix(".git") or project
-
-
 def _what(entry: Entry) -> str:
     from agent_tracker.events import GRADE_NAMES
 
@@ -180,30 +179,34 @@ def _what(entry: Entry) -> str:
     return ""
 
 
-def _entry_text(entry: Entry) -> tuple[str, str]:
+def _entry_text(entry: Entry) -> tuple[str, str, str]:
+    """(time, state and type in columns; what happened; which setup, in which project)."""
+    from agent_tracker.totals import project_name
+
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.ts))
-    head = f"{stamp}  {entry.state:<7}  {entry.type:<7}  {_what(entry)}".rstrip()
+    columns = f"{stamp}  {entry.state:<7}  {entry.type:<7}  "
     where = f"{entry.agent} · {entry.model} ({entry.harness})"
     if entry.project:
-        where += f", in {_short_project(entry.project)}"
-    return head, where
+        where += f", in {project_name(entry.project)}"
+    return columns, _what(entry), where
 
 
 def render_log(out: Console, result: LogResult) -> None:
     if not result.entries:
-        _plain(out, "nothing pending" if result.pending_only else "nothing captured yet")
+        _plain(out, "", "nothing pending" if result.pending_only else "nothing captured yet")
         return
     for entry in result.entries:
-        head, where = _entry_text(entry)
-        joined = f"{head}  {where}"
+        columns, what, where = _entry_text(entry)
+        joined = f"{columns}{what}  {where}"
         if not out.is_terminal or len(joined) <= out.width:
-            _plain(out, joined)
-        else:
-            _plain(out, head, "    ")
-            _plain(out, f"    {where}", "      ")
+            out.print(joined, markup=False, highlight=False, soft_wrap=True)
+        else:  # narrow: the setup on a line of its own, each part wrapped at words
+            _plain(out, columns, what, " " * 4)
+            _plain(out, " " * 4, where, " " * 6)
     if out.is_terminal and not result.pending_only and result.database:
         _plain(
             out,
+            "",
             "Flushed tool calls and commands are kept as daily counts, not one by one: "
             "`agent-tracker report` shows them.",
             "",

@@ -152,7 +152,11 @@ def collect(
         state = _store(c)
     repo = _hooks(c, folder, name_repo)
     integrations = _integrations(c, home, env, None if repo is None else Path(repo))
-    seen = last_events(settings, state.get("pending_events", [])) if usable else []
+    seen = (
+        last_events(settings, state.get("pending_events", []), state.get("setups", []))
+        if usable
+        else []
+    )
     fresh = usable and not (state["database"] or state["pending"] or state["quarantined"] or seen)
     _activity(c, seen, integrations)
     if fresh:
@@ -215,6 +219,7 @@ def _store(c: _Collector) -> dict[str, Any]:
             pending = journal.pending_count(applied)
             oldest = journal.oldest_pending(applied)
             found["pending_events"] = list(_newest_pending(journal, applied))
+            found["setups"] = db.agents()
     if db is None:
         pending = journal.pending_count()
         oldest = journal.oldest_pending()
@@ -417,9 +422,15 @@ def _integrations(
     return found
 
 
-def last_events(settings: Settings, pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per harness, the newest of what its hooks reported (sessions) and its newest pending
-    event: when, which setup, which project."""
+def last_events(
+    settings: Settings,
+    pending: list[dict[str, Any]],
+    setups: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Per harness, the newest of: what its hooks reported (sessions), its newest pending
+    event, and (to the day: flushed tool calls are counted per day) the stored setup it
+    was last active with. Each with when (`seen`, Unix time, or `day` alone), which setup,
+    and which project when known."""
     from agent_tracker import status
 
     newest: dict[str, dict[str, Any]] = {
@@ -437,8 +448,25 @@ def last_events(settings: Settings, pending: list[dict[str, Any]]) -> list[dict[
                 "model": models.normalise(event.get("model")) or events.UNKNOWN,
                 "project": event.get("project"),
                 "seen": event["ts"],
-                "event": event.get("type"),
             }
+    for record in setups or []:
+        harness, day = record.get("harness"), record.get("last_day")
+        if not isinstance(harness, str) or harness == events.UNKNOWN or not isinstance(day, str):
+            continue
+        known = newest.get(harness)
+        known_day = known.get("day") or events.day_of(known["seen"]) if known else None
+        if known is None or (known_day is not None and day > known_day):
+            newest[harness] = {
+                "harness": harness,
+                "session": None,
+                "agent": record.get("agent") or events.UNKNOWN,
+                "model": models.normalise(record.get("model")) or events.UNKNOWN,
+                "project": None,
+                "seen": None,
+                "day": day,
+            }
+    for item in newest.values():
+        item.setdefault("day", events.day_of(item["seen"]) if item["seen"] else None)
     return sorted(newest.values(), key=lambda item: item["harness"])
 
 
@@ -446,7 +474,8 @@ def _activity(c: _Collector, seen: list[dict[str, Any]], integrations: list[Any]
     for item in seen:
         model = item["model"]
         level = "ok" if model != events.UNKNOWN else "note"
-        said = f"{item['harness']}: {when(item['seen'], c.now)}, {item['agent']} · {model}"
+        at = when(item["seen"], c.now) if item["seen"] else f"on {item['day']} (UTC)"
+        said = f"{item['harness']}: {at}, {item['agent']} · {model}"
         if item.get("project"):
             said += f", in {item['project']}"
         if model == events.UNKNOWN:
