@@ -101,9 +101,30 @@ def _newest(entries: Iterable[Entry], limit: int) -> list[Entry]:
     return [entry for _, _, entry in heapq.nlargest(limit, keyed)]
 
 
-def _pending(journal: Journal, applied: Any) -> Iterator[Entry]:
+def _pending(journal: Journal, applied: Any, commits: dict[str, Entry]) -> Iterator[Entry]:
+    """The pending events; the pending commits are also noted in `commits` by hash."""
     for event in journal.pending_events(applied):
-        yield _entry(event, "pending", event["type"])
+        entry = _entry(event, "pending", event["type"])
+        if entry.type == "commit":
+            commits[str(entry.detail.get("hash"))] = entry
+        yield entry
+
+
+def _grades_for_their_commits(entries: list[Entry], commits: dict[str, Entry], db: Any) -> None:
+    """A pending grade counts for the setup of the commit it grades, which the flush looks
+    up: show that setup (from a pending commit, else the stored one), as the flush will."""
+    from agent_tracker.keys import commit_key
+
+    for entry in entries:
+        if entry.type != "grade" or entry.state != "pending":
+            continue
+        commit_hash = str(entry.detail.get("hash"))
+        made: Any = commits.get(commit_hash)
+        if made is None and db is not None:
+            stored = db.get(commit_key(events.project_id(entry.project), commit_hash))
+            made = _entry(stored, "flushed", "commit") if isinstance(stored, dict) else None
+        if made is not None:
+            entry.harness, entry.agent, entry.model = made.harness, made.agent, made.model
 
 
 def _flushed(db: Any) -> Iterator[Entry]:
@@ -118,12 +139,15 @@ def latest(settings: Settings, limit: int = DEFAULT_LIMIT, pending_only: bool = 
     from agent_tracker.store import LMDBDatabase
 
     journal = Journal(settings.journal_dir)
+    commits: dict[str, Entry] = {}
     db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
     if db is None:
-        found = _newest(_pending(journal, None), limit)
+        found = _newest(_pending(journal, None, commits), limit)
+        _grades_for_their_commits(found, commits, None)
         return LogResult(found, pending_only, database=False)
     with db:
-        found = _newest(_pending(journal, db.is_applied), limit)
+        found = _newest(_pending(journal, db.is_applied, commits), limit)
+        _grades_for_their_commits(found, commits, db)
         if not pending_only:
             found = _newest([*found, *_newest(_flushed(db), limit)], limit)
     return LogResult(found, pending_only, database=True)
