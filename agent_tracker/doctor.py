@@ -343,8 +343,8 @@ def _hooks(c: _Collector, folder: Path, name_repo: bool) -> str | None:
     try:
         states = hookscripts.status(folder)
         place = hookscripts.locate(folder)
-    except GitError as exc:
-        if "not a git repository" not in str(exc):
+    except TrackerError as exc:  # GitError among them
+        if not isinstance(exc, GitError) or "not a git repository" not in str(exc):
             c.add("hooks", "git", "warn", str(exc))
             return None
         c.add(

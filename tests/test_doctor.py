@@ -534,23 +534,28 @@ def codex_hooks_list(codex: Path, cwd: Path, env: dict[str, str]) -> list[dict[s
     proc = subprocess.Popen(
         [str(codex), "app-server"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-        text=True,
     )  # fmt: skip
     assert proc.stdin is not None
     assert proc.stdout is not None
+    out = proc.stdout.fileno()
     try:
-        proc.stdin.write("".join(json.dumps(r) + "\n" for r in requests))
+        proc.stdin.write("".join(json.dumps(r) + "\n" for r in requests).encode())
         proc.stdin.flush()
+        # Read the descriptor itself: a buffered reader may hold the answer select waits for.
+        pending = b""
         deadline = time.monotonic() + DEADLINE
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+            ready, _, _ = select.select([out], [], [], 1.0)
             if not ready:
                 continue
-            line = proc.stdout.readline()
-            assert line, "codex app-server ended without answering hooks/list"
-            answer = json.loads(line)
-            if answer.get("id") == 2:
-                return [hook for entry in answer["result"]["data"] for hook in entry["hooks"]]
+            chunk = os.read(out, 65536)
+            assert chunk, "codex app-server ended without answering hooks/list"
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                answer = json.loads(line) if line.strip() else {}
+                if answer.get("id") == 2:
+                    return [hook for entry in answer["result"]["data"] for hook in entry["hooks"]]
         raise AssertionError("codex app-server never answered hooks/list")
     finally:
         proc.kill()
