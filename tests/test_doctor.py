@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import commit_file
+from conftest import commit_file, git
 from hookwait import settle
 
 from agent_tracker import config, events
@@ -252,6 +252,26 @@ def test_outdated_and_broken_hooks_are_named_with_their_fix(repo: Path, tmp_path
     assert states == {"post-commit": "outdated", "pre-push": "broken"}
     assert tracker("hooks", "install", cwd=repo).returncode == 0
     assert tracker("doctor", cwd=repo).returncode == 0
+
+
+def test_under_husky_both_hooks_get_husky_s_advice_not_an_install_it_refuses(repo: Path) -> None:
+    record_some_work(repo)
+    husky = repo / ".husky" / "_"
+    husky.mkdir(parents=True)
+    (husky / "h").write_text("# husky's runner\n")
+    (husky / "post-commit").write_text('#!/usr/bin/env sh\n. "$(dirname "$0")/h"\n')
+    git(repo, "config", "core.hooksPath", ".husky/_")
+    done = tracker("doctor", cwd=repo)
+    assert done.returncode == 1
+    assert "  warn  post-commit: foreign, not installed; a husky hook is here" in done.stdout
+    assert "  warn  pre-push: missing, not installed" in done.stdout
+    hooks = done.stdout.split("Git hooks of")[1].split("\n\n")[0]
+    fixes = re.findall(r"(?m)^ {8}fix: (.*)$", hooks)
+    assert fixes == [
+        "husky owns this repository's hooks: add the line `agent-tracker commit || true` to "
+        ".husky/post-commit and `agent-tracker flush || true` to .husky/pre-push"
+    ]
+    assert "hooks install" not in done.stdout
 
 
 def test_doctor_names_the_repository_given_with_repo(repo: Path, tmp_path: Path) -> None:

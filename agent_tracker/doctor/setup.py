@@ -33,12 +33,16 @@ def hooks(c: Collector, folder: Path, name_repo: bool) -> str | None:
         )
         return None
     top = str(place.top) if place.top is not None else str(folder)
+    repo = Path(top) if name_repo else None
+    # Husky owns the whole folder: its advice holds for a hook it has no file for yet too
+    # (`hooks install` refuses to write there).
+    husky = next((h for h in states if h.found == "husky"), None)
     for hook in states:
         data = {"state": hook.state, "path": str(hook.path), "how": hook.how}
         if hook.state == "installed":
             c.add("hooks", hook.name, "ok", f"{hook.name}: installed, {hook.how}", **data)
             continue
-        fix = hookscripts.fix_for(hook, Path(top) if name_repo else None)
+        fix = hookscripts.fix_for(husky or hook, repo)
         level = "fail" if hook.state == "broken" else "warn"
         c.add("hooks", hook.name, level, f"{hook.name}: {hook.state}, {hook.how}", fix, **data)
     return top
