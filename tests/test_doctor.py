@@ -423,10 +423,10 @@ def test_quarantined_lines_need_the_person_until_the_folder_goes(
     assert done.returncode == 1
     quarantine = journal.quarantine_dir
     assert (
-        "  warn  quarantine: 1 journal lines could not be applied and are not counted; they are "
+        "  warn  quarantine: 1 journal line could not be applied and is not counted; it is "
         f"kept, with the reason, in {quarantine}"
     ) in done.stdout
-    assert f"        fix: read them; once done, delete {quarantine}" in done.stdout
+    assert f"        fix: read it; once done, delete {quarantine}" in done.stdout
     for path in quarantine.iterdir():
         path.unlink()
     quarantine.rmdir()

@@ -146,9 +146,14 @@ def _journal(c: Collector, journal: Journal, pending: int, oldest: float | None)
             "journal",
             "quarantine",
             "warn",
-            f"{count} journal lines could not be applied and are not counted; they are kept, "
-            f"with the reason, in {journal.quarantine_dir}",
-            f"read them; once done, delete {journal.quarantine_dir}",
+            (
+                f"1 journal line could not be applied and is not counted; it is kept, with the "
+                f"reason, in {journal.quarantine_dir}"
+                if count == 1
+                else f"{count} journal lines could not be applied and are not counted; they are "
+                f"kept, with the reason, in {journal.quarantine_dir}"
+            ),
+            f"read {'it' if count == 1 else 'them'}; once done, delete {journal.quarantine_dir}",
             lines=count,
             files=[str(p) for p in files],
         )
