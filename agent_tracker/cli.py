@@ -21,7 +21,7 @@ try:  # Typer 0.26+ carries its own copy of Click, and raises its exceptions
 except ImportError:  # pragma: no cover - older Typer raises Click's own
     from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef,import-not-found,unused-ignore]
 
-from agent_tracker import __version__, capture, cli_history, config, entry
+from agent_tracker import __version__, capture, cli_doctor, cli_history, config, entry
 from agent_tracker.cli_base import (
     Format,
     FormatOpt,
@@ -341,6 +341,9 @@ app.command("migrate")(cli_history.migrate_command)
 app.command("export")(cli_history.export_command)
 app.command("import")(cli_history.import_command)
 app.command("rebuild")(cli_history.rebuild_command)
+# Looking at the set-up and what it captured: cli_doctor.
+app.command("doctor")(cli_doctor.doctor)
+app.command("log")(cli_doctor.log_command)
 
 
 # -- hooks -----------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ A kill before step 3 commits leaves the segments pending; a kill after it leaves
 whose ids are recorded, which the next flush deletes without applying. Either way every event
 is applied exactly once. Lines that cannot be applied go to the quarantine (written before
 the commit, under a name derived from the segment, so a retry rewrites rather than repeats).
+The markers of the last flush's segments stay until the next flush forgets them: `doctor`
+reads the time of the last flush from them (`applied_at`).
 
 Lines of a newer event format (a newer agent-tracker shares the journal) are set aside, never
 guessed at: a segment holding nothing else stays pending as it is; otherwise the rest is

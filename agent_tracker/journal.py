@@ -390,6 +390,33 @@ class Journal:
         for path in self.pending_files(applied):
             yield from self.scan(path, [], None, count, count_line)
 
+    def oldest_pending(self, applied: Callable[[str], bool] | None = None) -> float | None:
+        """The time of the oldest pending event (None when none is pending).
+
+        Each pending file is appended to in time order, so only its first event is read: a
+        journal of any size costs one line per file."""
+        from orjson import loads
+
+        oldest: float | None = None
+        for path in self.pending_files(applied):
+            for _, line in self.lines(path):
+                if not line.strip(_BLANK):
+                    continue
+                try:
+                    ts = loads(line).get("ts")
+                except (ValueError, AttributeError):
+                    continue  # a bad line: the flush quarantines it
+                if type(ts) in (int, float) and 0 <= ts < events.MAX_TS:
+                    oldest = ts if oldest is None else min(oldest, ts)
+                    break
+        return oldest
+
+    def quarantine_files(self) -> list[Path]:
+        """The quarantine's files, oldest first."""
+        if not self.quarantine_dir.is_dir():
+            return []
+        return sorted(self.quarantine_dir.glob("*.jsonl"))
+
     def quarantined_count(self) -> int:
         if not self.quarantine_dir.is_dir():
             return 0

@@ -485,6 +485,26 @@ class LMDBDatabase:
         finally:
             txn.abort()
 
+    def last_flush(self) -> float | None:
+        """When a flush last applied events to this database (None: never).
+
+        A flush records a marker per segment it applies (`applied_at`), and the markers of
+        the last flush's segments stay until the next flush that applies any (see `flush`):
+        the newest marker is the last flush, with no record of its own to keep up."""
+        newest: float | None = None
+        for _, marker in self.scan("meta:segment:"):
+            at = marker.get("applied_at") if isinstance(marker, dict) else None
+            if isinstance(at, int | float) and (newest is None or at > newest):
+                newest = float(at)
+        return newest
+
+    def reader_slots(self) -> tuple[int, int]:
+        """(reader slots in use, the most there can be) of the lock file's reader table."""
+        lines = self.env.readers().splitlines()  # a header line, then one line per slot
+        if not lines or lines[0].startswith("(no active readers"):
+            return 0, self.env.max_readers()
+        return sum(1 for line in lines[1:] if line.strip()), self.env.max_readers()
+
     def agents(self) -> list[dict[str, Any]]:
         return [value for _, value in self.scan("agent:")]
 
