@@ -13,7 +13,18 @@ both plain byte searches in the journal folder:
 A hash found in neither is reported. When the file does not exist (nothing flushed since
 this file was introduced), nothing is said: the first flush writes it, seeded with the
 database's commits. The bound has one cost: a grade of a commit older than the newest
-`KEEP` recorded ones is wrongly called unrecorded (it still counts). This module is on the
+`KEEP` recorded ones is wrongly called unrecorded (it still counts).
+
+`grade` also says which setup the graded commit counts for, again without the database.
+`commit` keeps `commit-setups` for that: one line per commit it recorded, `hash`, event id,
+harness, agent, model and subject, tab-separated (tabs and line breaks in names become
+spaces), appended with one `os.write` like the journal, and cut to its newest half once it
+passes `SETUPS_MAX` bytes (a few thousand commits). The first line of a hash is the one
+that counts, as flush keeps the first commit event of a hash and ignores the rest. A commit
+not found there (recorded before the file existed, or by import/migrate) is looked for in
+the pending journal; else its setup is "decided at flush". Like `recorded-commits` it is a
+hint: two commits cutting it at the same instant can lose a line. A later layout of it
+gets a new file name, so an older agent-tracker never misreads it. This module is on the
 capture path: standard library only.
 """
 
@@ -26,10 +37,17 @@ from agent_tracker.journal import LIVE, SEGMENT_PREFIX
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
+    from typing import Any
 
 FILE = "recorded-commits"
 KEEP = 20_000
+SETUPS_FILE = "commit-setups"
+#: Past this size `commit-setups` is cut to its newest half (~130 bytes a commit).
+SETUPS_MAX = 512 * 1024
+#: The fields of a `commit-setups` line, in order.
+SETUP_FIELDS = ("hash", "id", "harness", "agent", "model", "subject")
+_SUBJECT_KEPT = 120
 
 
 def _read(path: str) -> bytes | None:
@@ -46,24 +64,87 @@ def is_recorded(folder: str, commit_hash: str) -> bool | None:
     known = _read(os.path.join(folder, FILE))
     if known is None:
         return None
-    needle = commit_hash.encode()
-    if (b"\n" + known).find(b"\n" + needle + b"\n") != -1:
+    if _listed(known, commit_hash):
         return True
+    return pending_commit(folder, commit_hash) is not None
+
+
+def flushed(folder: str, commit_hash: str) -> bool:
+    """Whether a flush, import or migrate recorded the commit (`recorded-commits`)."""
+    return _listed(_read(os.path.join(folder, FILE)) or b"", commit_hash)
+
+
+def _listed(known: bytes, commit_hash: str) -> bool:
+    return (b"\n" + known).find(b"\n" + commit_hash.encode() + b"\n") != -1
+
+
+def pending_commit(folder: str, commit_hash: str) -> bytes | None:
+    """The first pending journal line (oldest segment first, then the live file) that
+    records the commit `commit_hash`, or None."""
     try:
-        names = os.listdir(folder)
+        names = sorted(n for n in os.listdir(folder) if n.startswith(SEGMENT_PREFIX))
     except OSError:
-        return False
-    wanted = b'"hash":"' + needle + b'"'
-    for name in names:
-        if name == LIVE or name.startswith(SEGMENT_PREFIX):
-            data = _read(os.path.join(folder, name)) or b""
-            at = data.find(wanted)
-            while at != -1:
-                start = data.rfind(b"\n", 0, at) + 1
-                if data.find(b'"type":"commit"', start, at) != -1:
-                    return True
-                at = data.find(wanted, at + 1)
-    return False
+        return None
+    wanted = b'"hash":"' + commit_hash.encode() + b'"'
+    for name in (*names, LIVE):
+        data = _read(os.path.join(folder, name)) or b""
+        at = data.find(wanted)
+        while at != -1:
+            start = data.rfind(b"\n", 0, at) + 1
+            if data.find(b'"type":"commit"', start, at) != -1:
+                end = data.find(b"\n", at)
+                return data[start : len(data) if end == -1 else end]
+            at = data.find(wanted, at + 1)
+    return None
+
+
+def note_commit(folder: str, event: Mapping[str, Any]) -> None:
+    """Add the commit `event` (just appended to the journal) to `commit-setups`. Never
+    raises: the file only feeds what `grade` says."""
+    fields = [str(event.get(name) or "") for name in SETUP_FIELDS]
+    fields[-1] = fields[-1][:_SUBJECT_KEPT]
+    line = "\t".join(" ".join(f.replace("\t", " ").splitlines()) for f in fields)
+    path = os.path.join(folder, SETUPS_FILE)
+    try:
+        fd = fsio.open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(fd, line.encode("utf-8", "replace") + b"\n")
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if size > SETUPS_MAX:
+            data = _read(path) or b""
+            cut = data.find(b"\n", len(data) - SETUPS_MAX // 2) + 1
+            fsio.atomic_write(path, data[cut:], durable=False)
+    except OSError:
+        pass
+
+
+def commit_setup(folder: str, commit_hash: str) -> dict[str, str] | None:
+    """What `commit-setups` says of the commit (`SETUP_FIELDS`, from its first line for the
+    hash), else what its pending journal line says; None when neither knows it."""
+    data = _read(os.path.join(folder, SETUPS_FILE))
+    if data:
+        needle = b"\n" + commit_hash.encode() + b"\t"
+        at = (b"\n" + data).find(needle)
+        if at != -1:
+            end = data.find(b"\n", at)
+            line = data[at : len(data) if end == -1 else end].decode("utf-8", "replace")
+            values = line.split("\t")
+            if len(values) == len(SETUP_FIELDS):
+                return dict(zip(SETUP_FIELDS, values, strict=True))
+    pending = pending_commit(folder, commit_hash)
+    if pending is None:
+        return None
+    import json  # only here: a grade by hand of a commit that `commit-setups` misses
+
+    try:
+        event = json.loads(pending)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    return {name: str(event.get(name) or "") for name in SETUP_FIELDS}
 
 
 def remember(folder: str, hashes: Iterable[str], seed: Iterable[str] = ()) -> None:

@@ -7,6 +7,8 @@ buffer) and never open the database; `flush_write_buffer` applies the buffer in 
 transaction. In a repository that opted out (`git config agent-tracker.enabled false`) they
 append nothing and return None (`disabled` then says why). `commit` and `grade`, which run
 git anyway, pin the repository's identity and root commit at first sight (`gitinfo.pin`).
+`commit` also notes the commit's setup in a small bounded file (`recorded.note_commit`), so
+that `grade` can say which setup a grade counts for without opening the database.
 This module is on the hot path: standard library only, `flush` imported lazily.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 
-from agent_tracker import attribution, events, gitinfo
+from agent_tracker import attribution, events, gitinfo, recorded
 from agent_tracker.errors import GitError, UsageError
 from agent_tracker.journal import Journal
 
@@ -149,8 +151,10 @@ class TrackingService:
             fingerprint = instructions.of_project(where)
             if fingerprint:
                 commit["instructions"] = fingerprint
-            return self._append(
-                events.make("commit", setup, project.identity, source=source, **commit)
+            return self._note(
+                self._append(
+                    events.make("commit", setup, project.identity, source=source, **commit)
+                )
             )
         # The session's own record: its instructions, and what it spent since its previous
         # commit; saved only once the commit event carrying that figure is in the journal.
@@ -168,7 +172,12 @@ class TrackingService:
             saved = True
         finally:
             locked.close(save=saved)
-        return event
+        return self._note(event)
+
+    def _note(self, commit: dict[str, Any]) -> dict[str, Any]:
+        """Keep the commit's setup where `grade` finds it after a flush (`recorded`)."""
+        recorded.note_commit(self.settings.journal_folder, commit)
+        return commit
 
     def record_communication_score(
         self,
