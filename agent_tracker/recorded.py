@@ -15,17 +15,12 @@ this file was introduced), nothing is said: the first flush writes it, seeded wi
 database's commits. The bound has one cost: a grade of a commit older than the newest
 `KEEP` recorded ones is wrongly called unrecorded (it still counts).
 
-`grade` also says which setup the graded commit counts for, again without the database.
-`commit` keeps `commit-setups` for that: one line per commit it recorded, `hash`, event id,
-harness, agent, model and subject, tab-separated (tabs and line breaks in names become
-spaces), appended with one `os.write` like the journal, and cut to its newest half once it
-passes `SETUPS_MAX` bytes (a few thousand commits). The first line of a hash is the one
-that counts, as flush keeps the first commit event of a hash and ignores the rest. A commit
-not found there (recorded before the file existed, or by import/migrate) is looked for in
-the pending journal; else its setup is "decided at flush". Like `recorded-commits` it is a
-hint: two commits cutting it at the same instant can lose a line. A later layout of it
-gets a new file name, so an older agent-tracker never misreads it. This module is on the
-capture path: standard library only.
+`grade` also says which setup the graded commit counts for, again without the database:
+`commit_setup` reads it from `commit-setups`, which `commit` keeps (`tracking.note_commit`
+describes it), taking the first line of the hash as flush keeps the first commit event of a
+hash and ignores the rest; a commit not found there (recorded before the file existed, or
+by import or migrate) is looked for in the pending journal, else its setup is "decided at
+flush". This module is on the capture path: standard library only.
 """
 
 from __future__ import annotations
@@ -37,17 +32,10 @@ from agent_tracker.journal import LIVE, SEGMENT_PREFIX
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
-    from typing import Any
+    from collections.abc import Iterable
 
 FILE = "recorded-commits"
 KEEP = 20_000
-SETUPS_FILE = "commit-setups"
-#: Past this size `commit-setups` is cut to its newest half (~130 bytes a commit).
-SETUPS_MAX = 512 * 1024
-#: The fields of a `commit-setups` line, in order.
-SETUP_FIELDS = ("hash", "id", "harness", "agent", "model", "subject")
-_SUBJECT_KEPT = 120
 
 
 def _read(path: str) -> bytes | None:
@@ -98,31 +86,11 @@ def pending_commit(folder: str, commit_hash: str) -> bytes | None:
     return None
 
 
-def note_commit(folder: str, event: Mapping[str, Any]) -> None:
-    """Add the commit `event` (just appended to the journal) to `commit-setups`. Never
-    raises: the file only feeds what `grade` says."""
-    fields = [str(event.get(name) or "") for name in SETUP_FIELDS]
-    fields[-1] = fields[-1][:_SUBJECT_KEPT]
-    line = "\t".join(" ".join(f.replace("\t", " ").splitlines()) for f in fields)
-    path = os.path.join(folder, SETUPS_FILE)
-    try:
-        fd = fsio.open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        try:
-            os.write(fd, line.encode("utf-8", "replace") + b"\n")
-            size = os.fstat(fd).st_size
-        finally:
-            os.close(fd)
-        if size > SETUPS_MAX:
-            data = _read(path) or b""
-            cut = data.find(b"\n", len(data) - SETUPS_MAX // 2) + 1
-            fsio.atomic_write(path, data[cut:], durable=False)
-    except OSError:
-        pass
-
-
 def commit_setup(folder: str, commit_hash: str) -> dict[str, str] | None:
     """What `commit-setups` says of the commit (`SETUP_FIELDS`, from its first line for the
     hash), else what its pending journal line says; None when neither knows it."""
+    from agent_tracker.tracking import SETUP_FIELDS, SETUPS_FILE  # loaded: grade uses it
+
     data = _read(os.path.join(folder, SETUPS_FILE))
     if data:
         needle = b"\n" + commit_hash.encode() + b"\t"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import commit_file, git
 
-from agent_tracker import config, feedback, recorded, totals
+from agent_tracker import config, feedback, recorded, totals, tracking
 
 SCRIPT = Path(sys.executable).with_name("agent-tracker")
 #: Longer than any capture takes; a run that passes it fails the test.
@@ -191,7 +191,7 @@ def test_after_a_flush_grade_still_names_the_setup_without_the_database(repo: Pa
 def test_grade_falls_back_to_the_pending_journal_line_of_the_commit(repo: Path) -> None:
     head = git(repo, "rev-parse", "--short=7", "HEAD")
     assert piped("commit", *SONNET, cwd=repo).code == 0
-    (Path(config.load().journal_folder) / recorded.SETUPS_FILE).unlink()
+    (Path(config.load().journal_folder) / tracking.SETUPS_FILE).unlink()
     done = on_terminal("grade", "neutral", "--by", "user", cwd=repo)
     assert done.out == f'graded {head} "Add login": neutral (+1) by user, for {SONNET_SETUP}\n'
     # Flushed, with neither the file nor the journal knowing it: the flush decides.
@@ -365,7 +365,7 @@ def test_saying_the_line_loads_nothing_heavy(repo: Path) -> None:
 def test_commit_setups_stays_bounded_and_keeps_the_newest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(recorded, "SETUPS_MAX", 4096)
+    monkeypatch.setattr(tracking, "SETUPS_MAX", 4096)
     folder = str(tmp_path)
     for n in range(400):
         event = {
@@ -376,11 +376,11 @@ def test_commit_setups_stays_bounded_and_keeps_the_newest(
             "model": f"model\t{n}",
             "subject": "line one\nline two " + "x" * 300,
         }
-        recorded.note_commit(folder, event)
-    data = (tmp_path / recorded.SETUPS_FILE).read_bytes()
+        tracking.note_commit(folder, event)
+    data = (tmp_path / tracking.SETUPS_FILE).read_bytes()
     assert 0 < len(data) <= 4096
     assert data.endswith(b"\n")
-    assert (tmp_path / recorded.SETUPS_FILE).stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / tracking.SETUPS_FILE).stat().st_mode & 0o777 == 0o600
     newest = recorded.commit_setup(folder, f"{399:040x}")
     assert newest is not None
     assert newest["model"] == "model 399"  # a tab in a name never shifts the fields
@@ -391,7 +391,7 @@ def test_commit_setups_stays_bounded_and_keeps_the_newest(
 def test_the_first_record_of_a_commit_is_the_one_that_counts(tmp_path: Path) -> None:
     folder = str(tmp_path)
     for agent in ("first", "second"):
-        recorded.note_commit(
+        tracking.note_commit(
             folder,
             {"hash": "a" * 40, "id": agent, "harness": "h", "agent": agent, "model": "m"},
         )
