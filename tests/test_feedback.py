@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import commit_file, git
 
-from agent_tracker import config, feedback, recorded, totals, tracking
+from agent_tracker import config, events, feedback, recorded, totals, tracking
+from agent_tracker.tracking import TrackingService
 
 SCRIPT = Path(sys.executable).with_name("agent-tracker")
 #: Longer than any capture takes; a run that passes it fails the test.
@@ -400,3 +401,26 @@ def test_the_first_record_of_a_commit_is_the_one_that_counts(tmp_path: Path) -> 
     assert (found["id"], found["agent"], found["subject"]) == ("first", "first", "")
     # A hash that another one starts with is not mistaken for it.
     assert recorded.commit_setup(folder, "a" * 39) is None
+
+
+def test_the_readme_shows_the_lines_as_they_are_said(settings: config.Settings) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    intro = readme.index("Run by hand on a terminal, `track`, `commit` and `grade` say")
+    start = readme.index("```\n", intro) + 4
+    shown = readme[start : readme.index("```", start)].splitlines()
+
+    folder = Path(settings.journal_folder)
+    folder.mkdir(parents=True)
+    service = TrackingService(settings)
+    sha = "1a2b3c4" + "0" * 33
+    codex, opencode = ("codex", "build", "openai/gpt-5"), ("opencode", SONNET[1], SONNET[3])
+    made = events.make("commit", codex, "p", hash=sha, subject="Add login", source="flag")
+    tracking.note_commit(str(folder), made)
+    tool = events.make("tool", opencode, "p", name="edit")
+    grade = events.make("grade", ("unknown",) * 3, "p", hash=sha, by="user", grade=2)
+    said = [
+        feedback.line("track tool", tool, service),
+        feedback.line("commit", made, service),
+        feedback.line("grade", grade, service),
+    ]
+    assert shown == said
