@@ -249,6 +249,40 @@ def test_a_failure_on_a_terminal_is_the_error_line_only(repo: Path) -> None:
     assert done.err.startswith("agent-tracker: error: ")
 
 
+class GoneTerminal:
+    """A terminal that went away: it still says it is one, and every write fails."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(5, "Input/output error")
+
+    def flush(self) -> None:
+        raise OSError(5, "Input/output error")
+
+
+class ClosedStream:
+    def isatty(self) -> bool:
+        raise ValueError("I/O operation on closed file")
+
+
+@pytest.mark.parametrize("stdout", [GoneTerminal(), ClosedStream(), None])
+def test_a_terminal_that_went_away_never_fails_the_capture(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, stdout: object
+) -> None:
+    from agent_tracker.entry import main
+
+    monkeypatch.chdir(repo)
+    real, sys.stdout = sys.stdout, stdout  # type: ignore[assignment]
+    try:
+        codes = [main(["track", "tool", "edit"]), main(["commit"])]
+    finally:
+        sys.stdout = real
+    assert codes == [0, 0]
+    assert len(journal_lines()) == 2
+
+
 # -- piped, and in hook mode: nothing on standard output --------------------------------------
 
 CAPTURES = (
