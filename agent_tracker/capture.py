@@ -9,7 +9,8 @@ Both paths run a capture through `main`, which makes the rules of capture hold w
 is started: an invalid setting never stops it (the default is used and one line says so;
 issue 9, item 8), and a failure is one line on stderr, with exit status 0 inside a hook
 (`in_hook`) so that git or a harness is never told that our part failed (item 13), and
-non-zero by hand.
+non-zero by hand. By hand on a terminal, one line on stdout says what was recorded
+(`feedback`, issue 11); in a hook, or with stdout piped or redirected, stdout stays empty.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from agent_tracker.config import Settings
+    from agent_tracker.tracking import TrackingService
 
 SETUP_OPTIONS = ("--agent", "--model", "--harness", "--repo")
 #: command -> (positional argument names, option names)
@@ -90,7 +92,13 @@ def main(
 
     hooked = in_hook()
     try:
-        run(command, values, settings_for_capture(config_flag, flags))
+        from agent_tracker.tracking import TrackingService
+
+        settings = settings_for_capture(config_flag, flags)
+        service = TrackingService(settings)
+        event = run(command, values, settings, service)
+        if not hooked and on_terminal():
+            tell(command, event, service, values.get("repo") or None)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except (TrackerError, OSError) as exc:  # e.g. an unknown commit, an unwritable journal
@@ -102,6 +110,37 @@ def main(
         say(f"error: {command} failed: {type(exc).__name__}: {exc}")
         return 0
     return 0
+
+
+def on_terminal() -> bool:
+    """Whether standard output is a terminal: a person reads it. Piped or redirected, a
+    program does (a harness may even feed a hook's output to its model), and a capture
+    command prints nothing there but its errors and notes on stderr."""
+    import sys
+
+    try:
+        return sys.stdout is not None and sys.stdout.isatty()
+    except (OSError, ValueError):  # closed
+        return False
+
+
+def tell(
+    command: str, event: Mapping[str, Any] | None, service: TrackingService, repo: str | None
+) -> None:
+    """Say on standard output, in one line, what `command` recorded (`feedback`)."""
+    import sys
+
+    from agent_tracker import feedback
+    from agent_tracker.errors import printable
+
+    text = feedback.line(command, event, service, repo)
+    if text is None:
+        return
+    try:
+        sys.stdout.write(f"{printable(text)}\n")
+        sys.stdout.flush()
+    except (OSError, ValueError):  # the terminal went away: the event is recorded anyway
+        pass
 
 
 def parse(argv: Sequence[str]) -> tuple[str, dict[str, str]] | None:
@@ -171,13 +210,18 @@ def from_hook_payload(command: str, repo: str | None) -> tuple[str, str | None]:
 
 
 def run(
-    command: str, values: Mapping[str, str | None], settings: Settings
+    command: str,
+    values: Mapping[str, str | None],
+    settings: Settings,
+    service: TrackingService | None = None,
 ) -> dict[str, Any] | None:
-    """Append the event for `command`; returns it (None when there was nothing to record)."""
+    """Append the event for `command`; returns it (None when there was nothing to record).
+    `service` (made from `settings` when not given) tells afterwards why nothing was."""
     from agent_tracker.attribution import Partial  # here, not above: `hook` uses this module
     from agent_tracker.tracking import TrackingService
 
-    service = TrackingService(settings)
+    if service is None:
+        service = TrackingService(settings)
     flags = Partial(values.get("harness"), values.get("agent"), values.get("model"))
     repo = values.get("repo") or None
     name = values.get("name") or ""

@@ -13,8 +13,14 @@ both plain byte searches in the journal folder:
 A hash found in neither is reported. When the file does not exist (nothing flushed since
 this file was introduced), nothing is said: the first flush writes it, seeded with the
 database's commits. The bound has one cost: a grade of a commit older than the newest
-`KEEP` recorded ones is wrongly called unrecorded (it still counts). This module is on the
-capture path: standard library only.
+`KEEP` recorded ones is wrongly called unrecorded (it still counts).
+
+`grade` also says which setup the graded commit counts for, again without the database:
+`commit_setup` reads it from `commit-setups`, which `commit` keeps (`tracking.note_commit`
+describes it), taking the first line of the hash as flush keeps the first commit event of a
+hash and ignores the rest; a commit not found there (recorded before the file existed, or
+by import or migrate) is looked for in the pending journal, else its setup is "decided at
+flush". This module is on the capture path: standard library only.
 """
 
 from __future__ import annotations
@@ -46,24 +52,67 @@ def is_recorded(folder: str, commit_hash: str) -> bool | None:
     known = _read(os.path.join(folder, FILE))
     if known is None:
         return None
-    needle = commit_hash.encode()
-    if (b"\n" + known).find(b"\n" + needle + b"\n") != -1:
+    if _listed(known, commit_hash):
         return True
+    return pending_commit(folder, commit_hash) is not None
+
+
+def flushed(folder: str, commit_hash: str) -> bool:
+    """Whether a flush, import or migrate recorded the commit (`recorded-commits`)."""
+    return _listed(_read(os.path.join(folder, FILE)) or b"", commit_hash)
+
+
+def _listed(known: bytes, commit_hash: str) -> bool:
+    return (b"\n" + known).find(b"\n" + commit_hash.encode() + b"\n") != -1
+
+
+def pending_commit(folder: str, commit_hash: str) -> bytes | None:
+    """The first pending journal line (oldest segment first, then the live file) that
+    records the commit `commit_hash`, or None."""
     try:
-        names = os.listdir(folder)
+        names = sorted(n for n in os.listdir(folder) if n.startswith(SEGMENT_PREFIX))
     except OSError:
-        return False
-    wanted = b'"hash":"' + needle + b'"'
-    for name in names:
-        if name == LIVE or name.startswith(SEGMENT_PREFIX):
-            data = _read(os.path.join(folder, name)) or b""
-            at = data.find(wanted)
-            while at != -1:
-                start = data.rfind(b"\n", 0, at) + 1
-                if data.find(b'"type":"commit"', start, at) != -1:
-                    return True
-                at = data.find(wanted, at + 1)
-    return False
+        return None
+    wanted = b'"hash":"' + commit_hash.encode() + b'"'
+    for name in (*names, LIVE):
+        data = _read(os.path.join(folder, name)) or b""
+        at = data.find(wanted)
+        while at != -1:
+            start = data.rfind(b"\n", 0, at) + 1
+            if data.find(b'"type":"commit"', start, at) != -1:
+                end = data.find(b"\n", at)
+                return data[start : len(data) if end == -1 else end]
+            at = data.find(wanted, at + 1)
+    return None
+
+
+def commit_setup(folder: str, commit_hash: str) -> dict[str, str] | None:
+    """What `commit-setups` says of the commit (`SETUP_FIELDS`, from its first line for the
+    hash), else what its pending journal line says; None when neither knows it."""
+    from agent_tracker.tracking import SETUP_FIELDS, SETUPS_FILE  # loaded: grade uses it
+
+    data = _read(os.path.join(folder, SETUPS_FILE))
+    if data:
+        needle = b"\n" + commit_hash.encode() + b"\t"
+        at = (b"\n" + data).find(needle)
+        if at != -1:
+            end = data.find(b"\n", at)
+            line = data[at : len(data) if end == -1 else end].decode("utf-8", "replace")
+            values = line.split("\t")
+            if len(values) == len(SETUP_FIELDS):
+                return dict(zip(SETUP_FIELDS, values, strict=True))
+    pending = pending_commit(folder, commit_hash)
+    if pending is None:
+        return None
+    import json  # only here: a grade by hand of a commit that `commit-setups` misses
+
+    try:
+        event = json.loads(pending)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    return {name: str(event.get(name) or "") for name in SETUP_FIELDS}
 
 
 def remember(folder: str, hashes: Iterable[str], seed: Iterable[str] = ()) -> None:

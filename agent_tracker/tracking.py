@@ -7,6 +7,8 @@ buffer) and never open the database; `flush_write_buffer` applies the buffer in 
 transaction. In a repository that opted out (`git config agent-tracker.enabled false`) they
 append nothing and return None (`disabled` then says why). `commit` and `grade`, which run
 git anyway, pin the repository's identity and root commit at first sight (`gitinfo.pin`).
+`commit` also notes the commit's setup in a small bounded file (`note_commit`), so that
+`grade` can say which setup a grade counts for without opening the database.
 This module is on the hot path: standard library only, `flush` imported lazily.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 
-from agent_tracker import attribution, events, gitinfo
+from agent_tracker import attribution, events, fsio, gitinfo
 from agent_tracker.errors import GitError, UsageError
 from agent_tracker.journal import Journal
 
@@ -30,6 +32,20 @@ if TYPE_CHECKING:
 
 #: HEAD reflog messages of commits that re-apply earlier work (not counted again).
 REWRITES = ("rebase", "cherry-pick", "pull --rebase")
+
+#: What `commit` notes of each commit it records, in the journal folder, so that `grade`
+#: can say which setup a grade counts for without opening the database (issue 11; read by
+#: `recorded.commit_setup`): one line per commit, these fields tab-separated (tabs and line
+#: breaks in them become spaces, the subject cut to `_SUBJECT_KEPT` characters), appended
+#: with one `os.write` like the journal, and cut to its newest half once it passes
+#: `SETUPS_MAX` bytes (a few thousand commits; ~130 bytes each). A hint, like
+#: `recorded-commits`: two commits cutting it at the same instant can lose a line. A later
+#: layout gets a new file name, so that an older agent-tracker never misreads it. Written
+#: here, not in `recorded`: one module fewer to load on every commit.
+SETUPS_FILE = "commit-setups"
+SETUPS_MAX = 512 * 1024
+SETUP_FIELDS = ("hash", "id", "harness", "agent", "model", "subject")
+_SUBJECT_KEPT = 120
 
 
 class TrackingService:
@@ -149,8 +165,10 @@ class TrackingService:
             fingerprint = instructions.of_project(where)
             if fingerprint:
                 commit["instructions"] = fingerprint
-            return self._append(
-                events.make("commit", setup, project.identity, source=source, **commit)
+            return self._note(
+                self._append(
+                    events.make("commit", setup, project.identity, source=source, **commit)
+                )
             )
         # The session's own record: its instructions, and what it spent since its previous
         # commit; saved only once the commit event carrying that figure is in the journal.
@@ -168,7 +186,12 @@ class TrackingService:
             saved = True
         finally:
             locked.close(save=saved)
-        return event
+        return self._note(event)
+
+    def _note(self, commit: dict[str, Any]) -> dict[str, Any]:
+        """Keep the commit's setup where `grade` finds it after a flush (`note_commit`)."""
+        note_commit(self.settings.journal_folder, commit)
+        return commit
 
     def record_communication_score(
         self,
@@ -271,3 +294,26 @@ def _since_last_commit(state: dict[str, Any], commit: dict[str, Any]) -> dict[st
     if "cost" in state:
         figures["cost"] = round(max(cost, 0.0), 6)
     return figures
+
+
+def note_commit(folder: str, event: Mapping[str, Any]) -> None:
+    """Add the commit `event` (just appended to the journal) to `commit-setups`. Never
+    raises: the file only feeds what `grade` says."""
+    fields = [str(event.get(name) or "") for name in SETUP_FIELDS]
+    fields[-1] = fields[-1][:_SUBJECT_KEPT]
+    line = "\t".join(" ".join(f.replace("\t", " ").splitlines()) for f in fields)
+    path = os.path.join(folder, SETUPS_FILE)  # noqa: PTH118 - str paths on the capture path
+    try:
+        fd = fsio.open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(fd, line.encode("utf-8", "replace") + b"\n")
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if size > SETUPS_MAX:
+            with open(path, "rb") as handle:
+                data = handle.read()
+            cut = data.find(b"\n", len(data) - SETUPS_MAX // 2) + 1
+            fsio.atomic_write(path, data[cut:], durable=False)
+    except OSError:
+        pass
