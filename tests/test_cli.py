@@ -88,8 +88,8 @@ def test_report_lists_setups_and_counts_pending_events(cli: Cli) -> None:
         13,
     )
     assert row["mean_score"] == 5.0
-    text = cli("report")
-    assert "build (opencode)" in text.out
+    text = cli("report")  # piped: every column, each name on one line
+    assert " build@m (opencode) " in text.out
     assert "1 pending events included" in text.out
 
 
