@@ -271,7 +271,10 @@ def grade(
         typer.Argument(help=f"The grade: {GRADE_HELP}; names or numbers.", metavar="GRADE"),
     ],
     by: Annotated[
-        Party, typer.Option("--by", help="Who grades: agent or user.", case_sensitive=False)
+        Party,
+        typer.Option(
+            "--by", metavar="WHO", help="Who grades: agent or user.", case_sensitive=False
+        ),
     ],
     commit_rev: Annotated[
         str | None,

@@ -116,11 +116,15 @@ def _words(params: list[Parameter]) -> None:
         if param.param_type_name == "argument":  # its help says what it takes
             param.metavar = param.metavar or (param.name or "value").upper()
             param.type = _unnamed(param.type)
-        elif not (
-            param.metavar is not None
-            or getattr(param, "is_flag", False)
-            or getattr(param.type, "choices", None)  # choices show as <a|b|c>
-        ):
+        elif getattr(param.type, "choices", None):
+            # Named in a word, the values in the help: Typer's <a|b|c> folds mid-word in a
+            # narrow terminal.
+            param.metavar = param.metavar or max(param.opts, key=len).lstrip("-").upper()
+            text = getattr(param, "help", None) or ""
+            values = [str(getattr(c, "value", c)) for c in param.type.choices]  # type: ignore[attr-defined]
+            if not all(re.search(rf"\b{re.escape(value)}\b", text) for value in values):
+                param.help = f"{text.rstrip('.')}: {_allowed(param)}."  # type: ignore[attr-defined]
+        elif param.metavar is None and not getattr(param, "is_flag", False):
             param.metavar = _TYPE_WORDS.get(param.type.name, "TEXT")
 
 

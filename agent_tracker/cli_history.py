@@ -51,6 +51,7 @@ ByOpt = Annotated[
         "--by",
         "Group by setup, agent, model, harness, project or instructions (the fingerprint of "
         "the instruction files; - for none recorded).",
+        "GROUP",
     ),
 ]
 SinceOpt = Annotated[
