@@ -169,7 +169,10 @@ def test_help_names_values_in_words_and_ends_no_line_in_spaces(argv: list[str]) 
 
 def test_help_shows_the_words_chosen_for_each_value() -> None:
     report = run("report", "--help", env={"COLUMNS": "120"}).stdout
-    for option, word in [("--since", "DAY"), ("--top", "N"), ("--like", "PATH")]:
+    assert "Output format: text, json, csv, markdown." in report
+    words = [("--since", "DAY"), ("--top", "N"), ("--like", "PATH"), ("--by", "GROUP")]
+    words.append(("--format", "FORMAT"))
+    for option, word in words:
         assert re.search(rf"{option}\s+{word}\s", report), (option, report)
     assert (
         "Usage: agent-tracker config set [OPTIONS] KEY VALUE" in run("config", "set", "-h").stdout
