@@ -369,10 +369,12 @@ def _layout(report: Report, width: int) -> tuple[_Tier, dict[str, _Column], int]
     """The richest tier that fits `width` without breaking a name inside a piece, its
     columns and the width of the name column; None when not even the narrowest does."""
     by = report.query.by
+    made: dict[int, dict[str, _Column]] = {}  # by the weeks of the trend
     for tier in TIERS:
         if width < tier.from_width:
             continue
-        columns = _columns(report, TREND_WEEKS if tier.wide else 5)
+        weeks = TREND_WEEKS if tier.wide else 5
+        columns = made.get(weeks) or made.setdefault(weeks, _columns(report, weeks))
         parts = [part for g in report.groups for part, _ in _names(g, by, tier.wide)]
         natural = max(cell_len(by), *(cell_len(part) for part in parts))
         least = max(cell_len(by), *(_longest_piece(part) for part in parts))
