@@ -188,6 +188,9 @@ class _Trimmed(io.TextIOBase):
 @contextmanager
 def _trimmed_stdout() -> Iterator[None]:
     inner = sys.stdout
+    if inner is None:  # started without standard output (`>&-`): nothing to trim
+        yield
+        return
     trimmed = _Trimmed(inner)
     sys.stdout = trimmed
     try:

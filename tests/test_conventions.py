@@ -397,3 +397,25 @@ def test_like_through_typer_says_the_same(two_languages: Path) -> None:
     assert slow.returncode == fast.returncode == 0
     assert slow.stdout.splitlines()[0] == fast.stdout.splitlines()[0]
     assert slow.stdout.startswith("--like pyapp: its main language is Python")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["report", "--help"]])
+def test_help_without_standard_output_or_into_a_closed_pipe_is_quiet(argv: list[str]) -> None:
+    closed = subprocess.run(
+        ["bash", "-c", f'"{TRACKER}" {" ".join(argv)} >&-'],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (closed.returncode, closed.stderr) == (0, "")
+    cut = subprocess.run(
+        ["bash", "-c", f'"{TRACKER}" {" ".join(argv)} | head -c 1 >/dev/null; echo $PIPESTATUS'],
+        env={**os.environ, "COLUMNS": "60"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert "Traceback" not in cut.stderr
+    assert cut.stdout.strip() in ("0", "1")  # 1: the reader went away before the end
