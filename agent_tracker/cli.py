@@ -25,9 +25,12 @@ from agent_tracker import __version__, capture, cli_doctor, cli_history, config,
 from agent_tracker.cli_base import (
     Format,
     FormatOpt,
+    Group,
     WaitOpt,
     config_file_of,
+    plain_commands,
     settings_of,
+    usage_message,
     waiting,
 )
 from agent_tracker.errors import (
@@ -53,7 +56,10 @@ app = typer.Typer(
     help="Record how AI coding agents perform across your projects, and learn which agent "
     "setup (agent + model) to use next.",
     no_args_is_help=True,
-    add_completion=False,
+    # Typer's own completion (`--install-completion`): the shell runs us with
+    # _AGENT_TRACKER_COMPLETE set and no arguments, which no fast path takes.
+    add_completion=True,
+    cls=Group,
     pretty_exceptions_enable=False,
     # -h as well as --help, for every command (Click hands it down to subcommands).
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -63,16 +69,19 @@ app = typer.Typer(
 track_app = typer.Typer(
     help="Record an agent's tool call or command (appends to the journal).",
     no_args_is_help=True,
+    cls=Group,
     rich_markup_mode="markdown",
 )
 hooks_app = typer.Typer(
     help="Install, remove or inspect the git hooks of a repository.",
     no_args_is_help=True,
+    cls=Group,
     rich_markup_mode="markdown",
 )
 config_app = typer.Typer(
     help="Show or change settings (database path, size limit, journal folder).",
     no_args_is_help=True,
+    cls=Group,
     rich_markup_mode="markdown",
 )
 app.add_typer(track_app, name="track")
@@ -89,23 +98,33 @@ class Party(StrEnum):
 
 AgentOpt = Annotated[
     str | None,
-    typer.Option("--agent", help="Agent name or mode, e.g. build. Default: $AGENT_TRACKER_AGENT."),
+    typer.Option(
+        "--agent",
+        metavar="NAME",
+        help="Agent name or mode, e.g. build. Default: $AGENT_TRACKER_AGENT.",
+    ),
 ]
 ModelOpt = Annotated[
     str | None,
     typer.Option(
-        "--model", help="Model, e.g. anthropic/claude-sonnet-4-5. Default: $AGENT_TRACKER_MODEL."
+        "--model",
+        metavar="MODEL",
+        help="Model, e.g. anthropic/claude-sonnet-4-5. Default: $AGENT_TRACKER_MODEL.",
     ),
 ]
 HarnessOpt = Annotated[
     str | None,
     typer.Option(
         "--harness",
+        metavar="NAME",
         help="Harness, e.g. opencode, claude-code. Default: $AGENT_TRACKER_HARNESS, else detected.",
     ),
 ]
 RepoOpt = Annotated[
-    str | None, typer.Option("--repo", help="Folder of the project (default: current folder).")
+    str | None,
+    typer.Option(
+        "--repo", metavar="FOLDER", help="Folder of the project (default: current folder)."
+    ),
 ]
 
 
@@ -115,6 +134,11 @@ def _version(value: bool) -> None:
         raise typer.Exit
 
 
+def _no_color(value: bool) -> None:
+    if value:  # Rich, ours and Typer's help, reads it when a console is made
+        os.environ["NO_COLOR"] = "1"
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -122,18 +146,24 @@ def root(
         str | None,
         typer.Option(
             "--config",
+            metavar="FILE",
             help="Config file (default: $AGENT_TRACKER_CONFIG, else "
             "~/.config/opencode/agent-tracker.toml).",
         ),
     ] = None,
     database_path: Annotated[
         str | None,
-        typer.Option("--database-path", help="Database folder (overrides env and config file)."),
+        typer.Option(
+            "--database-path",
+            metavar="FOLDER",
+            help="Database folder (overrides env and config file).",
+        ),
     ] = None,
     max_database_size: Annotated[
         str | None,
         typer.Option(
             "--max-database-size",
+            metavar="SIZE",
             help="Database size limit in bytes or with a unit (512MiB); 1 MiB..2 GiB.",
         ),
     ] = None,
@@ -145,6 +175,15 @@ def root(
             callback=_version,
             is_eager=True,
             help="Show the version and exit.",
+        ),
+    ] = False,
+    no_color: Annotated[
+        bool,
+        typer.Option(
+            "--no-color",
+            callback=_no_color,
+            is_eager=True,
+            help="No colour in the output, as when $NO_COLOR is set.",
         ),
     ] = False,
 ) -> None:
@@ -210,7 +249,8 @@ def commit(
     harness: HarnessOpt = None,
     repo: RepoOpt = None,
     rev: Annotated[
-        str | None, typer.Option("--rev", help="Commit to record (default: HEAD).")
+        str | None,
+        typer.Option("--rev", metavar="REV", help="Commit to record (default: HEAD)."),
     ] = None,
 ) -> None:
     """Record a commit (+5 XP, +1 commit); run by the post-commit hook.
@@ -232,10 +272,14 @@ def grade(
         typer.Argument(help=f"The grade: {GRADE_HELP}; names or numbers.", metavar="GRADE"),
     ],
     by: Annotated[
-        Party, typer.Option("--by", help="Who grades: agent or user.", case_sensitive=False)
+        Party,
+        typer.Option(
+            "--by", metavar="WHO", help="Who grades: agent or user.", case_sensitive=False
+        ),
     ],
     commit_rev: Annotated[
-        str | None, typer.Option("--commit", help="Commit to grade (default: HEAD).")
+        str | None,
+        typer.Option("--commit", metavar="REV", help="Commit to grade (default: HEAD)."),
     ] = None,
     note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
     agent: AgentOpt = None,
@@ -555,7 +599,20 @@ def integrate_command(
 
 # -- config ----------------------------------------------------------------------------------
 
-KeyArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(config.KEYS)}.")]
+
+class ConfigKey(StrEnum):
+    """The settings (`config.KEYS`; tests hold the two to the same names): a choice, so that
+    a mistyped key is a usage error naming them all, and the shell completes them."""
+
+    database_path = "database_path"
+    max_database_size = "max_database_size"
+    journal_dir = "journal_dir"
+    attribution_window = "attribution_window"
+
+
+KeyArg = Annotated[
+    ConfigKey, typer.Argument(metavar="KEY", help=f"The setting: {', '.join(config.KEYS)}.")
+]
 
 
 @config_app.command("show")
@@ -594,12 +651,14 @@ def config_get(ctx: typer.Context, key: KeyArg) -> None:
     """Print the effective value of one setting."""
     from agent_tracker import render
 
-    render.console().print(str(settings_of(ctx, needs=()).value(key)), markup=False)
+    render.console().print(str(settings_of(ctx, needs=()).value(key.value)), markup=False)
 
 
 @config_app.command("set")
 def config_set(
-    ctx: typer.Context, key: KeyArg, value: Annotated[str, typer.Argument(help="New value.")]
+    ctx: typer.Context,
+    key: KeyArg,
+    value: Annotated[str, typer.Argument(metavar="VALUE", help="New value.")],
 ) -> None:
     """Validate a value and write it to the config file (atomically).
 
@@ -608,14 +667,14 @@ def config_set(
     from agent_tracker import render
 
     path = config_file_of(ctx)
-    stored, dropped = config.set_value(path, key, value)
+    stored, dropped = config.set_value(path, key.value, value)
     out = render.console()
     if dropped:
         render.console(stderr=True).print(
             f"agent-tracker: warning: repaired {path}: dropped {'; '.join(dropped)}",
             markup=False,
         )
-    out.print(f"{key} = {stored}  (written to {path})", markup=False)
+    out.print(f"{key.value} = {stored}  (written to {path})", markup=False)
 
 
 @config_app.command("path")
@@ -657,12 +716,6 @@ def _command_index(argv: list[str]) -> int | None:
     return None
 
 
-def _command_of(argv: list[str]) -> str | None:
-    """The subcommand named in `argv`, past the root's options."""
-    index = _command_index(argv)
-    return None if index is None else argv[index]
-
-
 def _app_for(argv: list[str]) -> typer.Typer:
     """The app with only the subcommand that `argv` runs, when it is one of ours.
 
@@ -671,6 +724,7 @@ def _app_for(argv: list[str]) -> typer.Typer:
     `report`. Root help, a mistyped command and no command at all get the whole app, so
     every text a person sees is the same.
     """
+    plain_commands(app)  # every command registered by now, wherever it was
     index = _command_index(argv)
     if index is None or {"--help", "-h"} & set(argv[:index]):
         return app
@@ -686,9 +740,10 @@ def _app_for(argv: list[str]) -> typer.Typer:
 
 
 def _usage_line(exc: ClickException) -> str:
+    """One line in plain words (`cli_base.usage_message`) and where the help is."""
     ctx = getattr(exc, "ctx", None)
     where = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
-    return message_line(TrackerError(f"{exc.format_message()}{where}"))
+    return message_line(TrackerError(f"{usage_message(exc)}{where}"))
 
 
 def run(argv: list[str]) -> int:
@@ -697,7 +752,10 @@ def run(argv: list[str]) -> int:
     Every failure is one line on stderr, `agent-tracker: error: ...`, with the exit code of
     the README's table; `hook`, and capture commands inside a hook, exit 0 even then.
     """
-    command = _command_of(argv)
+    index = _command_index(argv)
+    command = None if index is None else argv[index]
+    if "--no-color" in argv[:index]:  # before Typer: also for `--help --no-color`
+        os.environ["NO_COLOR"] = "1"
     code = _run(argv)
     if code and (command == "hook" or (command in _CAPTURE and capture.in_hook())):
         return 0

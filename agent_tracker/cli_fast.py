@@ -28,6 +28,8 @@ ROOT_OPTIONS = {
     "--database-path": "database_path",
     "--max-database-size": "max_database_size",
 }
+#: Flags of the root command.
+ROOT_FLAGS = {"--no-color": "no_color"}
 BY_CHOICES = ("setup", "agent", "model", "harness", "project", "instructions")
 FORMAT_CHOICES = ("text", "json", "csv", "markdown")
 #: `report`'s options that take a value -> (parameter, the values taken: None for any).
@@ -50,9 +52,16 @@ REPORT_FLAGS = {"--flushed-only": "flushed_only"}
 def parse(argv: list[str]) -> tuple[dict[str, str | None], dict[str, object]] | None:
     """(root options, report's parameters) of a plain `[ROOT OPTIONS] report [OPTIONS]`,
     else None (Typer's turn)."""
-    root: dict[str, str | None] = dict.fromkeys(ROOT_OPTIONS.values())
+    root: dict[str, str | None] = dict.fromkeys([*ROOT_OPTIONS.values(), *ROOT_FLAGS.values()])
     index = 0
     while index < len(argv) and argv[index] != "report":
+        if argv[index] in ROOT_FLAGS:
+            name = ROOT_FLAGS[argv[index]]
+            if root[name] is not None:
+                return None
+            root[name] = "1"
+            index += 1
+            continue
         taken = _option(argv, index, ROOT_OPTIONS)
         if taken is None:
             return None
@@ -111,6 +120,10 @@ def main(argv: list[str]) -> int | None:
     if parsed is None:
         return None
     root, values = parsed
+    if root["no_color"]:
+        import os
+
+        os.environ["NO_COLOR"] = "1"  # as the CLI's --no-color: every console reads it
 
     def settings() -> Settings:
         from agent_tracker import config
@@ -163,6 +176,12 @@ def show(
         language = languages.of_project(str(shown))
         if language is None:
             raise UsageError(f"--like {shown}: cannot tell the main language of that project")
+        # Said before the report: on stdout for a person, on stderr beside machine output.
+        render.console(stderr=fmt != "text").print(
+            f"--like {shown}: its main language is {language}; "
+            f"only projects mostly in {language} count",
+            markup=False,
+        )
     query = report_mod.Query(
         by=by,
         since=day("--since", since, today),

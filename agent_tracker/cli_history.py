@@ -51,18 +51,23 @@ ByOpt = Annotated[
         "--by",
         "Group by setup, agent, model, harness, project or instructions (the fingerprint of "
         "the instruction files; - for none recorded).",
+        "GROUP",
     ),
 ]
-SinceOpt = Annotated[str | None, opt("--since", "From this day: YYYY-MM-DD, or 30d, 12w, 6m, 1y.")]
-UntilOpt = Annotated[str | None, opt("--until", "Up to this day (same forms).")]
+SinceOpt = Annotated[
+    str | None, opt("--since", "From this day: YYYY-MM-DD, or 30d, 12w, 6m, 1y.", "DAY")
+]
+UntilOpt = Annotated[str | None, opt("--until", "Up to this day (same forms).", "DAY")]
 ProjectOpt = Annotated[
-    str | None, opt("--project", "Only this project: its name or remote (github.com/me/app).")
+    str | None,
+    opt("--project", "Only this project: its name or remote (github.com/me/app).", "PROJECT"),
 ]
 LikeOpt = Annotated[
     Path | None, opt("--like", "Only projects in the main language of the project at PATH.")
 ]
 SetupOpt = Annotated[
-    str | None, opt("--setup", "One setup in depth: AGENT@MODEL or HARNESS/AGENT@MODEL.")
+    str | None,
+    opt("--setup", "One setup in depth: AGENT@MODEL or HARNESS/AGENT@MODEL.", "SETUP"),
 ]
 TopOpt = Annotated[int | None, opt("--top", "Show the best N only.")]
 FlushedOpt = Annotated[bool, opt("--flushed-only", "Leave out events still in the journal.")]
@@ -81,9 +86,9 @@ def report(
     since: SinceOpt = None,
     until: UntilOpt = None,
     project: ProjectOpt = None,
-    agent: Annotated[str | None, opt("--agent", "Only this agent.")] = None,
-    model: Annotated[str | None, opt("--model", "Only this model.")] = None,
-    harness: Annotated[str | None, opt("--harness", "Only this harness.")] = None,
+    agent: Annotated[str | None, opt("--agent", "Only this agent.", "NAME")] = None,
+    model: Annotated[str | None, opt("--model", "Only this model.", "MODEL")] = None,
+    harness: Annotated[str | None, opt("--harness", "Only this harness.", "NAME")] = None,
     like: LikeOpt = None,
     setup: SetupOpt = None,
     top: TopOpt = None,
@@ -121,6 +126,7 @@ FromOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--from",
+        metavar="DATABASE",
         help="A database to merge (repeatable). Default: the per-project database an older "
         "tool left here, ./~/.config/opencode/agent-tracker.lmdb.",
     ),

@@ -9,13 +9,17 @@ which shows them as `\\x1b`-style escapes, so that no name drives the terminal (
 item 20). JSON keeps them as JSON escapes; plain text written without Rich goes through
 `errors.printable`.
 
-Rich honours `NO_COLOR` and drops colour and box styling when stdout is not a terminal, so
-the same tables serve a person and a script; `--format json` serves a program.
+Rich honours `NO_COLOR` (the root `--no-color` sets it) and drops colour and box styling when
+stdout is not a terminal, so the same tables serve a person and a script; `--format json`
+serves a program. Output is never padded: no line ends in spaces. Piped (stdout not a
+terminal, `COLUMNS` not set) nothing is wrapped at all: `PIPE_WIDTH` stands for "as wide as
+it needs", and the report shows every column.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,20 +38,51 @@ if TYPE_CHECKING:  # results of the core, rendered here: their modules load with
     from agent_tracker.status import Status
 
 
+#: The width of a console whose output goes to a pipe or a file: wide enough that nothing a
+#: person would read in one line is folded (Rich needs a number).
+PIPE_WIDTH = 10_000
+
+
 class Printable:
-    """A renderable whose text segments have their control characters escaped; the control
-    segments Rich makes itself (cursor moves of a progress bar) pass as they are."""
+    """A renderable whose text segments have their control characters escaped, and whose
+    lines end without the spaces Rich pads cells and wrapped lines with; the control segments
+    Rich makes itself (cursor moves of a progress bar) pass as they are."""
 
     def __init__(self, inner: RenderableType) -> None:
         self.inner = inner
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        line: list[Segment] = []
         for segment in console.render(self.inner, options):
-            if segment.control or segment.text.isprintable():
-                yield segment
-            else:
+            if not segment.control and not segment.text.isprintable():
                 text, style, _ = segment
-                yield Segment(printable(text, newlines=True), style)
+                segment = Segment(printable(text, newlines=True), style)  # noqa: PLW2901
+            if segment.control or "\n" not in segment.text:
+                line.append(segment)
+                continue
+            text, style, _ = segment
+            *ends, rest = text.split("\n")
+            for end in ends:
+                if end:
+                    line.append(Segment(end, style))
+                yield from _trimmed(line)
+                yield Segment.line()
+                line = []
+            if rest:
+                line.append(Segment(rest, style))
+        yield from line  # a last line without its end: what follows may continue it
+
+
+def _trimmed(line: list[Segment]) -> list[Segment]:
+    """`line` without the spaces at its end."""
+    while line and not line[-1].control:
+        text, style, _ = line[-1]
+        kept = text.rstrip(" ")
+        if kept:
+            line[-1] = Segment(kept, style)
+            break
+        line.pop()
+    return line
 
 
 class _EscapeControls(RenderHook):
@@ -56,8 +91,12 @@ class _EscapeControls(RenderHook):
 
 
 def console(stderr: bool = False) -> Console:
+    """A console for standard output (or error): the terminal's width, `COLUMNS` when set,
+    else, piped, `PIPE_WIDTH`; colour unless `NO_COLOR` is set or it is not a terminal."""
     # soft_wrap: long lines (paths) are never folded; tables still fit the terminal width.
     out = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not out.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+        out.width = PIPE_WIDTH  # as Rich reads COLUMNS: a number, or not there at all
     out.push_render_hook(_EscapeControls())
     return out
 

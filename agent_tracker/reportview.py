@@ -1,23 +1,29 @@
 """The report as a person or a program reads it: Rich table, JSON, CSV or Markdown.
 
-The table fits an 80-column terminal: per group its user-graded commits, score (expected user
-grade on an average project) with its 95% interval, P(best), the agent's own mean grade
-(`!` when it inflates) and a sparkline of the weekly user mean; from 140 columns on also XP,
-the revert rate, projects and activity, from `SPENDING_WIDTH` on tool calls, tokens and
-cost per commit and the failure rate. The grade mix is in `--setup`, JSON, CSV and Markdown.
-Each group's hints follow the table. Plain characters without colour when stdout is not a
-terminal or NO_COLOR is set.
+The table shows per group its user-graded commits, score (expected user grade on an average
+project) with its 95% interval, P(best), the agent's own mean grade (`!` when it inflates)
+and a sparkline of the weekly user mean; from `WIDE_WIDTH` columns on also XP, the revert
+rate, projects and activity, from `SPENDING_WIDTH` on tool calls, tokens and cost per commit
+and the failure rate. Narrower, it takes the richest of `TIERS` that fits: a setup shows as
+`agent (harness)` over its model, and the trend, then the agent's own grade, then the count
+drop out; below about 40 columns each group is a short block of lines. A name is never
+broken inside a word: only after a `/` or `@` in it, or between words (`wrap_name`), and
+prose is wrapped the same way (`prose`). Piped, the console is as wide as the lines need
+(see `render.console`): every column, every paragraph on one line. The grade mix is in
+`--setup`, JSON, CSV and Markdown. Each group's hints follow the table. Plain characters
+without colour when stdout is not a terminal or NO_COLOR is set.
 """
 
 from __future__ import annotations
 
 import io
+import re
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from rich import box
-from rich.console import Console
-from rich.markup import escape
+from rich.cells import cell_len
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -28,6 +34,8 @@ from agent_tracker.report import Report, SetupDetail
 SPARK = "▁▂▃▄▅▆▇█"
 #: The terminal width from which the table also shows tokens, cost and failures.
 SPENDING_WIDTH = 180
+#: The terminal width from which it also shows XP, reverts, projects and activity.
+WIDE_WIDTH = 140
 #: The range of a user grade (bad -1 .. excellence +5): the scale of bars and sparklines.
 LOW, HIGH = -1.0, 5.0
 #: How each grade shows in the mix bar: a character (readable without colour) and a colour.
@@ -172,9 +180,8 @@ def _window(report: Report) -> str:
 
 def header(out: Console, report: Report) -> None:
     for warning in report.warnings:
-        out.print(f"warning: {warning}", style="yellow", soft_wrap=False)
-    # Prose is wrapped at the terminal's width by words (the console's default is not to).
-    out.print(Text(report.recommendation, style="bold"), soft_wrap=False)
+        prose(out, f"warning: {warning}", style="yellow")
+    prose(out, report.recommendation, style="bold")
     parts = [
         f"{report.commits} commits, {report.user_graded} graded by you, "
         f"{report.overall_graded} by anyone"
@@ -186,22 +193,57 @@ def header(out: Console, report: Report) -> None:
         parts.append(f"{report.pending_events} pending events included")
     else:
         parts.append(f"{report.pending_events} pending events left out (--flushed-only)")
-    out.print(
-        escape(f"Evidence ({_window(report)}, UTC days): " + "; ".join(parts) + "."),
-        style="dim",
-        soft_wrap=False,
-    )
+    prose(out, f"Evidence ({_window(report)}, UTC days): " + "; ".join(parts) + ".", style="dim")
 
 
-def _label(group: Group, by: str, wide: bool) -> Text:
-    """In narrow tables a setup shows as `agent (harness)` over its model, so that long model
-    names fold at their own line rather than in the middle of the agent's."""
-    if by != "setup" or wide or group.model is None:
-        return Text(group.label)
-    head = group.agent or ""
-    if group.harness and group.harness != "unknown":
-        head += f" ({group.harness})"
-    return Text.assemble(head, "\n", (group.model, "italic"))
+def wrap_text(text: str, width: int) -> list[str]:
+    """`text` in lines of at most `width` cells, broken between words; a word wider than
+    `width` (a long setup's name) is broken after a `/` or `@` in it (`wrap_name`)."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for index, word in enumerate(paragraph.split(" ")):
+            parts = wrap_name(word, width) if cell_len(word) > width else [word]
+            for number, part in enumerate(parts):
+                glue = " " if index and not number else ""
+                if line and cell_len(line + glue + part) > width:
+                    lines.append(line)
+                    line = part
+                else:
+                    line += glue + part
+        lines.append(line)
+    return lines
+
+
+def prose(out: Console, text: str, style: str = "") -> None:
+    """A paragraph, wrapped at the console's width by `wrap_text` (so no name is broken
+    inside a word); piped, one line."""
+    for line in wrap_text(printable(text), out.width):
+        out.print(Text(line, style=style), soft_wrap=True)
+
+
+def _pieces(name: str) -> list[str]:
+    """`name` cut where a line may break without breaking a word: after `/` or `@` (the
+    parts of `harness/agent@provider/model`) and between words."""
+    return [piece for piece in re.split(r"(?<=[/@])|(?<=\s)(?=\S)", name) if piece]
+
+
+def _longest_piece(name: str) -> int:
+    return max((cell_len(piece.rstrip()) for piece in _pieces(name)), default=0)
+
+
+def wrap_name(name: str, width: int) -> list[str]:
+    """`name` in lines of at most `width` cells, broken only between its pieces; a piece
+    wider than `width` gets a line of its own (and is the only thing ever wider)."""
+    lines: list[str] = []
+    line = ""
+    for piece in _pieces(name):
+        if line and cell_len((line + piece).rstrip()) > width:
+            lines.append(line.rstrip())
+            line = ""
+        line += piece
+    lines.append(line.rstrip())
+    return lines
 
 
 def _share(value: float | None) -> str:
@@ -213,77 +255,223 @@ def _agent(group: Group) -> str:
     return _fmt(group.agent_mean) + ("!" if group.inflated else "")
 
 
+@dataclass
+class _Column:
+    """One column of the report's table: its header, its cells, how it lines up."""
+
+    key: str
+    header: str
+    cells: list[Text]
+    justify: JustifyMethod = "right"
+
+    def width(self) -> int:
+        lines = [*self.header.split("\n")]
+        lines += [line for cell in self.cells for line in cell.plain.split("\n")]
+        return max(cell_len(line) for line in lines)
+
+
+@dataclass(frozen=True)
+class _Tier:
+    """A layout of the table: the columns beside the name, from which width on it is
+    tried, and whether a setup's name is one line (`wide`) or its agent over its model."""
+
+    keys: tuple[str, ...]
+    from_width: int
+    wide: bool
+
+
+_COMPACT = ("rank", "label", "graded", "score", "p_best", "self", "trend")
+_WIDE = (*_COMPACT, "xp", "reverted", "projects", "days", "last")
+#: Richest first; the first that fits the width is shown. Narrow, the trend goes first,
+#: then the agent's own grade, then the count of user-graded commits; below that each
+#: group is a short block of lines (`_stacked`).
+TIERS = (
+    _Tier((*_WIDE, "calls", "tokens", "cost", "failed"), SPENDING_WIDTH, wide=True),
+    _Tier(_WIDE, WIDE_WIDTH, wide=True),
+    _Tier(_COMPACT, 0, wide=False),
+    _Tier(_COMPACT[:-1], 0, wide=False),
+    _Tier(_COMPACT[:-2], 0, wide=False),
+    _Tier(("rank", "label", "score", "p_best"), 0, wide=False),
+)
+#: The narrowest a one-line name may be folded to in the wide layouts.
+WIDE_LABEL = 34
+
+
+def _columns(report: Report, weeks: int) -> dict[str, _Column]:
+    """Every column the table can show but the name, with its cells."""
+    groups = report.groups
+    last_week = max((w for g in groups for w in g.weekly), default=None)
+    scores = []
+    for group in groups:
+        score = Text(_fmt(group.score))
+        if group.interval is not None:
+            score.append(f" ±{(group.interval[1] - group.interval[0]) / 2:.1f}", style="dim")
+        scores.append(score)
+    columns = [
+        _Column("rank", "#", [Text(str(g.rank)) for g in groups]),
+        _Column("graded", "user\ngraded", [Text(_graded(g)) for g in groups]),
+        _Column("score", "score", scores),
+        _Column("p_best", "P(best)", [Text(_share(g.p_best)) for g in groups]),
+        _Column("self", "agent\nself", [Text(_agent(g)) for g in groups]),
+        _Column("trend", "trend", [Text(sparkline(g, last_week, weeks)) for g in groups], "left"),
+        _Column("xp", "XP", [Text(f"{g.xp:,}") for g in groups]),
+        _Column("reverted", "re-\nverted", [Text(_share(g.revert_rate)) for g in groups]),
+        _Column("projects", "proj-\nects", [Text(str(len(g.projects))) for g in groups]),
+        _Column("days", "active\ndays", [Text(str(len(g.days))) for g in groups]),
+        _Column("last", "last\nactive", [Text(g.last_active or "-") for g in groups], "left"),
+        _Column(
+            "calls",
+            "tool calls\n/commit",
+            [Text(_fmt(g.tool_calls_per_commit, sign=False)) for g in groups],
+        ),
+        _Column(
+            "tokens", "tokens\n/commit", [Text(tokens_text(g.tokens_per_commit)) for g in groups]
+        ),
+        _Column("cost", "cost\n/commit", [Text(money(g.cost_per_commit)) for g in groups]),
+        _Column("failed", "failed", [Text(_share(g.failure_share)) for g in groups]),
+    ]
+    return {column.key: column for column in columns}
+
+
+def _graded(group: Group) -> str:
+    return f"{group.user_graded}/{group.commits}" + ("*" if group.too_little_data else "")
+
+
+def _names(group: Group, by: str, wide: bool) -> list[tuple[str, str | None]]:
+    """A group's name as (text, style) parts, each on lines of its own: in the narrow
+    layouts a setup is `agent (harness)` over its model, so that long model names take a
+    line of their own rather than fold in the middle of the agent's."""
+    if by != "setup" or wide or group.model is None:
+        return [(group.label, None)]
+    head = group.agent or ""
+    if group.harness and group.harness != "unknown":
+        head += f" ({group.harness})"
+    return [(head, None), (group.model, "italic")]
+
+
+def _name_cell(parts: list[tuple[str, str | None]], width: int) -> Text:
+    text = Text()
+    for text_part, style in parts:
+        for line in wrap_name(text_part, width):
+            if text:
+                text.append("\n")
+            text.append(line, style=style)
+    return text
+
+
+def _chrome(tier: _Tier) -> int:
+    """The cells the table's borders and padding take (see `_grid`)."""
+    count = len(tier.keys)
+    return 3 * count - 1 if tier.wide else 2 * (count - 1)
+
+
+def _layout(report: Report, width: int) -> tuple[_Tier, dict[str, _Column], int] | None:
+    """The richest tier that fits `width` without breaking a name inside a piece, its
+    columns and the width of the name column; None when not even the narrowest does."""
+    by = report.query.by
+    made: dict[int, dict[str, _Column]] = {}  # by the weeks of the trend
+    for tier in TIERS:
+        if width < tier.from_width:
+            continue
+        weeks = TREND_WEEKS if tier.wide else 5
+        columns = made.get(weeks) or made.setdefault(weeks, _columns(report, weeks))
+        parts = [part for g in report.groups for part, _ in _names(g, by, tier.wide)]
+        natural = max(cell_len(by), *(cell_len(part) for part in parts))
+        least = max(cell_len(by), *(_longest_piece(part) for part in parts))
+        if tier.wide:
+            least = max(least, min(natural, WIDE_LABEL))
+        fixed = sum(columns[key].width() for key in tier.keys if key != "label")
+        room = width - _chrome(tier) - fixed
+        if room >= least:
+            return tier, columns, min(natural, room)
+    return None
+
+
+def _grid(out: Console, tier: _Tier) -> Table:
+    """The table of a tier: in the wide layouts with a box (rounded on a colour terminal),
+    in the narrow ones with a rule under the header and two spaces between columns."""
+    if tier.wide:
+        plain = not out.is_terminal or out.no_color
+        return Table(box=box.SIMPLE_HEAD if plain else box.ROUNDED, pad_edge=False)
+    return Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0, 0, 1))
+
+
 def table(out: Console, report: Report) -> None:
     if not report.groups:
         empty(out, report)
         return
     header(out, report)
-    wide = out.width >= 140  # room for every column and a 34-character label
-    spending = out.width >= SPENDING_WIDTH
-    plain = not out.is_terminal or out.no_color
-    grid = Table(box=box.SIMPLE_HEAD if plain else box.ROUNDED, pad_edge=False)
-    what = report.query.by
-    grid.add_column("#", justify="right")
-    grid.add_column(what, overflow="fold", min_width=34 if wide else 18)
-    grid.add_column("user\ngraded", justify="right")
-    grid.add_column("score", justify="right", no_wrap=True)
-    grid.add_column("P(best)", justify="right", no_wrap=True)
-    grid.add_column("agent\nself", justify="right", no_wrap=True)
-    grid.add_column("trend", no_wrap=True)
-    if wide:
-        grid.add_column("XP", justify="right")
-        grid.add_column("re-\nverted", justify="right")
-        grid.add_column("proj-\nects", justify="right")
-        grid.add_column("active\ndays", justify="right")
-        grid.add_column("last\nactive", no_wrap=True)
-    if spending:
-        grid.add_column("tool calls\n/commit", justify="right", no_wrap=True)
-        grid.add_column("tokens\n/commit", justify="right", no_wrap=True)
-        grid.add_column("cost\n/commit", justify="right", no_wrap=True)
-        grid.add_column("failed", justify="right", no_wrap=True)
-    last_week = max((w for g in report.groups for w in g.weekly), default=None)
-    # In 80 columns the label needs the room: fewer weeks.
-    weeks = TREND_WEEKS if wide else 5
-    for group in report.groups:
-        graded = f"{group.user_graded}/{group.commits}" + ("*" if group.too_little_data else "")
-        score = Text(_fmt(group.score))
-        if group.interval is not None:
-            score.append(f" ±{(group.interval[1] - group.interval[0]) / 2:.1f}", style="dim")
-        row: list[Any] = [
-            str(group.rank),
-            _label(group, what, wide),
-            graded,
-            score,
-            _share(group.p_best),
-            _agent(group),
-            sparkline(group, last_week, weeks),
-        ]
-        if wide:
-            row += [
-                f"{group.xp:,}",
-                _share(group.revert_rate),
-                str(len(group.projects)),
-                str(len(group.days)),
-                group.last_active or "-",
+    layout = _layout(report, out.width)
+    shown = set(_COMPACT[:-1]) if layout is None else set(layout[0].keys)
+    if layout is None:
+        _stacked(out, report)
+    else:
+        tier, columns, label_width = layout
+        grid = _grid(out, tier)
+        for key in tier.keys:
+            if key == "label":
+                grid.add_column(report.query.by, width=label_width, no_wrap=True)
+            else:
+                column = columns[key]
+                grid.add_column(
+                    column.header, justify=column.justify, width=column.width(), no_wrap=True
+                )
+        for index, group in enumerate(report.groups):
+            row = [
+                _name_cell(_names(group, report.query.by, tier.wide), label_width)
+                if key == "label"
+                else columns[key].cells[index]
+                for key in tier.keys
             ]
-        if spending:
-            row += [
-                _fmt(group.tool_calls_per_commit, sign=False),
-                tokens_text(group.tokens_per_commit),
-                money(group.cost_per_commit),
-                _share(group.failure_share),
-            ]
-        grid.add_row(*row, style=None if group.eligible else "dim")
-    out.print(grid)
-    legend = (
-        "score: expected user grade on an average project ± 95%; agent self: the agent's mean "
-        f"grade of its own commits (! inflated); * fewer than {MIN_USER_GRADED} user-graded "
-        "commits"
-    )
-    out.print(Text(legend, style="dim"), soft_wrap=False)
+            grid.add_row(*row, style=None if group.eligible else "dim")
+        out.print(grid)
+    prose(out, _legend(shown), style="dim")
     for group in report.groups:
         for hint in group.hints:
-            out.print(Text(f"{group.label}: {hint}"), soft_wrap=False)
+            prose(out, f"{group.label}: {hint}")
+
+
+def _legend(shown: set[str]) -> str:
+    parts = ["score: expected user grade on an average project ± 95%"]
+    if "self" in shown:
+        parts.append("agent self: the agent's mean grade of its own commits (! inflated)")
+    if "graded" in shown:
+        parts.append(f"* fewer than {MIN_USER_GRADED} user-graded commits")
+    return "; ".join(parts)
+
+
+def _stacked(out: Console, report: Report) -> None:
+    """Too narrow for a table: each group as its name over a few `name value` items, an
+    item never split over two lines."""
+    indent = len(str(max(g.rank for g in report.groups))) + 2
+    room = max(out.width - indent, 1)
+    last_week = max((w for g in report.groups for w in g.weekly), default=None)
+    for group in report.groups:
+        style = None if group.eligible else "dim"
+        lines: list[Text] = []
+        for part, part_style in _names(group, report.query.by, wide=False):
+            lines += [Text(line, style=part_style or "") for line in wrap_name(part, room)]
+        score = _fmt(group.score)
+        if group.interval is not None:
+            score += f" ±{(group.interval[1] - group.interval[0]) / 2:.1f}"
+        items = [
+            f"score {score}",
+            f"P(best) {_share(group.p_best)}",
+            f"user graded {_graded(group)}",
+            f"agent self {_agent(group)}",
+            f"trend {sparkline(group, last_week, 5)}",
+        ]
+        line = ""
+        for item in items:
+            if line and cell_len(f"{line}  {item}") > room:
+                lines.append(Text(line))
+                line = item
+            else:
+                line = f"{line}  {item}" if line else item
+        lines.append(Text(line))
+        for number, text in enumerate(lines):
+            lead = f"{group.rank:>{indent - 2}}  " if number == 0 else " " * indent
+            out.print(Text.assemble(lead, text), style=style, soft_wrap=True)
 
 
 def empty(out: Console, report: Report) -> None:
@@ -304,14 +492,15 @@ def setup_detail(out: Console, detail: SetupDetail) -> None:
         out.print(f"No setup matches {detail.wanted!r} in this period.")
         return
     for group in detail.setups:
-        out.print(Text(group.label, style="bold"))
+        prose(out, group.label, style="bold")
         share = None if group.graded_share is None else group.graded_share * 100
         interval = (
             ""
             if group.interval is None
             else f" (95% interval {group.interval[0]:+.1f} to {group.interval[1]:+.1f})"
         )
-        out.print(
+        prose(
+            out,
             f"rank {group.rank} of {len(detail.among.groups)} setups; expected user grade on "
             f"an average project {_fmt(group.score)}{interval}, P(best) "
             f"{_share(group.p_best)}; {group.user_graded} user-graded commits in "
@@ -321,23 +510,27 @@ def setup_detail(out: Console, detail: SetupDetail) -> None:
             f"{group.tool_calls:,} tool calls, {group.commands:,} commands; "
             f"{len(group.projects)} projects, {len(group.days)} active days, "
             f"last {group.last_active or '-'}",
-            soft_wrap=False,
         )
-        out.print(
+        prose(
+            out,
             f"agent self-grades: mean {_fmt(group.agent_mean)} over {group.agent_graded} "
             f"commits; {_fmt(group.inflation)} above yours over the {group.both_graded} both "
             f"graded{' (inflated)' if group.inflated else ''}; reverted "
             f"{group.reverted} ({_share(group.revert_rate)}); communication score "
             f"{group.communication_score} ({_fmt(group.mean)} per graded commit)",
-            soft_wrap=False,
         )
         for hint in group.hints:
-            out.print(f"note: {hint}", soft_wrap=False)
+            prose(out, f"note: {hint}")
         mix = ", ".join(f"{name} {count}" for name, count in group.mix.items())
-        out.print(Text.assemble("grades: ", mix_bar(group.mix, 20), f"  {mix}"))
-        out.print(_spending(group), soft_wrap=False)
+        bar = Text.assemble("grades: ", mix_bar(group.mix, 20))
+        if cell_len(f"{bar.plain}  {mix}") <= out.width:
+            out.print(Text.assemble(bar, f"  {mix}"))
+        else:  # the counts under the bar
+            out.print(bar)
+            prose(out, f"        {mix}")
+        prose(out, _spending(group))
         seen = ", ".join(sorted(group.fingerprints)) or "none recorded"
-        out.print(f"instructions (fingerprints): {seen}", soft_wrap=False)
+        prose(out, f"instructions (fingerprints): {seen}")
         weeks = sorted(group.weekly)
         out.print(
             f"weekly user mean (last {TREND_WEEKS} weeks): "

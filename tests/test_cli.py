@@ -88,8 +88,8 @@ def test_report_lists_setups_and_counts_pending_events(cli: Cli) -> None:
         13,
     )
     assert row["mean_score"] == 5.0
-    text = cli("report")
-    assert "build (opencode)" in text.out
+    text = cli("report")  # piped: every column, each name on one line
+    assert " build@m (opencode) " in text.out
     assert "1 pending events included" in text.out
 
 
@@ -473,7 +473,8 @@ def test_the_fast_report_parser_takes_the_options_typer_defines() -> None:
         )
     assert tuple(cli_history.By) == cli_fast.BY_CHOICES
     root = {opt for p in group.params for opt in p.opts}
-    assert root - {"--help"} == {*cli_fast.ROOT_OPTIONS, "--version", "-V"}  # both: Typer
+    by_typer = {"--version", "-V", "--install-completion", "--show-completion"}
+    assert root - {"--help"} == {*cli_fast.ROOT_OPTIONS, *cli_fast.ROOT_FLAGS, *by_typer}
 
 
 @pytest.mark.parametrize(
@@ -512,7 +513,12 @@ def test_a_plain_report_is_read_as_typer_reads_it() -> None:
     argv = ["--config=c.toml", "--database-path", "db", "report", "--by=project", "--top", "07"]
     argv += ["--flushed-only", "--since", "30d", "--like", "./app/", "--format", "json"]
     root, values = cli_fast.parse(argv) or ({}, {})
-    assert root == {"config": "c.toml", "database_path": "db", "max_database_size": None}
+    assert root == {
+        "config": "c.toml",
+        "database_path": "db",
+        "max_database_size": None,
+        "no_color": None,
+    }
     assert values == {
         "by": "project",
         "top": 7,

@@ -79,8 +79,8 @@ ROWS = [
     Row("config-is-a-folder", ("--config", "{outside}", "status"), 2, "cannot read config"),
     Row("config-missing-file", ("--config", "{missing}", "status"), 0),
     Row("config-tilde-user", ("--config", "~nobody/x.toml", "status"), 2, "~user"),
-    Row("unknown-command", ("frobnicate",), 2, "No such command"),
-    Row("unknown-root-option", ("--colour", "status"), 2, "No such option"),
+    Row("unknown-command", ("frobnicate",), 2, "'frobnicate' is not a command"),
+    Row("unknown-root-option", ("--colour", "status"), 2, "no option --colour"),
     # -- config files ----------------------------------------------------------------------
     Row("toml-malformed-status", ("status",), 2, "not valid TOML", config="a = = b\n"),
     Row("toml-malformed-report", ("report",), 2, "not valid TOML", config="[oops\n"),
@@ -184,10 +184,10 @@ ROWS = [
         env={"AGENT_TRACKER_HOOK_TIMEOUT": "soon"},
     ),
     # -- track -----------------------------------------------------------------------------
-    Row("track-no-name", ("track", "tool"), 2, "Missing argument"),
+    Row("track-no-name", ("track", "tool"), 2, "NAME is missing"),
     Row("track-empty-name", ("track", "tool", " "), 2, "must not be empty"),
     Row("track-empty-name-hook", ("track", "tool", ""), 0, "must not be empty", env=HOOK),
-    Row("track-unknown-kind", ("track", "thing", "x"), 2, "No such command"),
+    Row("track-unknown-kind", ("track", "thing", "x"), 2, "'thing' is not a command"),
     Row("track-unknown-option", ("track", "tool", "edit", "--colour", "red"), 2, "--colour"),
     Row("track-option-twice", ("track", "tool", "e", "--agent", "a", "--agent", "b"), 0),
     Row("track-long-name", ("track", "tool", LONG), 0),
@@ -258,7 +258,7 @@ ROWS = [
     Row("grade-fullwidth-hook", ("grade", "\uff15", "--by", "user"), 0, "not accepted", env=HOOK),
     # -- hook ------------------------------------------------------------------------------
     Row("hook-unknown-harness", ("hook", "nonesuch"), 0, "unknown harness", stdin="{}"),
-    Row("hook-no-harness", ("hook",), 0, "Missing argument"),
+    Row("hook-no-harness", ("hook",), 0, "HARNESS is missing"),
     Row("hook-extra-argument", ("hook", "codex", "extra"), 0, "extra"),
     Row("hook-not-json", ("hook", "claude-code"), 0, stdin="{not json"),
     Row("hook-binary", ("hook", "codex"), 0, stdin=b"\x00\xff" * 1000),
@@ -305,7 +305,7 @@ ROWS = [
     Row("export-project-long", ("export", "--project", LONG), 0),
     Row("import-missing", ("import", "{missing}"), 2, "cannot read"),
     Row("import-a-folder", ("import", "{outside}"), 2, "cannot read"),
-    Row("import-no-file", ("import",), 2, "Missing argument"),
+    Row("import-no-file", ("import",), 2, "FILES is missing"),
     Row("import-garbage", ("import", "-"), 1, "bad line", stdin="not json\n{}\n[1]\n"),
     Row("import-binary", ("import", "-"), 1, "bad line", stdin=b"\xff\x00\n" * 10),
     Row(
@@ -319,12 +319,12 @@ ROWS = [
     Row("hooks-install-outside", ("hooks", "install"), 1, "not a git repository", where="outside"),
     Row("hooks-status-missing", ("hooks", "status", "--repo", "{missing}"), 1),
     Row("hooks-uninstall-file", ("hooks", "uninstall", "--repo", "{file}"), 1),
-    Row("hooks-unknown", ("hooks", "reinstall"), 2, "No such command"),
+    Row("hooks-unknown", ("hooks", "reinstall"), 2, "'reinstall' is not a command"),
     Row("integrate-unknown", ("integrate", "nonesuch"), 2, "nonesuch"),
     Row("integrate-project-outside", ("integrate", "claude-code", "--project"), 1, where="outside"),
     # -- config ----------------------------------------------------------------------------
-    Row("config-get-unknown", ("config", "get", "colour"), 2, "unknown setting"),
-    Row("config-set-unknown", ("config", "set", "colour", "blue"), 2, "unknown setting"),
+    Row("config-get-unknown", ("config", "get", "colour"), 2, "'colour' is not one of"),
+    Row("config-set-unknown", ("config", "set", "colour", "blue"), 2, "'colour' is not one of"),
     Row("config-set-size-word", ("config", "set", "max_database_size", "big"), 2, "big"),
     Row(
         "config-set-size-infinite",
@@ -351,7 +351,7 @@ ROWS = [
         "upgrade agent-tracker",
         config="format = 9\n",
     ),
-    Row("config-set-no-value", ("config", "set", "journal_dir"), 2, "Missing argument"),
+    Row("config-set-no-value", ("config", "set", "journal_dir"), 2, "VALUE is missing"),
 ]
 
 
