@@ -201,8 +201,7 @@ def show(
     elif fmt == "html":
         from agent_tracker import reporthtml
 
-        sys.stdout.flush()
-        sys.stdout.buffer.write(reporthtml.page(data).encode("utf-8"))
+        reporthtml.write(data, sys.stdout)
     else:
         reportview.table(out, data)
 

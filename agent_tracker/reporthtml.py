@@ -25,7 +25,7 @@ import html
 import json
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from agent_tracker import __version__, events
 from agent_tracker.errors import printable
@@ -180,6 +180,18 @@ def _clip(line: str) -> str:
 def _breakable(name: str) -> str:
     """`name` as HTML text that may wrap after `/` and `@` (never inside a word)."""
     return text(name).replace("/", "/<wbr>").replace("@", "@<wbr>")
+
+
+def write(report: Report, out: TextIO) -> None:
+    """The page to `out`, in UTF-8 as its `<meta charset>` says, whatever the locale."""
+    page_text = page(report)
+    binary = getattr(out, "buffer", None)
+    if binary is None:  # a text-only stream (StringIO)
+        out.write(page_text)
+        return
+    out.flush()
+    binary.write(page_text.encode("utf-8"))
+    binary.flush()
 
 
 def chart_js() -> str:
