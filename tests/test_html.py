@@ -12,6 +12,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import zipfile
 import zlib
 from collections import Counter
 from datetime import date, timedelta
@@ -154,6 +155,35 @@ def test_the_vendored_chart_js_is_the_published_file_with_its_licence() -> None:
     licence = (folder / "LICENSE.md").read_text()
     assert licence.startswith("The MIT License (MIT)")
     assert "Chart.js Contributors" in licence
+
+
+def test_the_wheel_ships_the_assets_as_they_are(tmp_path: Path) -> None:
+    """pip and pipx users get the page from the wheel, not from a checkout."""
+    root = Path(reporthtml.__file__).resolve().parent.parent
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(root),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("agent_tracker-*.whl")
+    assets = sorted(p for p in reporthtml.ASSETS.rglob("*") if p.is_file())
+    assert reporthtml.CHART_JS in assets
+    with zipfile.ZipFile(wheel) as archive:
+        for path in assets:
+            name = "agent_tracker/" + path.relative_to(reporthtml.ASSETS.parent).as_posix()
+            assert archive.read(name) == path.read_bytes(), name
 
 
 # -- the page as text --------------------------------------------------------------------------
