@@ -55,7 +55,7 @@ class History:
     def commit(
         self,
         setup: tuple[str, str, str],
-        user: int,
+        user: int | None,
         agent: int | None = None,
         *,
         days_ago: int = 1,
@@ -66,7 +66,8 @@ class History:
         day = TODAY - timedelta(days=days_ago)
         ts = float(date(day.year, day.month, day.day).strftime("%s")) + 43200
         made = [commit_event(setup, project, sha)]
-        made.append(events.make("grade", setup, project, hash=sha, by="user", grade=user))
+        if user is not None:
+            made.append(events.make("grade", setup, project, hash=sha, by="user", grade=user))
         if agent is not None:
             made.append(events.make("grade", setup, project, hash=sha, by="agent", grade=agent))
         for event in made:
@@ -488,6 +489,30 @@ def test_the_screenshot_shows_the_charts(settings: config.Settings, tmp_path: Pa
     for colour in (first["light"], first["colour"]):
         rgb = bytes.fromhex(colour[1:])
         assert colours[rgb] > 300, f"{colour} drawn in {colours[rgb]} pixels"
+
+
+@needs_chromium
+def test_with_agent_grades_only_the_page_draws_what_there_is(
+    settings: config.Settings, tmp_path: Path
+) -> None:
+    history = History(settings)
+    for days_ago in range(6):
+        history.commit(GOOD, None, 5, days_ago=days_ago)
+        history.commit(PLAN, None, 2, days_ago=days_ago, project="github.com/me/api")
+    flush(settings)
+    page = written_page(tmp_path, "--by", "project")
+    done = chromium(tmp_path, page, "--dump-dom")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert console_lines(done.stderr) == []
+    dom = Dom(done.stdout)
+    (root,) = dom.tags("html")
+    assert root.get("data-charts") == "2"  # the grade mix and the graded commits
+    assert [c["id"] for c in dom.tags("canvas")] == ["chart-mix", "chart-evidence"]
+    assert "No user grades yet: no scores, intervals or P(best) to draw." in dom.text
+    assert "Your projects, ranked by your grades" in dom.text
+    assert "Not enough evidence yet: 0 user-graded commits so far" in dom.text
+    for name in ("app", "api"):
+        assert f"{name}: agent grades only (6 commits)" in dom.text
 
 
 @needs_chromium
