@@ -58,12 +58,32 @@
     },
   };
 
+  // The names' axis of a horizontal chart: every name shown, each line clipped shorter on
+  // a narrow screen so that the bars keep room.
+  function axisY(extra) {
+    return Object.assign(
+      {
+        ticks: {
+          autoSkip: false,
+          callback: function (value) {
+            var label = this.getLabelForValue(value);
+            var room = this.chart.width < 600 ? 18 : 48;
+            return (Array.isArray(label) ? label : [label]).map(function (line) {
+              return line.length > room ? line.slice(0, room - 1) + "\u2026" : line;
+            });
+          },
+        },
+      },
+      extra
+    );
+  }
+
   function horizontal(extra) {
     var options = {
       indexAxis: "y",
       layout: { padding: { top: 16 } },
       plugins: { legend: { display: false }, referenceLine: {} },
-      scales: { y: { ticks: { autoSkip: false } } },
+      scales: { y: axisY({}) },
     };
     Object.keys(extra).forEach(function (key) {
       options[key] = Object.assign({}, options[key] || {}, extra[key]);
@@ -133,7 +153,7 @@
             suggestedMax: 5,
             title: { display: true, text: "expected user grade (bad -1 … excellence +5)" },
           },
-          y: { ticks: { autoSkip: false } },
+          y: axisY({}),
         },
         plugins: {
           legend: { display: false },
@@ -186,7 +206,7 @@
               },
             },
           },
-          y: { ticks: { autoSkip: false } },
+          y: axisY({}),
         },
         plugins: {
           legend: { display: false },
@@ -294,7 +314,7 @@
               },
             },
           },
-          y: { stacked: true, ticks: { autoSkip: false } },
+          y: axisY({ stacked: true }),
         },
         plugins: {
           legend: { display: true, position: "bottom" },
@@ -345,7 +365,7 @@
             title: { display: true, text: "commits you graded" },
             ticks: { precision: 0 },
           },
-          y: { ticks: { autoSkip: false } },
+          y: axisY({}),
         },
         plugins: {
           legend: { display: false },
