@@ -207,7 +207,6 @@ def page(report: Report) -> str:
             "default-src 'none'",
             "script-src " + (" ".join(_hash(s) for s in scripts) or "'none'"),
             f"style-src {_hash(style)}",
-            "img-src data:",
             "base-uri 'none'",
             "form-action 'none'",
         ]
