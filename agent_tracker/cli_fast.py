@@ -31,7 +31,7 @@ ROOT_OPTIONS = {
 #: Flags of the root command.
 ROOT_FLAGS = {"--no-color": "no_color"}
 BY_CHOICES = ("setup", "agent", "model", "harness", "project", "instructions")
-FORMAT_CHOICES = ("text", "json", "csv", "markdown")
+FORMAT_CHOICES = ("text", "json", "csv", "markdown", "html")
 #: `report`'s options that take a value -> (parameter, the values taken: None for any).
 REPORT_OPTIONS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "--by": ("by", BY_CHOICES),
@@ -194,10 +194,15 @@ def show(
         top=top,
         include_pending=not flushed_only,
     )
+    if fmt == "html" and sys.stdout.isatty():
+        raise UsageError(
+            "--format html writes a whole web page: send it to a file, "
+            "e.g. `agent-tracker report --format html > report.html`"
+        )
     settings = settings_of()
     out = render.console()
     if setup is not None:
-        if fmt in ("csv", "markdown") or by != "setup":
+        if fmt in ("csv", "markdown", "html") or by != "setup":
             raise UsageError("--setup shows one setup by project: use --format text or json")
         detail = report_mod.setup_detail(settings, query, setup)
         if fmt == "json":
@@ -212,6 +217,10 @@ def show(
         sys.stdout.write(printable(reportview.csv_text(data), newlines=True))
     elif fmt == "markdown":
         sys.stdout.write(printable(reportview.markdown_text(data), newlines=True))
+    elif fmt == "html":
+        from agent_tracker import reporthtml
+
+        reporthtml.write(data, sys.stdout)
     else:
         reportview.table(out, data)
 

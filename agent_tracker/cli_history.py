@@ -34,6 +34,7 @@ class ReportFormat(StrEnum):
     json = "json"
     csv = "csv"
     markdown = "markdown"
+    html = "html"
 
 
 class By(StrEnum):
@@ -71,7 +72,10 @@ SetupOpt = Annotated[
 ]
 TopOpt = Annotated[int | None, opt("--top", "Show the best N only.")]
 FlushedOpt = Annotated[bool, opt("--flushed-only", "Leave out events still in the journal.")]
-ReportFormatOpt = Annotated[ReportFormat, opt("--format", "Output format.")]
+ReportFormatOpt = Annotated[
+    ReportFormat,
+    opt("--format", "Output format; html is one page with charts: redirect it to a file."),
+]
 
 
 def _day(option: str, text: str | None, today: date) -> str | None:
