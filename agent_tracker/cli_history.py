@@ -74,7 +74,10 @@ TopOpt = Annotated[int | None, opt("--top", "Show the best N only.")]
 FlushedOpt = Annotated[bool, opt("--flushed-only", "Leave out events still in the journal.")]
 ReportFormatOpt = Annotated[
     ReportFormat,
-    opt("--format", "Output format; html is one page with charts: redirect it to a file."),
+    opt(
+        "--format",
+        "Output format: text, json, csv, markdown, or html (one page with charts, for a file).",
+    ),
 ]
 
 

@@ -206,7 +206,9 @@ class TrackingService:
         value = events.parse_grade(grade)
         party = by.strip().lower()
         if party not in events.PARTIES:
-            raise UsageError(f"--by must be 'agent' or 'user', got {by!r}")
+            raise UsageError(
+                f"--by: {by!r} is not one of agent, user; see `agent-tracker grade --help`"
+            )
         project, where, honour_env = self._project(repo)
         if not project.enabled:
             return None

@@ -89,6 +89,10 @@ ALL = list(commands())
             "--by is missing: give one of agent, user; see `agent-tracker grade --help`",
         ),
         (
+            ["grade", "good", "--by", "robot"],
+            "--by: 'robot' is not one of agent, user; see `agent-tracker grade --help`",
+        ),
+        (
             ["config", "get", "colour"],
             "KEY: 'colour' is not one of database_path, max_database_size, journal_dir, "
             "attribution_window; see `agent-tracker config get --help`",
@@ -169,7 +173,9 @@ def test_help_names_values_in_words_and_ends_no_line_in_spaces(argv: list[str]) 
 
 def test_help_shows_the_words_chosen_for_each_value() -> None:
     report = run("report", "--help", env={"COLUMNS": "120"}).stdout
-    assert "Output format: text, json, csv, markdown." in report
+    assert "Output format: text, json, csv, markdown, or html" in report
+    # A choice its help does not name is given its values in words.
+    assert "Output format: text, json." in run("status", "--help", env={"COLUMNS": "120"}).stdout
     words = [("--since", "DAY"), ("--top", "N"), ("--like", "PATH"), ("--by", "GROUP")]
     words.append(("--format", "FORMAT"))
     for option, word in words:

@@ -307,6 +307,19 @@ BLOCKS: dict[str, Runs | CannotRun] = {
         expect=("anthropic/claude-sonnet-4-5",),
         timeout=120,
     ),
+    key("agent-tracker doctor # what needs you, each with its fix; exit 1 if anything does"): Runs(
+        (tracker_on_path, myapp, history, in_myapp),
+        expect=("All is well.", '"healthy": true', "flushed  commit", "nothing pending"),
+        timeout=120,
+    ),
+    key(
+        "agent-tracker report --format html > report.html # one page with charts; open it in a "
+        "browser"
+    ): Runs((tracker_on_path, myapp, history, in_myapp), timeout=120),
+    key(
+        "agent-tracker --install-completion # completion for your shell (bash, zsh, fish); "
+        "restart it"
+    ): Runs((tracker_on_path,), expect=("completion installed",)),
     key("agent-tracker migrate # the per-project database here, if any"): Runs(
         (tracker_on_path, old_database)
     ),
