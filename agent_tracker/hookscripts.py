@@ -36,6 +36,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -49,6 +50,7 @@ LEGACY_SUFFIX = ".pre-agent-tracker"  # where we keep a hook that was there befo
 PRE_COMMIT_SUFFIX = ".legacy"  # what pre-commit's hook runs first
 LEFTHOOK_SUFFIX = ".old"  # where lefthook puts a hook it replaces (and never runs)
 PYTHON_PLACEHOLDER = "@AGENT_TRACKER_PYTHON@"
+PACKAGE_PLACEHOLDER = "@AGENT_TRACKER_PACKAGE@"
 #: The oldest git whose `rev-parse --git-path` answers what we need.
 MIN_GIT = (2, 25)
 
@@ -94,9 +96,20 @@ def template(name: str) -> str:
 
 
 def render(name: str, python: str | None = None) -> str:
+    """The script as installed: it runs `python` (default: the one running now) with the
+    package at the folder this agent-tracker is imported from. The script checks that
+    folder is there before it runs that Python, so an uninstalled agent-tracker sends it
+    to PATH as a deleted interpreter does."""
+    return (
+        template(name)
+        .replace(PYTHON_PLACEHOLDER, _quoted(python or sys.executable))
+        .replace(PACKAGE_PLACEHOLDER, _quoted(str(Path(__file__).resolve().parent)))
+    )
+
+
+def _quoted(path: str) -> str:
     # The template quotes the path in '...'; a quote inside it must not end the string.
-    quoted = (python or sys.executable).replace("'", "'\\''")
-    return template(name).replace(PYTHON_PLACEHOLDER, quoted)
+    return path.replace("'", "'\\''")
 
 
 def _under(path: Path, folder: Path) -> bool:
@@ -252,16 +265,40 @@ def _label(what: str) -> str:
 
 
 def _freshness(name: str, path: Path) -> str:
-    return "installed" if path.read_text(encoding="utf-8") == render(name) else "outdated"
+    """ "installed" when the script is the one this version writes, whichever agent-tracker
+    installed it (the paths baked in are checked by `_checked`), else "outdated"."""
+    text = path.read_text(encoding="utf-8")
+    unbaked = _BAKED_PACKAGE.sub(_unbake(PACKAGE_PLACEHOLDER), _BAKED.sub(_unbake(), text))
+    return "installed" if unbaked == template(name) else "outdated"
+
+
+def _unbake(placeholder: str = PYTHON_PLACEHOLDER) -> Callable[[re.Match[str]], str]:
+    """A `re.sub` replacement: the match with its first group put back to `placeholder`."""
+
+    def put_back(found: re.Match[str]) -> str:
+        start, end = found.start(1) - found.start(), found.end(1) - found.start()
+        return found[0][:start] + placeholder + found[0][end:]
+
+    return put_back
 
 
 _BAKED = re.compile(r"(?m)^AGENT_TRACKER_PYTHON='((?:[^']|'\\'')*)'$")
+_BAKED_PACKAGE = re.compile(r"(?m)^AGENT_TRACKER_PACKAGE='((?:[^']|'\\'')*)'")
 
 
 def recorded_program(path: Path) -> str | None:
     """The Python a script of ours runs agent-tracker with (baked in at install time)."""
     try:
         found = _BAKED.search(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    return found[1].replace("'\\''", "'") if found else None
+
+
+def recorded_package(path: Path) -> str | None:
+    """The agent-tracker package folder a script of ours checks before it runs its Python."""
+    try:
+        found = _BAKED_PACKAGE.search(path.read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return None
     return found[1].replace("'\\''", "'") if found else None
@@ -289,15 +326,24 @@ def program_trouble(python: str) -> str | None:
 
 def _checked(state: HookState) -> HookState:
     """The state again, "broken" when the program the script runs cannot run agent-tracker.
-    The script tests only that the interpreter is there (`[ -x ]`, nothing slower in every
-    commit): when it is gone, git runs agent-tracker from PATH if it finds one; when it is
-    there but broken, the hook does nothing."""
+    The script tests only that the interpreter and the package folder are there (`[ -x ]`,
+    `[ -f ]`, nothing slower in every commit): when either is gone, git runs agent-tracker
+    from PATH if it finds one; when both are there but do not work, the hook does nothing.
+    A script another working agent-tracker installed says which Python it runs."""
     python = recorded_program(state.path)
-    trouble = None if python is None else program_trouble(python)
-    if trouble is None:
+    if python is None:
         return state
+    package = recorded_package(state.path)
+    trouble = program_trouble(python)
+    falls_back = trouble == "is gone"
+    if not falls_back and package and not (Path(package) / "__init__.py").is_file():
+        trouble, falls_back = "no longer has agent-tracker", True  # uninstalled from it
+    if trouble is None:
+        if os.path.realpath(python) == os.path.realpath(sys.executable):
+            return state
+        return HookState(state.name, state.path, state.state, f"{state.how}; runs {python}")
     on_path = shutil.which("agent-tracker")
-    if trouble != "is gone":
+    if not falls_back:
         then = "the hook does nothing"
     elif on_path:
         then = f"it falls back to {on_path} found on PATH"

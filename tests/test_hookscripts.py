@@ -106,6 +106,16 @@ def bake_python(hooks_dir: Path, python: str) -> None:
         path.write_text(text)
 
 
+def previous_version(path: Path) -> None:
+    """Make an installed script of ours the one the previous release wrote: it baked in the
+    Python only, and ran it whenever it was there."""
+    text = re.sub(r"(?m)^AGENT_TRACKER_PACKAGE=.*\n", "", path.read_text())
+    old = 'if [ -x "$AGENT_TRACKER_PYTHON" ]; then'
+    text, count = re.subn(r'(?m)^if \[ -x "\$AGENT_TRACKER_PYTHON" \] && .*; then$', old, text)
+    assert count == 1
+    path.write_text(text)
+
+
 def other_python(tmp: Path) -> str:
     """Another program that runs this Python, as a second installation of the tracker would."""
     python = tmp / "other-install" / "bin" / "python"
@@ -461,8 +471,18 @@ def test_hooks_status_reports_missing_foreign_installed_and_outdated(rig: Rig) -
     kept = "after the earlier hook kept as pre-push.pre-agent-tracker"
     direct = "runs directly"
     assert states() == [f"post-commit: installed ({direct})", f"pre-push: installed (runs {kept})"]
-    bake_python(rig.hooks, other_python(rig.tmp))
-    assert states() == [f"post-commit: outdated ({direct})", f"pre-push: outdated (runs {kept})"]
+    other = other_python(rig.tmp)
+    bake_python(rig.hooks, other)  # another agent-tracker installed them: current all the same
+    assert states() == [
+        f"post-commit: installed ({direct}; runs {other})",
+        f"pre-push: installed (runs {kept}; runs {other})",
+    ]
+    for name in HOOKS:
+        previous_version(rig.hooks / name)
+    assert states() == [
+        f"post-commit: outdated ({direct}; runs {other})",
+        f"pre-push: outdated (runs {kept}; runs {other})",
+    ]
 
 
 def hook_states(rig: Rig) -> list[str]:
@@ -479,7 +499,7 @@ def test_hooks_status_exits_1_until_both_hooks_are_installed_and_current(rig: Ri
     assert rig.cli("hooks", "status", "--repo", str(rig.repo)).code == 1  # missing
     rig.install()
     assert rig.cli("hooks", "status", "--repo", str(rig.repo)).code == 0
-    bake_python(rig.hooks, other_python(rig.tmp))
+    previous_version(rig.hooks / "pre-push")
     outdated = rig.cli("hooks", "status", "--repo", str(rig.repo))
     assert outdated.code == 1
     assert "outdated" in outdated.out
@@ -538,8 +558,38 @@ def test_a_recorded_python_without_the_tracker_is_broken_too(rig: Rig) -> None:
     assert states[0].how == (
         f"runs directly; the program it runs, {bare}, has no agent-tracker: the hook does nothing"
     )
-    bake_python(rig.hooks, other_python(rig.tmp))  # one that has it: only outdated
-    assert [s.state for s in hookscripts.status(rig.repo)] == ["outdated", "outdated"]
+    bake_python(rig.hooks, other_python(rig.tmp))  # one that has it: nothing to fix
+    assert [s.state for s in hookscripts.status(rig.repo)] == ["installed", "installed"]
+
+
+def test_a_hook_whose_agent_tracker_was_uninstalled_runs_the_one_on_path(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interpreter is still there but the package it imported is not (`pip uninstall`
+    in that venv): the script sees the folder gone and runs agent-tracker from PATH."""
+    rig.install()
+    gone = rig.tmp / "uninstalled" / "agent_tracker"
+    for name in HOOKS:
+        path = rig.hooks / name
+        text = re.sub(
+            r"(?m)^AGENT_TRACKER_PACKAGE='[^']*'",
+            f"AGENT_TRACKER_PACKAGE='{gone}'",
+            path.read_text(),
+        )
+        path.write_text(text)
+    on_path = rig.tmp / "bin" / "agent-tracker"
+    ran = rig.tmp / "ran-from-path"
+    write_hook(on_path, f'echo "$1" >> "{ran}"; exec "{sys.executable}" -m agent_tracker "$@"')
+    monkeypatch.setenv("PATH", f"{on_path.parent}{os.pathsep}{path_without_tracker()}")
+    states = hookscripts.status(rig.repo)
+    assert [s.state for s in states] == ["broken", "broken"]
+    assert states[0].how == (
+        f"runs directly; the program it runs, {sys.executable}, no longer has agent-tracker: "
+        f"it falls back to {on_path} found on PATH"
+    )
+    sha = commit_with(rig.repo, "a.txt")
+    assert rig.recorded() == [sha]
+    assert ran.read_text() == "commit\n"  # by the one on PATH, not the interpreter baked in
 
 
 @pytest.mark.parametrize(
@@ -678,6 +728,7 @@ def test_an_outdated_copy_of_ours_under_pre_commit_is_updated_in_its_place(rig: 
     legacy = rig.hooks / "post-commit.legacy"
     write_hook(legacy, "")
     legacy.write_text(hookscripts.render("post-commit", other_python(rig.tmp)))
+    previous_version(legacy)
     assert hook_states(rig)[0].startswith("post-commit: outdated (runs via pre-commit's")
     result = rig.install()
     assert "post-commit: installed; runs via pre-commit's migration mode" in result.out
