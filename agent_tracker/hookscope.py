@@ -38,8 +38,57 @@ DEFAULT_DEPTH = 3
 
 
 def template_dir() -> Path:
-    """Our template folder for `git init` and `git clone`: only `hooks/` is in it."""
+    """Our template folder for `git init` and `git clone`: our `hooks/`, and the rest of
+    git's own default template (`info/exclude`, `description`), which a template folder
+    set in the config replaces."""
     return Path(paths.tracker_dir()) / "agent-tracker-git-template"
+
+
+def git_default_template() -> Path | None:
+    """The template folder git uses when none is set: `<prefix>/share/git-core/templates`
+    beside its `<prefix>/lib(exec)/git-core` (Debian, Homebrew, Xcode alike)."""
+    try:
+        done = subprocess.run(
+            ["git", "--exec-path"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    folder = Path(done.stdout.strip()).parent.parent / "share" / "git-core" / "templates"
+    return folder if done.returncode == 0 and folder.is_dir() else None
+
+
+def _defaults() -> list[tuple[Path, Path]]:
+    """(git's default file, its relative path) for each file of git's default template but
+    its sample hooks."""
+    found = git_default_template()
+    if found is None:
+        return []
+    return [
+        (file, file.relative_to(found))
+        for file in sorted(found.rglob("*"))
+        if file.is_file() and file.relative_to(found).parts[0] != "hooks"
+    ]
+
+
+def _seed(folder: Path) -> None:
+    """Copy git's default template files that `folder` lacks into it."""
+    for source, relative in _defaults():
+        target = folder / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+
+
+def _unseed(folder: Path) -> None:
+    """Remove the files `_seed` copied (unchanged since), and the folders left empty."""
+    for source, relative in _defaults():
+        target = folder / relative
+        if target.is_file() and target.read_bytes() == source.read_bytes():
+            target.unlink()
+            for parent in target.parents:
+                if parent == folder or any(parent.iterdir()):
+                    break
+                parent.rmdir()
 
 
 # -- git's global settings -------------------------------------------------------------------
@@ -122,6 +171,7 @@ def install_global() -> GlobalResult:
     if found is None or _is_ours(found[1]):
         folder = template_dir()
         paths.make_private_dir(folder)
+        _seed(folder)
         done = hookscripts.install_into(folder / "hooks")
         if found is None:
             _config("--global", TEMPLATE_KEY, str(folder))
@@ -162,6 +212,8 @@ def uninstall_global() -> GlobalResult:
     else:
         folder = template_dir()
         done = hookscripts.uninstall_from(folder / "hooks") if folder.exists() else []
+        if folder.exists():
+            _unseed(folder)
         for path in (folder / "hooks", folder):
             if path.is_dir() and not any(path.iterdir()):
                 path.rmdir()

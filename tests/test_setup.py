@@ -171,6 +171,13 @@ def test_install_global_gives_new_clones_and_inits_the_hooks_and_uninstall_undoe
     fresh = tmp_path / "fresh"
     git(tmp_path, "init", "-q", str(fresh))
     assert ours(fresh / ".git" / "hooks") == ["post-commit", "pre-push"]
+    # The rest of git's own template still arrives (a set template folder replaces it).
+    defaults = hookscope.git_default_template()
+    assert defaults is not None
+    assert (fresh / ".git" / "info" / "exclude").read_bytes() == (
+        defaults / "info" / "exclude"
+    ).read_bytes()
+    assert (clone / ".git" / "description").is_file()
 
     done = tracker("hooks", "uninstall", "--global")
     assert done.returncode == 0, done.stderr
