@@ -126,6 +126,30 @@ def _words(params: list[Parameter]) -> None:
                 param.help = f"{text.rstrip('.')}: {_allowed(param)}."  # type: ignore[attr-defined]
         elif param.metavar is None and not getattr(param, "is_flag", False):
             param.metavar = _TYPE_WORDS.get(param.type.name, "TEXT")
+        limits = _range_words(param.type)
+        if limits:  # in the help's words, not Typer's `[1<=x<=100000]`
+            text = getattr(param, "help", None) or ""
+            param.help = f"{text.rstrip('.')}, {limits}."  # type: ignore[attr-defined]
+            param.type = _rangeless(param.type)
+
+
+def _range_words(kind: Any) -> str | None:
+    """ "from 1 to 100000" (or "at least 1", "at most 9") for a number range type."""
+    low, high = getattr(kind, "min", None), getattr(kind, "max", None)
+    if not hasattr(kind, "_describe_range") or (low is None and high is None):
+        return None
+    if low is not None and high is not None:
+        return f"from {low} to {high}"
+    return f"at least {low}" if low is not None else f"at most {high}"
+
+
+def _rangeless(kind: Any) -> Any:
+    """`kind` (a number range) that Typer's help does not describe a second time."""
+    copied = copy.copy(kind)
+    copied.__class__ = type(
+        f"Rangeless{type(kind).__name__}", (type(kind),), {"_describe_range": lambda _: ""}
+    )
+    return copied
 
 
 def _unnamed(kind: Any) -> Any:
@@ -318,7 +342,10 @@ def _bad_value(message: str, param: Parameter) -> str:
     allowed = _allowed(param)
     if allowed:
         return f"{value} is not one of {allowed}"
-    if param.type.name in ("int", "integer"):
+    limits = _range_words(param.type)
+    if limits and " is not in the range " in message:
+        return f"{value} is not {limits}"
+    if param.type.name in ("int", "integer", "int range", "integer range"):
         return f"{value} is not a whole number"
     if param.type.name == "float":
         return f"{value} is not a number"

@@ -233,8 +233,10 @@ def day(option: str, text: str | None, today: date) -> str | None:
 
     try:
         return report_mod.parse_day(text, today)
+    except UsageError as exc:  # named like every other bad value: `--since: ...`
+        raise UsageError(f"{option}: {exc}") from None
     except (OverflowError, ValueError):  # 3000y, 99999999999d: before year 1
         raise UsageError(
-            f"{option} {text!r} is out of range: use a day between 0001-01-01 and 9999-12-31, "
-            "or a relative form like 30d, 12w, 6m, 1y"
+            f"{option}: {text!r} is out of range: use a day between 0001-01-01 and "
+            "9999-12-31, or a relative form like 30d, 12w, 6m, 1y"
         ) from None

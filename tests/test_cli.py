@@ -241,9 +241,9 @@ def test_no_arguments_still_shows_the_help(cli: Cli) -> None:
     ("argv", "said"),
     [
         (["--max-database-size", "1e999", "status"], "out of range"),
-        (["report", "--since", "3000y"], "--since '3000y' is out of range"),
+        (["report", "--since", "3000y"], "--since: '3000y' is out of range"),
         (["report", "--until", "9" * 5000 + "d"], "--until"),
-        (["export", "--since", "99999999999d"], "--since '99999999999d' is out of range"),
+        (["export", "--since", "99999999999d"], "--since: '99999999999d' is out of range"),
         (["config", "set", "max_database_size", "1e999"], "out of range"),
     ],
 )

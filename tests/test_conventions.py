@@ -77,6 +77,24 @@ ALL = list(commands())
             "see `agent-tracker report --help`",
         ),
         (
+            ["log", "--limit", "x"],
+            "--limit: 'x' is not a whole number; see `agent-tracker log --help`",
+        ),
+        (
+            ["log", "--limit", "0"],
+            "--limit: 0 is not from 1 to 100000; see `agent-tracker log --help`",
+        ),
+        (
+            ["report", "--since", "2026-13-45"],
+            "--since: cannot read '2026-13-45' as a date: use YYYY-MM-DD or a relative form "
+            "like 30d, 12w, 6m, 1y",
+        ),
+        (
+            ["export", "--until", "3000y"],
+            "--until: '3000y' is out of range: use a day between 0001-01-01 and 9999-12-31, "
+            "or a relative form like 30d, 12w, 6m, 1y",
+        ),
+        (
             ["report", "--top", "many"],
             "--top: 'many' is not a whole number; see `agent-tracker report --help`",
         ),
@@ -174,6 +192,9 @@ def test_help_names_values_in_words_and_ends_no_line_in_spaces(argv: list[str]) 
 def test_help_shows_the_words_chosen_for_each_value() -> None:
     report = run("report", "--help", env={"COLUMNS": "120"}).stdout
     assert "Output format: text, json, csv, markdown, or html" in report
+    limit = run("log", "--help", env={"COLUMNS": "120"}).stdout
+    assert "How many events to show, from 1 to 100000." in limit
+    assert "<=" not in limit
     # A choice its help does not name is given its values in words.
     assert "Output format: text, json." in run("status", "--help", env={"COLUMNS": "120"}).stdout
     words = [("--since", "DAY"), ("--top", "N"), ("--like", "PATH"), ("--by", "GROUP")]
