@@ -50,6 +50,7 @@ from agent_tracker.journal import NEWER_SUFFIX, SEGMENT_PREFIX, BadLine, Journal
 from agent_tracker.keys import segment_key
 from agent_tracker.migrate import SourceResult
 from agent_tracker.store import LMDBDatabase, WriteBatch
+from agent_tracker.words import plural
 
 __all__ = ["Applier", "FlushResult", "drop_empty_days", "flush"]
 
@@ -88,20 +89,25 @@ class FlushResult:
             return lines
         if self.segments == 0:
             return [*lines, "nothing to flush"]
-        kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(self.by_type.items()))
+        kinds = ", ".join(plural(count, kind) for kind, count in sorted(self.by_type.items()))
+        read = sum(self.by_type.values()) or self.applied  # the kinds count duplicates too
         lines.append(
-            f"flushed {self.applied} events ({kinds or 'none'}) in one transaction, "
-            f"{self.puts} keys written"
+            f"flushed {plural(read, 'event')} ({kinds or 'none'}) in one transaction, "
+            f"{plural(self.puts, 'key')} written"
         )
         if self.duplicates:
-            lines.append(f"  {self.duplicates} duplicate or superseded events ignored")
+            lines.append(f"  of which {self.duplicates} duplicate or superseded, ignored")
         if self.skipped_segments:
-            lines.append(f"  {self.skipped_segments} segments were already applied (cleaned up)")
+            lines.append(
+                f"  {plural(self.skipped_segments, 'segment')} already applied (cleaned up)"
+            )
         if self.quarantined:
-            lines.append(f"  {self.quarantined} bad journal lines moved to the quarantine")
+            lines.append(
+                f"  {plural(self.quarantined, 'bad journal line')} moved to the quarantine"
+            )
         if self.newer:
             lines.append(
-                f"  {self.newer} lines of a newer event format left pending for a newer "
+                f"  {plural(self.newer, 'line')} of a newer event format left pending for a newer "
                 f"agent-tracker's flush (in {', '.join(self.newer_files)})"
             )
         return lines

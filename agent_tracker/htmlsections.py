@@ -16,6 +16,7 @@ from agent_tracker import events
 from agent_tracker.errors import printable
 from agent_tracker.ranking import LOSS_TIE, MIN_USER_GRADED, Group
 from agent_tracker.report import Report
+from agent_tracker.words import plural
 
 #: Charts show the first this many groups by rank (tall enough already); the table has all.
 MAX_CHART_ROWS = 30
@@ -190,7 +191,7 @@ def evidence(report: Report, data: dict[str, Any]) -> str:
     share = coverage["attributed_share"]
     sources = ", ".join(f"{k} {v}" for k, v in coverage["by_source"].items() if v) or "none"
     facts = [
-        f"{coverage['commits']} commits, {overall['user_graded']} graded by you, "
+        f"{plural(coverage['commits'], 'commit')}, {overall['user_graded']} graded by you, "
         f"{overall['graded_commits']} by anyone",
         "attributed to a setup: "
         + ("-" if share is None else f"{share:.0%}")

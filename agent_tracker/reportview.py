@@ -30,6 +30,7 @@ from rich.text import Text
 from agent_tracker.errors import printable
 from agent_tracker.ranking import MIN_USER_GRADED, TREND_WEEKS, Group
 from agent_tracker.report import Report, SetupDetail
+from agent_tracker.words import plural
 
 SPARK = "▁▂▃▄▅▆▇█"
 #: The terminal width from which the table also shows tokens, cost and failures.
@@ -183,7 +184,7 @@ def header(out: Console, report: Report) -> None:
         prose(out, f"warning: {warning}", style="yellow")
     prose(out, report.recommendation, style="bold")
     parts = [
-        f"{report.commits} commits, {report.user_graded} graded by you, "
+        f"{plural(report.commits, 'commit')}, {report.user_graded} graded by you, "
         f"{report.overall_graded} by anyone"
     ]
     if report.attributed_share is not None:
@@ -505,7 +506,7 @@ def setup_detail(out: Console, detail: SetupDetail) -> None:
             f"an average project {_fmt(group.score)}{interval}, P(best) "
             f"{_share(group.p_best)}; {group.user_graded} user-graded commits in "
             f"{group.user_projects} projects, raw user mean {_fmt(group.user_mean)}; "
-            f"{group.commits} commits, {group.graded_commits} graded "
+            f"{plural(group.commits, 'commit')}, {group.graded_commits} graded "
             f"({_fmt(share, sign=False, digits=0)}%); {group.xp:,} XP; "
             f"{group.tool_calls:,} tool calls, {group.commands:,} commands; "
             f"{len(group.projects)} projects, {len(group.days)} active days, "

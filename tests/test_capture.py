@@ -595,7 +595,7 @@ def test_flush_does_not_import_typer_rich_or_pydantic(tmp_path: Path) -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=False
     )
     assert done.stdout.splitlines()[-1] == "0 []", done.stdout + done.stderr
-    assert done.stdout.startswith("flushed 1 events (1 tool)")
+    assert done.stdout.startswith("flushed 1 event (1 tool)")
 
 
 def _flush_both_ways(tmp_path: Path, *args: str) -> tuple[str, str]:
@@ -615,7 +615,7 @@ def _flush_both_ways(tmp_path: Path, *args: str) -> tuple[str, str]:
 def test_the_fast_flush_prints_what_the_cli_prints(tmp_path: Path) -> None:
     fast, typer_out = _flush_both_ways(tmp_path)
     assert fast == typer_out
-    assert fast.startswith("flushed 3 events (1 command, 2 tool) in one transaction")
+    assert fast.startswith("flushed 3 events (1 command, 2 tools) in one transaction")
 
 
 def test_the_fast_flush_prints_the_same_json_as_the_cli(tmp_path: Path) -> None:

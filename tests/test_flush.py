@@ -12,7 +12,7 @@ from conftest import Result, commit_event, commit_file, db_entries, setup_totals
 
 from agent_tracker import config, events, facts, store, totals
 from agent_tracker.errors import DatabaseFullError, FormatError
-from agent_tracker.flush import flush
+from agent_tracker.flush import FlushResult, flush
 from agent_tracker.journal import Journal
 from agent_tracker.keys import agent_key
 from agent_tracker.report import Query, build
@@ -954,3 +954,22 @@ def test_flush_memory_grows_with_the_keys_touched_not_with_the_events(
     # The same keys either way: 6,000 more events may cost a read buffer, not ~200 bytes of
     # line (and more of decoded event) each, as a flush that reads the whole file does.
     assert peaks[1] - peaks[0] < 6_000 * 20, peaks
+
+
+def test_the_summary_adds_up_and_counts_in_words() -> None:
+    """The kinds count every line read, duplicates included: the total says the same, and
+    the duplicates are named as part of it."""
+    result = FlushResult(
+        segments=1,
+        applied=5,
+        duplicates=1,
+        quarantined=1,
+        puts=1,
+        by_type={"command": 1, "commit": 2, "grade": 2, "tool": 1},
+    )
+    assert result.summary_lines() == [
+        "flushed 6 events (1 command, 2 commits, 2 grades, 1 tool) in one transaction, "
+        "1 key written",
+        "  of which 1 duplicate or superseded, ignored",
+        "  1 bad journal line moved to the quarantine",
+    ]

@@ -1239,7 +1239,7 @@ def test_a_flush_by_hand_waits_for_the_hooks_and_then_flushes_the_rest(rig: Rig)
     assert marker.startswith(f"commit-{sha}-")
     done = run_tracker("flush", cwd=rig.repo)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("flushed 1 events (1 commit) in one transaction")
+    assert done.stdout.startswith("flushed 1 event (1 commit) in one transaction")
     assert rig.recorded() == []
     [agent] = database_agents(rig.settings)
     assert agent["commits"] == 1

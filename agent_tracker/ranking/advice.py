@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from agent_tracker import events
 from agent_tracker.ranking import model
 from agent_tracker.ranking.group import MIN_USER_GRADED, Group
+from agent_tracker.words import plural
 
 LOSS_TIE = 0.05
 CLEAR = 0.05
@@ -176,22 +177,20 @@ def _hints(group: Group, by: str) -> list[str]:
     hints = []
     if not group.user_graded and group.agent_graded:
         hints.append(
-            f"agent grades only ({_plural(group.agent_graded, 'commit')}): no user grade yet, "
+            f"agent grades only ({plural(group.agent_graded, 'commit')}): no user grade yet, "
             "so no score"
         )
     if group.inflated and group.inflation is not None:
         hints.append(
             f"its agent grades itself {group.inflation:+.1f} above you on average "
-            f"(over {_plural(group.both_graded, 'commit')} graded by both)"
+            f"(over {plural(group.both_graded, 'commit')} graded by both)"
         )
     if group.user_graded and not known(group, by):
         hints.append(
             "never recommended: not attributed to a known " + " and ".join(_KNOWN_PARTS[by])
         )
     if group.worth_trying is not None:
-        hints.append(
-            f"worth trying: grade {_plural(group.worth_trying, 'more of its commits', '')}"
-        )
+        hints.append(f"worth trying: grade {plural(group.worth_trying, 'more of its commits', '')}")
     if group.recent_mean is not None and group.score is not None:
         recent = sum(cell[3] for cell in group.user_cells.values())
         spread = math.sqrt((group.variance or 0.0) + _residual_of(group) / recent)
@@ -199,7 +198,7 @@ def _hints(group: Group, by: str) -> list[str]:
             direction = "up" if group.recent_mean > group.score else "down"
             hints.append(
                 f"drift {direction}: {group.recent_mean:+.1f} over the last {RECENT_DAYS} days "
-                f"({_plural(recent, 'user grade')}) against {group.score:+.1f} overall"
+                f"({plural(recent, 'user grade')}) against {group.score:+.1f} overall"
             )
     return hints
 
@@ -224,13 +223,9 @@ def _overlap(first: Group, second: Group) -> None:
     for group, other in ((first, second), (second, first)):
         group.hints.append(
             f"little project overlap with {other.label} "
-            f"({_plural(len(shared), 'shared project')}): the project adjustment between "
+            f"({plural(len(shared), 'shared project')}): the project adjustment between "
             "them rests on the prior"
         )
-
-
-def _plural(count: int, word: str, suffix: str = "s") -> str:
-    return f"{count} {word}{'' if count == 1 else suffix}"
 
 
 def _text(ranking: Ranking, what: str) -> str:
@@ -239,7 +234,7 @@ def _text(ranking: Ranking, what: str) -> str:
         parts = _KNOWN_PARTS.get(what)
         named = f" with a known {', '.join(parts)}" if parts else ""
         text = (
-            f"Not enough evidence yet: {_plural(ranking.user_graded, 'user-graded commit')} so "
+            f"Not enough evidence yet: {plural(ranking.user_graded, 'user-graded commit')} so "
             f"far, and no {what}{named} has {MIN_USER_GRADED}. Grade commits as you go "
             "(`agent-tracker grade good --by user`), then look again."
         )
@@ -248,8 +243,8 @@ def _text(ranking: Ranking, what: str) -> str:
     lead = f"Use {choice.label}" if what == "setup" else f"Best {what}: {choice.label}"
     text = (
         f"{lead}: expected user grade {choice.score:+.1f} on an average project (95% interval "
-        f"{low:+.1f} to {high:+.1f}), from {_plural(choice.user_graded, 'user-graded commit')} "
-        f"in {_plural(choice.user_projects, 'project')}; P(best) {choice.p_best or 0:.0%}."
+        f"{low:+.1f} to {high:+.1f}), from {plural(choice.user_graded, 'user-graded commit')} "
+        f"in {plural(choice.user_projects, 'project')}; P(best) {choice.p_best or 0:.0%}."
     )
     runner, loss = ranking.runner_up, ranking.expected_loss or 0.0
     if runner is not None and runner.score is not None:
