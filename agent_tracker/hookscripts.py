@@ -362,9 +362,23 @@ def command_name() -> str:
     if shutil.which("agent-tracker"):
         return "agent-tracker"
     script = Path(sys.executable).parent / "agent-tracker"
-    if script.is_file() and os.access(script, os.X_OK):
+    if script.is_file() and os.access(script, os.X_OK) and _starts(script):
         return shlex.quote(str(script))
     return f"{shlex.quote(sys.executable)} -m agent_tracker"
+
+
+def _starts(script: Path) -> bool:
+    """Whether the interpreter a console script names on its `#!` line is there (a moved
+    virtual environment keeps the old path in its scripts)."""
+    try:
+        with script.open("rb") as file:
+            first = file.readline(4096)
+    except OSError:
+        return False
+    if not first.startswith(b"#!"):
+        return True
+    words = first[2:].split()
+    return bool(words) and Path(os.fsdecode(words[0])).is_file()
 
 
 def fix_for(state: HookState | str, repo: Path | None = None) -> str | None:

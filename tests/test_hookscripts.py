@@ -1296,3 +1296,21 @@ def test_a_harness_ending_the_process_group_of_git_commit_ends_none_of_our_work(
     assert rig.recorded() == []  # recorded, then flushed
     [agent] = database_agents(rig.settings)
     assert agent["commits"] == 1
+
+
+def test_the_fix_never_names_a_console_script_whose_interpreter_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A moved virtual environment: its python runs, but its `agent-tracker` script still
+    starts with the old path on its #! line, so the fix is spelt `python -m`."""
+    bin_dir = tmp_path / "moved" / "bin"
+    python = bin_dir / "python"
+    write_hook(python, f'exec "{sys.executable}" "$@"')
+    script = bin_dir / "agent-tracker"
+    script.write_text(f"#!{tmp_path / 'old' / 'bin' / 'python'}\nimport agent_tracker\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", path_without_tracker())
+    monkeypatch.setattr(sys, "executable", str(python))
+    assert hookscripts.command_name() == f"{python} -m agent_tracker"
+    script.write_text(f"#!{python}\nimport agent_tracker\n")
+    assert hookscripts.command_name() == str(script)
