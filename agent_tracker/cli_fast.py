@@ -173,6 +173,8 @@ def show(
         from agent_tracker import languages
 
         shown = Path(like)  # as Typer hands it over: `--like ./app/` is named `app`
+        if not shown.is_dir():
+            raise UsageError(f"--like {shown}: no such folder")
         language = languages.of_project(str(shown))
         if language is None:
             raise UsageError(f"--like {shown}: cannot tell the main language of that project")

@@ -148,6 +148,10 @@ def _explain(repo: Path, exc: GitError) -> GitError:
     text = str(exc)
     if "not installed" in text:
         return exc
+    if not Path(repo).is_dir():
+        return GitError(
+            f"{repo} is not a folder" if Path(repo).exists() else f"{repo} does not exist"
+        )
     version = git_version()
     if version is not None and version < MIN_GIT:
         have = ".".join(map(str, version))

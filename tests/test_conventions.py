@@ -76,6 +76,7 @@ ALL = list(commands())
             "--by needs a value: one of setup, agent, model, harness, project, instructions; "
             "see `agent-tracker report --help`",
         ),
+        (["report", "--like", "/no/such/folder"], "--like /no/such/folder: no such folder"),
         (
             ["log", "--limit", "x"],
             "--limit: 'x' is not a whole number; see `agent-tracker log --help`",

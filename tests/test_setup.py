@@ -360,3 +360,12 @@ def test_install_all_of_the_current_folder_names_each_repository_by_its_full_pat
         f"{code / 'two'}: installed",
         "hooks in 2 of 2 repositories; 0 skipped",
     ]
+
+
+def test_hooks_for_a_repository_that_is_not_there_say_so_in_one_line(tmp_path: Path) -> None:
+    missing, file = tmp_path / "nowhere", tmp_path / "notes.txt"
+    file.write_text("")
+    for where, why in ((missing, "does not exist"), (file, "is not a folder")):
+        done = tracker("hooks", "status", "--repo", str(where))
+        assert (done.returncode, done.stdout) == (1, "")
+        assert done.stderr == f"agent-tracker: error: {where} {why}\n"

@@ -28,8 +28,9 @@ def hooks(c: Collector, folder: Path, name_repo: bool) -> str | None:
             "hooks",
             "repository",
             "note",
-            f"{folder} is not in a git repository: run doctor in one (or with --repo) "
-            "to check its hooks",
+            f"{folder} is not in a git repository: "
+            + ("give --repo a repository" if name_repo else "run doctor in one (or with --repo)")
+            + " to check its hooks",
         )
         return None
     top = str(place.top) if place.top is not None else str(folder)
