@@ -351,13 +351,13 @@ class LMDBDatabase:
             raise DatabaseFullError(
                 f"database {self.path} is full at max_database_size {self.map_size} bytes; "
                 "nothing was written and every pending event is kept. Raise the limit, e.g. "
-                "`agent-tracker config set max_database_size 1GiB`, then flush again"
+                "`agent-tracker config set max_database_size 1GiB`, then run the command again"
             ) from None
         except lmdb.Error as exc:  # ENOSPC, EIO, ... while writing or committing
             raise TrackerError(
                 f"cannot write database {self.path}: {_reason(exc)}; nothing was written and "
                 "every pending event is kept. Free some disk space (or fix the disk), then "
-                "flush again"
+                "run the command again"
             ) from None
 
     @contextmanager

@@ -159,6 +159,7 @@ def test_item_11_a_full_database_keeps_every_event_pending(
     full = tracker("--max-database-size", "1MiB", "flush")
     assert full.returncode == 1
     assert "is full at max_database_size" in full.stderr
+    assert full.stderr.rstrip().endswith("then run the command again")  # flush, import alike
     assert one_line(full.stderr)
     assert pending(settings) == 3000
     done = tracker("--max-database-size", "64MiB", "flush")
