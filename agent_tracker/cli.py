@@ -453,9 +453,17 @@ def _hooks_beyond_one_repo(
         )
     render.actions(out, [(str(r.repo), r.what) for r in results])
     skipped = sum(r.skipped for r in results)
-    count = f"{len(results) - skipped} of {len(results)} repositories"
-    summary = f"hooks in {count}" if add else f"hooks removed from {count}"
-    out.print(f"{summary}; {skipped} skipped")
+    if add:
+        out.print(
+            f"hooks in {len(results) - skipped} of {len(results)} repositories; {skipped} skipped"
+        )
+    else:
+        had_none = sum(not r.skipped and r.what == "not installed" for r in results)
+        removed = len(results) - skipped - had_none
+        out.print(
+            f"hooks removed from {removed} of {len(results)} repositories; {had_none} had none; "
+            f"{skipped} skipped"
+        )
     if skipped:
         raise typer.Exit(code=EXIT_ERROR)
 
