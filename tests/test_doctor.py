@@ -426,7 +426,9 @@ def test_quarantined_lines_need_the_person_until_the_folder_goes(
         "  warn  quarantine: 1 journal line could not be applied and is not counted; it is "
         f"kept, with the reason, in {quarantine}"
     ) in done.stdout
-    assert f"        fix: read it; once done, delete {quarantine}" in done.stdout
+    assert f"        fix: cat {quarantine}/*  # read it; once read, delete that folder" in (
+        done.stdout
+    )
     for path in quarantine.iterdir():
         path.unlink()
     quarantine.rmdir()

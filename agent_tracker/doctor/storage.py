@@ -3,6 +3,7 @@ slots, the last flush, pending events and the oldest one's age, the quarantine."
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from agent_tracker.doctor.findings import Collector, size_setting, size_text, when
@@ -153,7 +154,8 @@ def _journal(c: Collector, journal: Journal, pending: int, oldest: float | None)
                 else f"{count} journal lines could not be applied and are not counted; they are "
                 f"kept, with the reason, in {journal.quarantine_dir}"
             ),
-            f"read {'it' if count == 1 else 'them'}; once done, delete {journal.quarantine_dir}",
+            f"cat {shlex.quote(str(journal.quarantine_dir))}/*  # read "
+            f"{'it' if count == 1 else 'them'}; once read, delete that folder",
             lines=count,
             files=[str(p) for p in files],
         )
