@@ -292,17 +292,17 @@ _BAKED_PACKAGE = re.compile(r"(?m)^AGENT_TRACKER_PACKAGE='((?:[^']|'\\'')*)'")
 
 def recorded_program(path: Path) -> str | None:
     """The Python a script of ours runs agent-tracker with (baked in at install time)."""
-    try:
-        found = _BAKED.search(path.read_text(encoding="utf-8", errors="replace"))
-    except OSError:
-        return None
-    return found[1].replace("'\\''", "'") if found else None
+    return _baked(path, _BAKED)
 
 
 def recorded_package(path: Path) -> str | None:
     """The agent-tracker package folder a script of ours checks before it runs its Python."""
+    return _baked(path, _BAKED_PACKAGE)
+
+
+def _baked(path: Path, pattern: re.Pattern[str]) -> str | None:
     try:
-        found = _BAKED_PACKAGE.search(path.read_text(encoding="utf-8", errors="replace"))
+        found = pattern.search(path.read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return None
     return found[1].replace("'\\''", "'") if found else None

@@ -34,16 +34,6 @@ def breakable(name: str) -> str:
     return text(name).replace("/", "/<wbr>").replace("@", "@<wbr>")
 
 
-def _window(report: Report) -> str:
-    if report.since and report.until:
-        return f"{report.since} to {report.until}"
-    if report.since:
-        return f"since {report.since}"
-    if report.until:
-        return f"until {report.until}"
-    return "all time"
-
-
 def _headline(what: str) -> str:
     if what == "project":  # projects are ranked, not chosen
         return "Your projects, ranked by your grades"
@@ -62,7 +52,7 @@ def header(report: Report) -> str:
         for name in ("project", "agent", "model", "harness", "language")
         if (value := getattr(report.query, name)) is not None
     ]
-    facts = [f"by {what}", _window(report) + " (UTC days)", *filters, pending]
+    facts = [f"by {what}", report.window + " (UTC days)", *filters, pending]
     facts.append(f"generated {report.generated_at}")
     lines = [
         "<main>",

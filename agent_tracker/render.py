@@ -30,6 +30,7 @@ from rich.markup import escape
 from rich.segment import Segment
 
 from agent_tracker.errors import printable
+from agent_tracker.words import size
 
 if TYPE_CHECKING:  # results of the core, rendered here: their modules load with their commands
     from agent_tracker.flush import FlushResult
@@ -105,17 +106,6 @@ def json_out(out: Console, data: Any) -> None:
     out.print_json(json.dumps(data)) if out.is_terminal else out.out(
         json.dumps(data, indent=2, sort_keys=True), highlight=False
     )
-
-
-def size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    value = n / 1024
-    for unit in ("KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
 
 
 @contextmanager

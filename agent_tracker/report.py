@@ -161,6 +161,17 @@ class Report:
         return self.ranking.recommendation
 
     @property
+    def window(self) -> str:
+        """The days it covers, in words: `2026-01-01 to 2026-06-30`, `all time`."""
+        if self.since and self.until:
+            return f"{self.since} to {self.until}"
+        if self.since:
+            return f"since {self.since}"
+        if self.until:
+            return f"until {self.until}"
+        return "all time"
+
+    @property
     def commits(self) -> int:
         return sum(self.sources.values())
 

@@ -169,16 +169,6 @@ def sparkline(group: Group, last_week: str | None, weeks: int = TREND_WEEKS) -> 
     return "".join(chars)
 
 
-def _window(report: Report) -> str:
-    if report.since and report.until:
-        return f"{report.since} to {report.until}"
-    if report.since:
-        return f"since {report.since}"
-    if report.until:
-        return f"until {report.until}"
-    return "all time"
-
-
 def header(out: Console, report: Report) -> None:
     for warning in report.warnings:
         prose(out, f"warning: {warning}", style="yellow")
@@ -194,7 +184,7 @@ def header(out: Console, report: Report) -> None:
         parts.append(f"{report.pending_events} pending events included")
     else:
         parts.append(f"{report.pending_events} pending events left out (--flushed-only)")
-    prose(out, f"Evidence ({_window(report)}, UTC days): " + "; ".join(parts) + ".", style="dim")
+    prose(out, f"Evidence ({report.window}, UTC days): " + "; ".join(parts) + ".", style="dim")
 
 
 def wrap_text(text: str, width: int) -> list[str]:

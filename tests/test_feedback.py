@@ -355,13 +355,8 @@ def test_the_xp_in_the_lines_is_the_scoring_rules(repo: Path) -> None:
     }
 
 
-def test_a_piped_capture_never_loads_the_feedback_module(repo: Path) -> None:
-    probe = (
-        "import sys\n"
-        "from agent_tracker.entry import main\n"
-        "codes = [main(['track', 'tool', 'edit']), main(['grade', 'good', '--by', 'user'])]\n"
-        "print(codes, 'agent_tracker.feedback' in sys.modules)\n"
-    )
+def run_probe(repo: Path, probe: str) -> str:
+    """What a Python program printed, run in `repo` (stripped); its stderr on failure."""
     done = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=repo,
@@ -370,7 +365,18 @@ def test_a_piped_capture_never_loads_the_feedback_module(repo: Path) -> None:
         timeout=BOUND,
         check=False,
     )
-    assert done.stdout.strip() == "[0, 0] False", done.stderr
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_piped_capture_never_loads_the_feedback_module(repo: Path) -> None:
+    probe = (
+        "import sys\n"
+        "from agent_tracker.entry import main\n"
+        "codes = [main(['track', 'tool', 'edit']), main(['grade', 'good', '--by', 'user'])]\n"
+        "print(codes, 'agent_tracker.feedback' in sys.modules)\n"
+    )
+    assert run_probe(repo, probe) == "[0, 0] False"
 
 
 def test_saying_the_line_loads_nothing_heavy(repo: Path) -> None:
@@ -386,15 +392,7 @@ def test_saying_the_line_loads_nothing_heavy(repo: Path) -> None:
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
         "print(codes, said.count('\\n'), loaded)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=BOUND,
-        check=False,
-    )
-    assert done.stdout.strip() == "[0, 0] 2 []", done.stderr
+    assert run_probe(repo, probe) == "[0, 0] 2 []"
 
 
 def test_commit_setups_stays_bounded_and_keeps_the_newest(

@@ -65,17 +65,6 @@ def when(ts: float, now: float) -> str:
     return f"{stamp} ({ago(now - ts)})"
 
 
-def size_text(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    value = n / 1024
-    for unit in ("KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
-
-
 def size_setting(n: int) -> str:
     """A size as the configuration takes it, in whole units where it can be (`1GiB`)."""
     for unit, size in (("GiB", 1024**3), ("MiB", 1024**2)):

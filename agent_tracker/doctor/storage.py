@@ -6,9 +6,10 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from agent_tracker.doctor.findings import Collector, size_setting, size_text, when
+from agent_tracker.doctor.findings import Collector, size_setting, when
 from agent_tracker.errors import TrackerError
 from agent_tracker.journal import Journal
+from agent_tracker.words import size as size_text
 
 #: Warn when the database's high-water mark passes this share of its limit; call it full
 #: above `FULL_SHARE` (a flush then fails for want of room, keeping every event pending).
