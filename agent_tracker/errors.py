@@ -19,6 +19,16 @@ EXIT_USAGE = 2
 #: again later); nothing was written. `flush` says "database busy" and exits 0 instead.
 EXIT_BUSY = 75
 EXIT_INTERRUPTED = 130
+#: The team database server could not be reached: host unknown or unreachable, connection
+#: refused or timed out, or the server stopped during a sync (EX_UNAVAILABLE). Nothing local
+#: was lost; the next sync sends the same facts again.
+EXIT_TEAM_UNREACHABLE = 69
+#: The team server refused us: wrong password or user, TLS required by one side and refused
+#: by the other, or a privilege missing (EX_NOPERM).
+EXIT_TEAM_AUTH = 77
+#: The team server's version or schema does not fit this agent-tracker: PostgreSQL older than
+#: supported, or a schema written by a newer agent-tracker (EX_DATAERR).
+EXIT_TEAM_SCHEMA = 65
 
 
 TYPE_CHECKING = False  # avoids importing typing on the capture hot path
