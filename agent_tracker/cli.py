@@ -608,6 +608,9 @@ class ConfigKey(StrEnum):
     max_database_size = "max_database_size"
     journal_dir = "journal_dir"
     attribution_window = "attribution_window"
+    team_database_url = "team_database_url"
+    team_member = "team_member"
+    share_project_names = "share_project_names"
 
 
 KeyArg = Annotated[
