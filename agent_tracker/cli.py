@@ -44,6 +44,7 @@ from agent_tracker.errors import (
     say,
 )
 from agent_tracker.harnesses import MODULES as HARNESSES
+from agent_tracker.team.cli_team import team_app
 
 # Each command imports the core it calls (and `render`, which brings Rich) when it runs:
 # a person typing `report` waits for neither the merging code nor the hook installer.
@@ -87,6 +88,7 @@ config_app = typer.Typer(
 app.add_typer(track_app, name="track")
 app.add_typer(hooks_app, name="hooks")
 app.add_typer(config_app, name="config")
+app.add_typer(team_app, name="team")
 
 
 class Party(StrEnum):

@@ -1,0 +1,353 @@
+"""`team sync`, the local side: which facts to push, and the watermark that says what the
+team server already has.
+
+Invariants:
+
+- The central LMDB database is only read (a read-only handle, never the writer lock), so a
+  sync never stands in the way of capture, flush or git.
+- The watermark (`team-sync.json` in the journal folder, written atomically) maps each
+  pushed fact key to a short digest of the form that was pushed (see `sharing`), and names
+  the server (host, port, database: never a password) and the member. A fact is pushed when
+  its digest differs: new facts, grown usage counts, newer grades, and everything again
+  after a change of server, member or `share_project_names`.
+- The watermark advances only after `server.push` returned, that is after the server
+  committed. A sync killed at any instant, or a server stopped in the middle, leaves the
+  watermark behind the server at worst; the next sync pushes those facts again and the
+  server's merge (the rules of `import`) makes that a no-op. Totals stay exact.
+- Facts go in chunks of whole projects (the server recomputes a project's day cells once
+  per push that touches it), so a long first sync keeps what it did if it is interrupted.
+- One sync at a time per journal folder (`team-sync.lock`); a background sync finding it
+  taken leaves at once.
+- The outcome of the last attempt (`team-status.json`) is what `doctor` and `status` show:
+  "team sync postponed: <why>; last synced <when>". Nothing is lost by a failed sync.
+
+psycopg is imported by `team.server` only, and only when a sync or a team report runs.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from agent_tracker import detached, facts, fsio, paths
+from agent_tracker.config import Settings
+from agent_tracker.errors import TrackerError, UsageError
+from agent_tracker.team.sharing import shared_form
+
+STATE_FILE = "team-sync.json"
+STATUS_FILE = detached.TEAM_STATUS
+LOCK_FILE = "team-sync.lock"
+STATE_VERSION = 1
+#: Facts per push (whole projects are never split, so a push may hold more).
+CHUNK = 5000
+#: How long `team sync` by hand waits for a sync that is running (seconds).
+LOCK_WAIT = 60.0
+NEEDS_DRIVER = "the team features need psycopg: pip install 'agent-tracker[team]'"
+NOT_CONFIGURED = (
+    "no team server configured: `agent-tracker config set team_database_url "
+    "postgresql://USER@HOST/DATABASE` (the password goes in ~/.pgpass or PGPASSWORD)"
+)
+
+
+def require_driver() -> None:
+    """Raise the install hint when psycopg is missing (checked before anything connects)."""
+    try:
+        import psycopg  # noqa: F401 - loaded by `server` next anyway
+    except ImportError:
+        raise TrackerError(NEEDS_DRIVER) from None
+
+
+def team_url(settings: Settings) -> str:
+    url = settings.team_database_url
+    if url is None:
+        raise UsageError(NOT_CONFIGURED)
+    return url
+
+
+def member_name(settings: Settings) -> str:
+    """The configured `team_member`, else `git config user.name`, else the login name."""
+    if settings.team_member:
+        return settings.team_member
+    import subprocess
+
+    try:
+        name = subprocess.run(
+            ["git", "config", "--get", "user.name"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        name = ""
+    if not name:
+        try:
+            name = getpass.getuser()
+        except (OSError, KeyError):
+            name = "unknown"
+    return name[:100]
+
+
+def server_identity(url: str) -> str:
+    """`host:port/database` of a URL, never its user or password (libpq's defaults and
+    PG* variables fill in what the URL leaves out)."""
+    parts = urlsplit(url)
+    host = parts.hostname or os.environ.get("PGHOST") or "localhost"
+    port = parts.port or os.environ.get("PGPORT") or 5432
+    database = parts.path.lstrip("/") or os.environ.get("PGDATABASE") or "(default)"
+    return f"{host}:{port}/{database}"
+
+
+def digest(body: dict[str, Any]) -> str:
+    return hashlib.blake2b(
+        orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=8
+    ).hexdigest()
+
+
+# -- the watermark and the status file -------------------------------------------------------
+
+
+def _path(settings: Settings, name: str) -> str:
+    return os.path.join(settings.journal_folder, name)  # noqa: PTH118 - str paths, as fsio
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as handle:
+            data = orjson.loads(handle.read())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def load_state(settings: Settings, server: str, member: str, share: bool) -> dict[str, str]:
+    """The digests already on `server` for `member`; {} when the watermark is missing,
+    damaged, of a newer format or about another server, member or sharing choice."""
+    data = _read_json(_path(settings, STATE_FILE))
+    if data is None or data.get("v") != STATE_VERSION:
+        return {}
+    if (data.get("server"), data.get("member"), data.get("share_project_names")) != (
+        server,
+        member,
+        share,
+    ):
+        return {}
+    digests = data.get("digests")
+    return digests if isinstance(digests, dict) else {}
+
+
+def save_state(
+    settings: Settings, server: str, member: str, share: bool, digests: dict[str, str]
+) -> None:
+    paths.make_private_dir(settings.journal_folder)
+    data = {
+        "v": STATE_VERSION,
+        "server": server,
+        "member": member,
+        "share_project_names": share,
+        "digests": digests,
+    }
+    fsio.atomic_write(_path(settings, STATE_FILE), orjson.dumps(data))
+
+
+def read_status(settings: Settings) -> dict[str, Any] | None:
+    """The outcome of the last sync attempt (see `record_status`), None before the first."""
+    return _read_json(_path(settings, STATUS_FILE))
+
+
+def record_status(settings: Settings, error: str | None, result: SyncResult | None) -> None:
+    """Remember the last attempt for `doctor` and `status`; never raises."""
+    previous = read_status(settings) or {}
+    now = time.time()
+    status: dict[str, Any] = {
+        "v": 1,
+        "attempt_at": now,
+        "ok": error is None,
+        "error": error,
+        "last_synced_at": now if error is None else previous.get("last_synced_at"),
+        "server": result.server if result else previous.get("server"),
+    }
+    try:
+        paths.make_private_dir(settings.journal_folder)
+        fsio.atomic_write(_path(settings, STATUS_FILE), orjson.dumps(status), durable=False)
+    except OSError:
+        pass
+
+
+def status_line(settings: Settings, now: float | None = None) -> str | None:
+    """One line on the team sync for `doctor` and `status`; None when no pool is set up."""
+    try:
+        url = settings.team_database_url
+    except UsageError as exc:
+        return f"team sync: not possible: {exc}"
+    if url is None:
+        return None
+    status = read_status(settings)
+    last = _ago(status.get("last_synced_at") if status else None, now)
+    if status is None:
+        return f"team sync: never run yet to {server_identity(url)}"
+    if not status.get("ok"):
+        return f"team sync postponed: {status.get('error')}; last synced {last}"
+    return f"team sync: last synced {last} to {status.get('server') or server_identity(url)}"
+
+
+def _ago(when: object, now: float | None) -> str:
+    if not isinstance(when, int | float):
+        return "never"
+    seconds = max(0, int((time.time() if now is None else now) - when))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+# -- choosing what to push -------------------------------------------------------------------
+
+
+@dataclass
+class Selection:
+    machine: str | None
+    #: (key, kind, shared body) of every fact whose digest differs, by project.
+    by_project: dict[str, list[tuple[str, str, dict[str, Any]]]] = field(default_factory=dict)
+    #: The digest of every local fact now (what the watermark becomes once all is pushed).
+    digests: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return sum(len(items) for items in self.by_project.values())
+
+
+def select(settings: Settings, known: dict[str, str], share: bool) -> Selection:
+    """The facts of the central database that the server does not have in this form."""
+    from agent_tracker.store import LMDBDatabase
+
+    db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
+    if db is None:
+        return Selection(machine=None)
+    with db:
+        selection = Selection(machine=db.dbid)
+        for prefix, kind in facts.PREFIX_KIND.items():
+            for key, fact in db.scan(prefix):
+                body = shared_form(kind, fact, share)
+                mark = digest(body)
+                selection.digests[key] = mark
+                if known.get(key) != mark:
+                    selection.by_project.setdefault(body["project"], []).append((key, kind, body))
+    return selection
+
+
+def chunks(
+    selection: Selection, size: int = CHUNK
+) -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
+    """The selected facts in pushes of whole projects, about `size` facts each."""
+    batch: list[tuple[str, str, dict[str, Any]]] = []
+    for project in sorted(selection.by_project):
+        batch.extend(selection.by_project[project])
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# -- one sync ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncResult:
+    server: str
+    member: str
+    facts: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    projects: int = 0
+    pushes: int = 0
+    busy: bool = False
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        if self.busy:
+            return "busy: another team sync is running; it pushes what there is"
+        if not self.facts:
+            return f"nothing new to sync to {self.server} as member {self.member}"
+        return (
+            f"synced {self.facts} facts ({self.added} added, {self.updated} updated) "
+            f"to {self.server} as member {self.member}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def sync(
+    settings: Settings,
+    *,
+    wait: float = LOCK_WAIT,
+    connect: Callable[[str], Any] | None = None,
+) -> SyncResult:
+    """Push what the server lacks; raises TeamError (server.py) or TrackerError."""
+    url = team_url(settings)
+    member = member_name(settings)
+    share = settings.share_project_names
+    server_id = server_identity(url)
+    result = SyncResult(server=server_id, member=member)
+    started = time.monotonic()
+    paths.make_private_dir(settings.journal_folder)
+    lock = fsio.open_private(_path(settings, LOCK_FILE), os.O_RDWR | os.O_CREAT)
+    try:
+        import fcntl
+
+        if not fsio.flock_within(lock, fcntl.LOCK_EX, wait):
+            result.busy = True
+            return result
+        _sync_locked(settings, url, member, share, result, connect)
+    finally:
+        os.close(lock)
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _sync_locked(
+    settings: Settings,
+    url: str,
+    member: str,
+    share: bool,
+    result: SyncResult,
+    connect: Callable[[str], Any] | None,
+) -> None:
+    known = load_state(settings, result.server, member, share)
+    selection = select(settings, known, share)
+    if selection.machine is None:
+        return  # no database yet: nothing to share
+    from agent_tracker.team import server
+
+    conn = (connect or server.connect)(url)
+    try:
+        server.ensure_schema(conn)
+        # What the server has now: the old watermark minus keys no longer local, plus each
+        # pushed chunk as soon as the server committed it.
+        done = {key: mark for key, mark in known.items() if key in selection.digests}
+        for items in chunks(selection):
+            pushed = server.push(conn, member, selection.machine, items)
+            for key, _, _ in items:
+                done[key] = selection.digests[key]
+            save_state(settings, result.server, member, share, done)
+            result.pushes += 1
+            result.facts += len(items)
+            result.added += int(getattr(pushed, "added", 0))
+            result.updated += int(getattr(pushed, "updated", 0))
+            result.unchanged += int(getattr(pushed, "unchanged", 0))
+            result.projects += int(getattr(pushed, "projects", 0))
+        if done != known:
+            save_state(settings, result.server, member, share, done)
+    finally:
+        conn.close()
