@@ -644,6 +644,7 @@ def config_show(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
     else:
         for key, item in data.items():
             shown = item.get("value", "(invalid)")
+            shown = str(shown).lower() if isinstance(shown, bool) else shown
             out.print(f"{key} = {shown}  ({item['source']})", markup=False)
             if "error" in item:
                 out.print(f"  invalid: {item['error']}", markup=False)
@@ -679,7 +680,8 @@ def config_set(
             f"agent-tracker: warning: repaired {path}: dropped {'; '.join(dropped)}",
             markup=False,
         )
-    out.print(f"{key.value} = {stored}  (written to {path})", markup=False)
+    shown = str(stored).lower() if isinstance(stored, bool) else stored  # as TOML writes it
+    out.print(f"{key.value} = {shown}  (written to {path})", markup=False)
 
 
 @config_app.command("path")
