@@ -86,6 +86,12 @@ class PgServer:
         self.log = self.root / "server.log"
         self.host = "127.0.0.1"
         self.port = 0
+        #: Server settings: for tests, speed over durability (no fsync); the benchmark sets
+        #: its own (durable) ones.
+        self.options = (
+            "-F -c max_connections=60 -c shared_buffers=64MB -c fsync=off "
+            "-c full_page_writes=off -c synchronous_commit=off"
+        )
         self._names = itertools.count(1)
         self._as: list[str] = []
         if os.geteuid() == 0:  # PostgreSQL refuses root: run it as `nobody`
@@ -140,11 +146,7 @@ class PgServer:
         for attempt in range(attempts):
             if not self.port or attempt:
                 self.port = free_port()
-            options = (
-                f"-h {self.host} -p {self.port} -k {self.socket_dir} -F "
-                "-c max_connections=60 -c shared_buffers=64MB -c fsync=off "
-                "-c full_page_writes=off -c synchronous_commit=off"
-            )
+            options = f"-h {self.host} -p {self.port} -k {self.socket_dir} {self.options}"
             done = self._run(
                 str(self.bin_dir / "pg_ctl"),
                 "-D",

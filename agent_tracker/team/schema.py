@@ -6,8 +6,8 @@ with anything else), described for the person who runs the server in docs/team-s
 - `meta(key, value)`: `schema_version` (the number below; a newer one is refused);
 - `member(name)`: the names teammates see; `machine(id, member, last_push)`: each machine's
   local database id and whose it is;
-- `fact(key, kind, project, member, hash, body, synced_at)`: every fact pushed, under its
-  local key (unique across machines), its body as JSON;
+- `fact(key, kind, project, member, hash, day, body, synced_at)`: every fact pushed, under
+  its local key (unique across machines), its body as JSON;
 - `cell(project, member, day, harness, agent, model, instructions, <counts>, mix,
   sources)`: the day records of `totals`, per member: what `report --team` sums;
 - `summary(project, member, body)`: the project record of `totals` per member.
@@ -17,10 +17,19 @@ Facts are the truth; cells and summaries are derived from them by `server.push` 
 
 Migrations are numbered SQL lists, applied in order in one transaction by
 `server.ensure_schema`; once released, a migration is never edited, only followed by a new one.
-Only standard library imports: the statements are plain text.
+`stored_version` and `require` read the version a database holds (no psycopg import here:
+they take the connection).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agent_tracker.errors import EXIT_TEAM_SCHEMA
+from agent_tracker.team.connection import TeamError
+
+if TYPE_CHECKING:
+    from agent_tracker.team.connection import Connection
 
 SCHEMA = "agent_tracker"
 #: The schema this agent-tracker writes and reads.
@@ -82,11 +91,14 @@ MIGRATIONS: dict[int, list[str]] = {
     project text NOT NULL,
     member text NOT NULL,
     hash text,
+    day date NOT NULL,
     body jsonb NOT NULL,
     synced_at timestamptz NOT NULL DEFAULT now()
 )""",
-        # A push recomputes one member's cells of a project from that member's facts there.
-        f"CREATE INDEX IF NOT EXISTS fact_project_member ON {SCHEMA}.fact (project, member, kind)",
+        # A push recomputes the days it touched of one member's cells in a project, from
+        # that member's facts of those days there.
+        f"CREATE INDEX IF NOT EXISTS fact_project_member ON {SCHEMA}.fact "
+        "(project, member, kind, day)",
         # ... and finds whose cells a commit's grades, amendments and arrival touch.
         f"CREATE INDEX IF NOT EXISTS fact_project_hash ON {SCHEMA}.fact (project, hash) "
         "WHERE hash IS NOT NULL",
@@ -118,3 +130,44 @@ META_TABLE = f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.meta (
     key text PRIMARY KEY,
     value text NOT NULL
 )"""
+
+
+def stored_version(conn: Connection) -> int | None:
+    """The schema version on the server; None when there is no schema yet. Reading it
+    needs USAGE on the schema (a role without it gets error 42501, exit 77)."""
+    row = conn.execute(
+        "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+        "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = 'meta'",
+        (SCHEMA,),
+    ).fetchone()
+    if row is None:
+        return None
+    row = conn.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else None
+
+
+def refuse_newer(found: int | None, where: str) -> None:
+    if found is not None and found > SCHEMA_VERSION:
+        raise TeamError(
+            f"the team database {where} has schema version {found}, newer than this "
+            f"agent-tracker's ({SCHEMA_VERSION}): upgrade agent-tracker on this machine",
+            EXIT_TEAM_SCHEMA,
+        )
+
+
+def require(conn: Connection, where: str) -> None:
+    """Raise TeamError(65) unless the database holds this agent-tracker's schema version."""
+    found = stored_version(conn)
+    if found is None:
+        raise TeamError(
+            f"the team database {where} has no agent-tracker schema yet: run "
+            "`agent-tracker team init`",
+            EXIT_TEAM_SCHEMA,
+        )
+    refuse_newer(found, where)
+    if found < SCHEMA_VERSION:
+        raise TeamError(
+            f"the team database {where} has schema version {found}, older than this "
+            f"agent-tracker's ({SCHEMA_VERSION}): run `agent-tracker team init`",
+            EXIT_TEAM_SCHEMA,
+        )
