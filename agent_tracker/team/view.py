@@ -9,11 +9,14 @@ are the personal report's own code. Its cost grows with setups x projects x days
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 from agent_tracker import report as report_mod
+from agent_tracker import totals
 from agent_tracker.config import Settings
+from agent_tracker.team import sharing
 
 
 class PoolView:
@@ -53,4 +56,14 @@ def build(
         )
     finally:
         conn.close()
-    return report_mod.from_view(view, query)
+    return report_mod.from_view(view, _pseudonymous(query, view.projects))
+
+
+def _pseudonymous(query: report_mod.Query, projects: dict[str, dict[str, Any]]) -> report_mod.Query:
+    """`--project github.com/me/app` (or a folder) finds the project the pool knows only by
+    its pseudonym: the same one a sync from here gives it."""
+    wanted = query.project
+    if wanted is None or any(totals.project_matches(p, wanted) for p in projects):
+        return query
+    alias = sharing.project_as_shared(wanted.strip(), False)
+    return dataclasses.replace(query, project=alias) if alias in projects else query

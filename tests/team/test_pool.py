@@ -272,6 +272,9 @@ def test_three_members_on_four_machines_see_one_ranking_equal_to_the_union(
     # One member's machines together: ada's two machines, and nobody else's work.
     ada = machines[0].team_report("--member", "ada")
     check_union(ada, union_by_hand(machines[:2]))
+    # The shared repository, named as its remote: found under its pseudonym (3 commits each).
+    shared = machines[3].team_report("--project", "github.com/team/app")
+    assert shared["coverage"]["commits"] == 3 * len(machines)
     # Text, CSV and Markdown come from the same report.
     text = machines[2].run("report", "--team").stdout
     assert first[0]["label"] in text
@@ -292,7 +295,7 @@ def test_syncing_twice_or_from_scratch_changes_nothing(
     # A lost watermark pushes everything again: the server's merge makes it a no-op.
     for machine in machines:
         (
-            machine.home / ".config" / "opencode" / "agent-tracker.journal" / "team-sync.json"
+            machine.home / ".config" / "opencode" / "agent-tracker.journal" / "team-sync.state"
         ).unlink()
         line = machine.sync().stdout
         assert "(0 added, 0 updated)" in line
