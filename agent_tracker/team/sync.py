@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import getpass
 import itertools
+import operator
 import os
 import sys
 import time
@@ -35,6 +36,7 @@ import zlib
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -125,7 +127,13 @@ def _read_json(path: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def load_state(settings: Settings, server: str, member: str, share: bool) -> dict[int, int]:
+#: A fact's identity in the watermark: (crc32, adler32) of its stored key; its mark: the
+#: same of its stored bytes. 64 bits each, computed in C (collisions would need both sums at
+#: once, and nothing here is adversarial: the machine's owner writes its facts).
+Digest = tuple[int, int]
+
+
+def load_state(settings: Settings, server: str, member: str, share: bool) -> dict[Digest, Digest]:
     """The digests already on `server` for `member`; {} when the watermark is missing,
     damaged, of another format or about another server, member or sharing choice."""
     try:
@@ -143,24 +151,30 @@ def load_state(settings: Settings, server: str, member: str, share: bool) -> dic
         return {}
     if len(body) % 16 or meta.get("byteorder") not in ("little", "big"):
         return {}
-    pairs = array("Q")
-    pairs.frombytes(body)
+    sums = array("I")
+    sums.frombytes(body)
     if meta["byteorder"] != sys.byteorder:
-        pairs.byteswap()
-    return dict(zip(pairs[0::2], pairs[1::2], strict=True))
+        sums.byteswap()
+    n = len(sums) // 4
+    keys = zip(sums[:n], sums[n : 2 * n], strict=True)
+    return dict(zip(keys, zip(sums[2 * n : 3 * n], sums[3 * n :], strict=True), strict=True))
 
 
 def save_state(
-    settings: Settings, server: str, member: str, share: bool, digests: dict[int, int]
+    settings: Settings, server: str, member: str, share: bool, digests: dict[Digest, Digest]
 ) -> None:
     """Write the watermark atomically: a JSON line naming the server, member and sharing
-    choice, then (key digest, value digest) pairs as unsigned 64-bit numbers (a year of
-    heavy use, some 270,000 facts, is 4 MB, read and written in milliseconds)."""
+    choice, then the four sums of every fact as columns of unsigned 32-bit numbers (a year
+    of heavy use, some 270,000 facts, is 4 MB, read and written in milliseconds)."""
     paths.make_private_dir(settings.journal_folder)
     meta = {"v": STATE_VERSION, "server": server, "member": member, "share": share}
     meta["byteorder"] = sys.byteorder
-    pairs = array("Q", itertools.chain.from_iterable(digests.items()))
-    fsio.atomic_write(_path(settings, STATE_FILE), orjson.dumps(meta) + b"\n" + pairs.tobytes())
+    first, second = itemgetter(0), itemgetter(1)
+    sums = array("I", map(first, digests.keys()))
+    sums.extend(map(second, digests.keys()))
+    sums.extend(map(first, digests.values()))
+    sums.extend(map(second, digests.values()))
+    fsio.atomic_write(_path(settings, STATE_FILE), orjson.dumps(meta) + b"\n" + sums.tobytes())
 
 
 def read_status(settings: Settings) -> dict[str, Any] | None:
@@ -222,24 +236,25 @@ class Selection:
     machine: str | None
     #: (key, kind, shared body) of every fact whose digest differs, by project.
     by_project: dict[str, list[tuple[str, str, dict[str, Any]]]] = field(default_factory=dict)
-    #: The digest of every local fact now, by the digest of its stored key: what the
+    #: The mark of every stored record in the fact ranges now, by its identity: what the
     #: watermark becomes once everything is pushed (see `select`).
-    digests: dict[int, int] = field(default_factory=dict)
-    #: The key digest of each selected fact, by its text key.
-    tags: dict[str, int] = field(default_factory=dict)
+    digests: dict[Digest, Digest] = field(default_factory=dict)
+    #: The identity of each selected fact, by its text key.
+    tags: dict[str, Digest] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
         return sum(len(items) for items in self.by_project.values())
 
 
-def select(settings: Settings, known: dict[int, int], share: bool) -> Selection:
+def select(settings: Settings, known: dict[Digest, Digest], share: bool) -> Selection:
     """The facts of the central database that the server does not have in this form.
 
     A sync runs after every flush, so this must cost little on a year of heavy use: the
-    stored bytes of every fact are digested as they are (a fact is written whole, so its
-    bytes change exactly when it does), and only facts whose digest differs from the
-    watermark's are decoded and given their shared form.
+    stored bytes of every record in the fact ranges are digested as they are (a fact is
+    written whole, so its bytes change exactly when it does), in C (`map` over the keys and
+    values the cursor lists), and only records whose mark differs from the watermark's are
+    decoded and, when they are facts, given their shared form.
     """
     from agent_tracker.records import DAMAGED, Codec
     from agent_tracker.store import LMDBDatabase
@@ -247,43 +262,47 @@ def select(settings: Settings, known: dict[int, int], share: bool) -> Selection:
     db = LMDBDatabase.open_read(settings.database_path, settings.max_database_size)
     if db is None:
         return Selection(machine=None)
-    # 64 bits saying whether bytes changed: two checksums, fast in C (collisions would need
-    # both at once, and nothing here is adversarial: the machine's owner writes its facts).
-    crc, adler, seen = zlib.crc32, zlib.adler32, known.get
     with db:
         selection = Selection(machine=db.dbid)
-        digests, by_project, tags = selection.digests, selection.by_project, selection.tags
+        by_project, tags = selection.by_project, selection.tags
         txn = db.read()
         try:
             codec = Codec(txn)
             ranges = sorted({r for prefix in facts.PREFIX_KIND for r in codec.ranges(prefix)})
             cursor = txn.cursor()
             for start, stop in ranges:
-                if not cursor.set_range(start):
-                    continue
-                entries: Iterator[tuple[bytes, bytes]] = cursor.iternext()  # type: ignore[assignment]  # bytes: the transaction has no buffers
-                for key_bytes, raw in entries:
-                    if stop is not None and key_bytes >= stop:
-                        break
-                    tag = crc(key_bytes) | adler(key_bytes) << 32
-                    mark = crc(raw) | adler(raw) << 32
-                    if seen(tag) == mark:
-                        digests[tag] = mark
-                        continue
-                    key = codec.logical(key_bytes)
+                keys, values = _listed(cursor, start, stop)
+                ids = list(zip(map(zlib.crc32, keys), map(zlib.adler32, keys), strict=True))
+                marks = list(zip(map(zlib.crc32, values), map(zlib.adler32, values), strict=True))
+                selection.digests.update(zip(ids, marks, strict=True))
+                changed = map(operator.ne, map(known.get, ids), marks)
+                for index in itertools.compress(range(len(ids)), changed):
+                    key = codec.logical(keys[index])
                     kind = None if key is None else facts.kind_of_key(key)
                     if key is None or kind is None:
                         continue  # not a fact (names, indexes) in a shared range
-                    fact = codec.decode(key, key_bytes, raw)
+                    fact = codec.decode(key, keys[index], values[index])
                     if fact is DAMAGED:
                         continue  # `rebuild` sets it aside; nothing to share
-                    digests[tag] = mark
-                    tags[key] = tag
+                    tags[key] = ids[index]
                     body = shared_form(kind, fact, share)
                     by_project.setdefault(body["project"], []).append((key, kind, body))
         finally:
             txn.abort()
     return selection
+
+
+def _listed(cursor: Any, start: bytes, stop: bytes | None) -> tuple[list[bytes], list[bytes]]:
+    """The keys and the values in [start, stop), listed by the cursor in C."""
+    if not cursor.set_range(start):
+        return [], []
+    listed = cursor.iternext(keys=True, values=False)
+    keys = list(itertools.takewhile(stop.__gt__, listed) if stop is not None else listed)
+    if not keys:
+        return [], []
+    cursor.set_range(start)
+    values = list(itertools.islice(cursor.iternext(keys=False, values=True), len(keys)))
+    return keys, values
 
 
 def chunks(
@@ -370,6 +389,10 @@ def _sync_locked(
     selection = select(settings, known, share)
     if selection.machine is None:
         return  # no database yet: nothing to share
+    if not selection.tags:  # nothing new: the server is not even contacted
+        if len(selection.digests) != len(known):  # facts gone locally (amended)
+            save_state(settings, result.server, member, share, selection.digests)
+        return
     from agent_tracker.team import server
 
     conn = (connect or server.connect)(url)
@@ -377,7 +400,14 @@ def _sync_locked(
         server.ensure_schema(conn)
         # What the server has now: the old watermark minus keys no longer local, plus each
         # pushed chunk as soon as the server committed it.
-        done = {key: mark for key, mark in known.items() if key in selection.digests}
+        # (A copy of the digests, with each selected fact's old mark or none: O(changes).)
+        done = dict(selection.digests)
+        for tag in selection.tags.values():
+            old = known.get(tag)
+            if old is None:
+                done.pop(tag, None)
+            else:
+                done[tag] = old
         for items in chunks(selection):
             pushed = server.push(conn, member, selection.machine, items)
             for key, _, _ in items:
@@ -390,7 +420,5 @@ def _sync_locked(
             result.updated += int(getattr(pushed, "updated", 0))
             result.unchanged += int(getattr(pushed, "unchanged", 0))
             result.projects += int(getattr(pushed, "projects", 0))
-        if done != known:
-            save_state(settings, result.server, member, share, done)
     finally:
         conn.close()

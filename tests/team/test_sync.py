@@ -86,8 +86,9 @@ def test_the_member_defaults_to_git_user_name(home: Path, monkeypatch: pytest.Mo
 
 def test_a_watermark_for_another_server_or_member_is_not_trusted(home: Path) -> None:
     settings = config.load()
-    sync.save_state(settings, "db:5432/a", "ada", False, {1: 2, 2**64 - 1: 3})
-    assert sync.load_state(settings, "db:5432/a", "ada", False) == {1: 2, 2**64 - 1: 3}
+    marks = {(1, 2): (3, 4), (2**32 - 1, 0): (5, 2**32 - 1)}
+    sync.save_state(settings, "db:5432/a", "ada", False, marks)
+    assert sync.load_state(settings, "db:5432/a", "ada", False) == marks
     assert sync.load_state(settings, "db:5432/b", "ada", False) == {}
     assert sync.load_state(settings, "db:5432/a", "bob", False) == {}
     assert sync.load_state(settings, "db:5432/a", "ada", True) == {}
