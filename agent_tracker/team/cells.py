@@ -34,7 +34,14 @@ import orjson
 
 from agent_tracker import totals
 from agent_tracker.facts import USAGE_COUNTS
-from agent_tracker.team.schema import CELL_COUNTS, CELL_KEYS, SCHEMA
+from agent_tracker.team.schema import (
+    CELL_COUNTS,
+    CELL_KEYS,
+    CELL_NUMBERS,
+    MIX_COLUMNS,
+    SCHEMA,
+    SOURCE_COLUMNS,
+)
 
 if TYPE_CHECKING:
     from agent_tracker.team.connection import Connection
@@ -163,7 +170,7 @@ def _member_days(
         f"DELETE FROM {SCHEMA}.cell WHERE project = %s AND member = %s AND day = ANY(%s::date[])",
         (project, member, days),
     )
-    columns = ("project", "member", *CELL_KEYS, *CELL_COUNTS, "mix", "sources")
+    columns = ("project", "member", *CELL_KEYS, *CELL_NUMBERS, "other_sources")
     with (
         conn.cursor() as cur,
         cur.copy(f"COPY {SCHEMA}.cell ({', '.join(columns)}) FROM STDIN") as copy,
@@ -174,6 +181,7 @@ def _member_days(
 
 
 def _row(project: str, member: str, cell: Body) -> tuple[Any, ...]:
+    sources = cell["sources"]
     return (
         project,
         member,
@@ -183,8 +191,9 @@ def _row(project: str, member: str, cell: Body) -> tuple[Any, ...]:
         cell["model"],
         cell.get("instructions") or "",
         *(cell.get(name, 0) for name in CELL_COUNTS),
-        orjson.dumps(cell["mix"]).decode(),
-        orjson.dumps(cell["sources"]).decode(),
+        *(cell["mix"].get(value, 0) for value in MIX_COLUMNS),
+        *(sources.get(name, 0) for name in SOURCE_COLUMNS),
+        orjson.dumps({k: n for k, n in sources.items() if k not in SOURCE_COLUMNS}).decode(),
     )
 
 

@@ -12,10 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from agent_tracker import events, totals
+from agent_tracker import totals
 from agent_tracker.team import schema
 from agent_tracker.team.connection import error_of, where
-from agent_tracker.team.schema import CELL_COUNTS, SCHEMA
+from agent_tracker.team.schema import (
+    CELL_COUNTS,
+    CELL_NUMBERS,
+    MIX_COLUMNS,
+    SCHEMA,
+    SOURCE_COLUMNS,
+)
 
 if TYPE_CHECKING:
     from agent_tracker.team.connection import Connection
@@ -37,39 +43,50 @@ def cells(
     at = where(conn)
     conditions, params = _cell_filter(since, until, member)
     group = "day, harness, agent, model, project, instructions"
-    sums = ", ".join(f"sum({name})::bigint" for name in CELL_COUNTS)
-    grades = [str(value) for value in events.GRADE_VALUES]
-    mix = ", ".join(f"sum((mix->>'{value}')::bigint)::bigint" for value in grades)
+    sums = ", ".join(f"sum({name})::bigint" for name in CELL_NUMBERS)
+    other = "other_sources <> '{}'::jsonb"
     try:
         schema.require(conn, at)
-        rows = conn.execute(
-            f"SELECT {group}, {sums}, {mix} FROM {SCHEMA}.cell {conditions} "
-            f"GROUP BY {group} ORDER BY {group}",
-            params,
-        ).fetchall()
-        source_rows = conn.execute(
-            f"SELECT {group}, s.key, sum(s.value::bigint)::bigint "
-            f"FROM {SCHEMA}.cell, jsonb_each_text(sources) s {conditions} "
-            f"GROUP BY {group}, s.key",
-            params,
-        ).fetchall()
+        with conn.transaction():  # one snapshot for both queries: a push may commit between
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            conn.execute("SET LOCAL work_mem = '64MB'")  # group in memory, not on disk
+            rows = conn.execute(
+                f"SELECT {group}, {sums} FROM {SCHEMA}.cell {conditions} GROUP BY {group}",
+                params,
+            ).fetchall()
+            other_rows = conn.execute(
+                f"SELECT {group}, s.key, sum(s.value::bigint)::bigint "
+                f"FROM {SCHEMA}.cell, jsonb_each_text(other_sources) s "
+                f"{conditions + ' AND ' if conditions else 'WHERE '}{other} "
+                f"GROUP BY {group}, s.key",
+                params,
+            ).fetchall()
     except psycopg.Error as exc:
         raise error_of(exc, at) from None
     found: dict[tuple[Any, ...], dict[str, Any]] = {}
-    width = len(CELL_COUNTS)
+    counts = len(CELL_COUNTS)
+    mixes = counts + len(MIX_COLUMNS)
     for row in rows:
         day, harness, agent, model, project, instructions = row[:6]
         record = totals.day_record(
             harness, agent, model, project, day.isoformat(), instructions or None
         )
-        record.update(zip(CELL_COUNTS, row[6 : 6 + width], strict=True))
-        record["mix"] = dict(zip(grades, row[6 + width :], strict=True))
+        figures = row[6:]
+        record.update(zip(CELL_COUNTS, figures[:counts], strict=True))
+        record["mix"] = dict(zip(MIX_COLUMNS, figures[counts:mixes], strict=True))
+        record["sources"] = {
+            name: n for name, n in zip(SOURCE_COLUMNS, figures[mixes:], strict=True) if n
+        }
         found[tuple(row[:6])] = record
-    for row in source_rows:
+    for row in other_rows:
         summed = found.get(tuple(row[:6]))
         if summed is not None and row[7]:
             summed["sources"][row[6]] = row[7]
-    return list(found.values())
+    return sorted(found.values(), key=_order)
+
+
+def _order(record: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(record[k] or "" for k in ("day", "harness", "agent", "model", "project"))
 
 
 def _cell_filter(since: str | None, until: str | None, member: str | None) -> tuple[str, list[Any]]:

@@ -8,8 +8,9 @@ with anything else), described for the person who runs the server in docs/team-s
   local database id and whose it is;
 - `fact(key, kind, project, member, hash, day, body, synced_at)`: every fact pushed, under
   its local key (unique across machines), its body as JSON;
-- `cell(project, member, day, harness, agent, model, instructions, <counts>, mix,
-  sources)`: the day records of `totals`, per member: what `report --team` sums;
+- `cell(project, member, day, harness, agent, model, instructions, <counts>, mix_*,
+  source_*, other_sources)`: the day records of `totals`, per member, every figure a
+  column: what `report --team` sums;
 - `summary(project, member, body)`: the project record of `totals` per member.
 
 Facts are the truth; cells and summaries are derived from them by `server.push` (the same
@@ -71,8 +72,19 @@ CELL_COUNTS = (
 )
 #: What identifies a cell within a project and member.
 CELL_KEYS = ("day", "harness", "agent", "model", "instructions")
+#: A day record's `mix` (graded commits by grade value) as columns: summing plain integers
+#: over a team's cells is several times cheaper than summing JSON members (team_bench.py).
+MIX_COLUMNS = {"-1": "mix_bad", "1": "mix_neutral", "2": "mix_good", "5": "mix_excellent"}
+#: Its `sources` (commits by how their setup was decided) likewise, for every source this
+#: agent-tracker writes (report.SOURCES); any other name goes to the JSON `other_sources`.
+SOURCE_COLUMNS = {
+    name: f"source_{name}"
+    for name in ("session", "flag", "env", "trailer", "author", "recent", "journal", "legacy")
+} | {"unknown": "source_unknown"}
+#: Every numeric column of a cell, in table order: what the team report sums.
+CELL_NUMBERS = (*CELL_COUNTS, *MIX_COLUMNS.values(), *SOURCE_COLUMNS.values())
 
-_COUNT_COLUMNS = ",\n".join(f"    {name} bigint NOT NULL DEFAULT 0" for name in CELL_COUNTS)
+_COUNT_COLUMNS = ",\n".join(f"    {name} bigint NOT NULL DEFAULT 0" for name in CELL_NUMBERS)
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -111,8 +123,7 @@ MIGRATIONS: dict[int, list[str]] = {
     model text NOT NULL,
     instructions text NOT NULL DEFAULT '',
 {_COUNT_COLUMNS},
-    mix jsonb NOT NULL DEFAULT '{{}}',
-    sources jsonb NOT NULL DEFAULT '{{}}',
+    other_sources jsonb NOT NULL DEFAULT '{{}}',
     PRIMARY KEY (project, member, day, harness, agent, model, instructions)
 )""",
         # `report --team --since/--until` reads a range of days.
