@@ -133,47 +133,73 @@ def _read_json(path: str) -> dict[str, Any] | None:
 Digest = tuple[int, int]
 
 
-def load_state(settings: Settings, server: str, member: str, share: bool) -> dict[Digest, Digest]:
-    """The digests already on `server` for `member`; {} when the watermark is missing,
+@dataclass
+class Watermark:
+    """What the server has of this machine's facts: a mark per block of stored records (a
+    project's commits and grades; the usage counts; ...) and per record. The per-record
+    marks are read only when a block changed (`marks`)."""
+
+    blocks: dict[str, list[int]] = field(default_factory=dict)
+    body: bytes = b""
+    byteorder: str = sys.byteorder
+    _marks: dict[Digest, Digest] | None = None
+
+    @property
+    def marks(self) -> dict[Digest, Digest]:
+        if self._marks is None:
+            sums = array("I")
+            sums.frombytes(self.body)
+            if self.byteorder != sys.byteorder:
+                sums.byteswap()
+            n = len(sums) // 4
+            ids = zip(sums[:n], sums[n : 2 * n], strict=True)
+            self._marks = dict(
+                zip(ids, zip(sums[2 * n : 3 * n], sums[3 * n :], strict=True), strict=True)
+            )
+        return self._marks
+
+
+def load_state(settings: Settings, server: str, member: str, share: bool) -> Watermark:
+    """What is already on `server` for `member`; empty when the watermark is missing,
     damaged, of another format or about another server, member or sharing choice."""
     try:
         with open(_path(settings, STATE_FILE), "rb") as handle:
             raw = handle.read()
     except OSError:
-        return {}
+        return Watermark()
     header, _, body = raw.partition(b"\n")
     try:
         meta = orjson.loads(header)
     except orjson.JSONDecodeError:
-        return {}
+        return Watermark()
     wanted = {"v": STATE_VERSION, "server": server, "member": member, "share": share}
     if not isinstance(meta, dict) or any(meta.get(k) != v for k, v in wanted.items()):
-        return {}
-    if len(body) % 16 or meta.get("byteorder") not in ("little", "big"):
-        return {}
-    sums = array("I")
-    sums.frombytes(body)
-    if meta["byteorder"] != sys.byteorder:
-        sums.byteswap()
-    n = len(sums) // 4
-    keys = zip(sums[:n], sums[n : 2 * n], strict=True)
-    return dict(zip(keys, zip(sums[2 * n : 3 * n], sums[3 * n :], strict=True), strict=True))
+        return Watermark()
+    blocks = meta.get("blocks")
+    if len(body) % 16 or meta.get("byteorder") not in ("little", "big") or type(blocks) is not dict:
+        return Watermark()
+    return Watermark(blocks, body, meta["byteorder"])
 
 
 def save_state(
-    settings: Settings, server: str, member: str, share: bool, digests: dict[Digest, Digest]
+    settings: Settings,
+    server: str,
+    member: str,
+    share: bool,
+    marks: dict[Digest, Digest],
+    blocks: dict[str, list[int]],
 ) -> None:
     """Write the watermark atomically: a JSON line naming the server, member and sharing
-    choice, then the four sums of every fact as columns of unsigned 32-bit numbers (a year
-    of heavy use, some 270,000 facts, is 4 MB, read and written in milliseconds)."""
+    choice with the block marks, then the four sums of every record as columns of unsigned
+    32-bit numbers (a year of heavy use, some 270,000 facts, is 4 MB)."""
     paths.make_private_dir(settings.journal_folder)
     meta = {"v": STATE_VERSION, "server": server, "member": member, "share": share}
-    meta["byteorder"] = sys.byteorder
+    meta |= {"byteorder": sys.byteorder, "blocks": blocks}
     first, second = itemgetter(0), itemgetter(1)
-    sums = array("I", map(first, digests.keys()))
-    sums.extend(map(second, digests.keys()))
-    sums.extend(map(first, digests.values()))
-    sums.extend(map(second, digests.values()))
+    sums = array("I", map(first, marks.keys()))
+    sums.extend(map(second, marks.keys()))
+    sums.extend(map(first, marks.values()))
+    sums.extend(map(second, marks.values()))
     fsio.atomic_write(_path(settings, STATE_FILE), orjson.dumps(meta) + b"\n" + sums.tobytes())
 
 
@@ -236,25 +262,30 @@ class Selection:
     machine: str | None
     #: (key, kind, shared body) of every fact whose digest differs, by project.
     by_project: dict[str, list[tuple[str, str, dict[str, Any]]]] = field(default_factory=dict)
-    #: The mark of every stored record in the fact ranges now, by its identity: what the
-    #: watermark becomes once everything is pushed (see `select`).
+    #: The marks of the records of every changed block now, by identity.
     digests: dict[Digest, Digest] = field(default_factory=dict)
-    #: The identity of each selected fact, by its text key.
+    #: The identity and the block of each selected fact, by its text key.
     tags: dict[str, Digest] = field(default_factory=dict)
+    block_of: dict[str, str] = field(default_factory=dict)
+    #: The mark of every block now.
+    blocks: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
         return sum(len(items) for items in self.by_project.values())
 
 
-def select(settings: Settings, known: dict[Digest, Digest], share: bool) -> Selection:
+def select(settings: Settings, known: Watermark, share: bool) -> Selection:
     """The facts of the central database that the server does not have in this form.
 
-    A sync runs after every flush, so this must cost little on a year of heavy use: the
-    stored bytes of every record in the fact ranges are digested as they are (a fact is
-    written whole, so its bytes change exactly when it does), in C (`map` over the keys and
-    values the cursor lists), and only records whose mark differs from the watermark's are
-    decoded and, when they are facts, given their shared form.
+    A sync runs after every flush, so this must cost little on a year of heavy use. The
+    stored records of the fact ranges are read in blocks (one per project for commits and
+    grades, whose stored keys start with the project; one per range for the others), each
+    block's keys and values as lists made by the cursor in C, and a block is marked by
+    checksums of its joined keys and joined values: an unchanged block (most of them) costs
+    nothing more. In a changed block each record is marked the same way (a fact is written
+    whole, so its bytes change exactly when it does), and only records whose mark differs
+    from the watermark's are decoded and, when they are facts, given their shared form.
     """
     from agent_tracker.records import DAMAGED, Codec
     from agent_tracker.store import LMDBDatabase
@@ -271,38 +302,73 @@ def select(settings: Settings, known: dict[Digest, Digest], share: bool) -> Sele
             ranges = sorted({r for prefix in facts.PREFIX_KIND for r in codec.ranges(prefix)})
             cursor = txn.cursor()
             for start, stop in ranges:
-                keys, values = _listed(cursor, start, stop)
-                ids = list(zip(map(zlib.crc32, keys), map(zlib.adler32, keys), strict=True))
-                marks = list(zip(map(zlib.crc32, values), map(zlib.adler32, values), strict=True))
-                selection.digests.update(zip(ids, marks, strict=True))
-                changed = map(operator.ne, map(known.get, ids), marks)
-                for index in itertools.compress(range(len(ids)), changed):
-                    key = codec.logical(keys[index])
-                    kind = None if key is None else facts.kind_of_key(key)
-                    if key is None or kind is None:
-                        continue  # not a fact (names, indexes) in a shared range
-                    fact = codec.decode(key, keys[index], values[index])
-                    if fact is DAMAGED:
-                        continue  # `rebuild` sets it aside; nothing to share
-                    tags[key] = ids[index]
-                    body = shared_form(kind, fact, share)
-                    by_project.setdefault(body["project"], []).append((key, kind, body))
+                for block, keys, values in _blocks(cursor, start, stop):
+                    joined = b"".join(values)
+                    mark = [zlib.crc32(b"".join(keys)), zlib.crc32(joined)]
+                    mark += [zlib.adler32(joined), len(keys)]
+                    selection.blocks[block] = mark
+                    if known.blocks.get(block) == mark:
+                        continue
+                    ids = list(zip(map(zlib.crc32, keys), map(zlib.adler32, keys), strict=True))
+                    marks = list(
+                        zip(map(zlib.crc32, values), map(zlib.adler32, values), strict=True)
+                    )
+                    selection.digests.update(zip(ids, marks, strict=True))
+                    changed = map(operator.ne, map(known.marks.get, ids), marks)
+                    for index in itertools.compress(range(len(ids)), changed):
+                        key = codec.logical(keys[index])
+                        kind = None if key is None else facts.kind_of_key(key)
+                        if key is None or kind is None:
+                            continue  # not a fact (names, indexes) in a shared range
+                        fact = codec.decode(key, keys[index], values[index])
+                        if fact is DAMAGED:
+                            continue  # `rebuild` sets it aside; nothing to share
+                        tags[key] = ids[index]
+                        selection.block_of[key] = block
+                        body = shared_form(kind, fact, share)
+                        by_project.setdefault(body["project"], []).append((key, kind, body))
         finally:
             txn.abort()
     return selection
 
 
-def _listed(cursor: Any, start: bytes, stop: bytes | None) -> tuple[list[bytes], list[bytes]]:
-    """The keys and the values in [start, stop), listed by the cursor in C."""
-    if not cursor.set_range(start):
-        return [], []
-    listed = cursor.iternext(keys=True, values=False)
-    keys = list(itertools.takewhile(stop.__gt__, listed) if stop is not None else listed)
-    if not keys:
-        return [], []
-    cursor.set_range(start)
-    values = list(itertools.islice(cursor.iternext(keys=False, values=True), len(keys)))
-    return keys, values
+#: Stored commit and grade keys start with this many bytes naming their project.
+_PROJECT_PREFIX = 9
+
+
+def _blocks(
+    cursor: Any, start: bytes, stop: bytes | None
+) -> Iterator[tuple[str, list[bytes], list[bytes]]]:
+    """(block name, keys, values) of the records in [start, stop): one block per project
+    in the packed range of commits and grades, else one for the range."""
+    from agent_tracker.keys import FACT
+
+    position = start
+    while cursor.set_range(position):
+        first = cursor.key()
+        if stop is not None and first >= stop:
+            return
+        if start != FACT:
+            end = stop
+        else:
+            end = _after(first[:_PROJECT_PREFIX])
+            end = end if stop is None or (end is not None and end < stop) else stop
+        listed = cursor.iternext(keys=True, values=False)
+        keys = list(itertools.takewhile(end.__gt__, listed) if end is not None else listed)
+        cursor.set_range(first)
+        values = list(itertools.islice(cursor.iternext(keys=False, values=True), len(keys)))
+        yield (first[:_PROJECT_PREFIX] if start == FACT else start).hex(), keys, values
+        if end is None or start != FACT:
+            return
+        position = end
+
+
+def _after(prefix: bytes) -> bytes | None:
+    """The first bytes after every key that starts with `prefix` (None: to the end)."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return None
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
 
 
 def chunks(
@@ -389,31 +455,49 @@ def _sync_locked(
     selection = select(settings, known, share)
     if selection.machine is None:
         return  # no database yet: nothing to share
-    if not selection.tags:  # nothing new: the server is not even contacted
-        if len(selection.digests) != len(known):  # facts gone locally (amended)
-            save_state(settings, result.server, member, share, selection.digests)
+    # The watermark to be: the old marks of every unchanged block, the new ones of changed
+    # blocks except for the facts still to push (their old mark, or none).
+    if selection.blocks == known.blocks:
+        return  # nothing new: the server is not even contacted
+    done = dict(known.marks)
+    done.update(selection.digests)
+    for tag in selection.tags.values():
+        old = known.marks.get(tag)
+        if old is None:
+            done.pop(tag, None)
+        else:
+            done[tag] = old
+    pending: dict[str, int] = {}
+    for block in selection.block_of.values():
+        pending[block] = pending.get(block, 0) + 1
+    blocks = {b: m for b, m in selection.blocks.items() if b not in pending}
+    for block in pending:
+        if block in known.blocks:
+            blocks[block] = known.blocks[block]
+    if not selection.tags:  # records changed, no fact to push (set aside, names)
+        save_state(settings, result.server, member, share, done, blocks)
         return
     from agent_tracker.team import server
 
     conn = (connect or server.connect)(url)
     try:
         server.ensure_schema(conn)
-        # What the server has now: the old watermark minus keys no longer local, plus each
-        # pushed chunk as soon as the server committed it.
-        # (A copy of the digests, with each selected fact's old mark or none: O(changes).)
-        done = dict(selection.digests)
-        for tag in selection.tags.values():
-            old = known.get(tag)
-            if old is None:
-                done.pop(tag, None)
-            else:
-                done[tag] = old
+        # The watermark advances once a push returned: it must be durable by then, even on a
+        # server set for speed (synchronous_commit off loses commits in a crash).
+        try:
+            conn.execute("SET synchronous_commit = on")
+        except Exception as exc:  # noqa: BLE001 - psycopg's errors, said as the server says them
+            raise server.error_of(exc, server.describe(url)) from None
         for items in chunks(selection):
             pushed = server.push(conn, member, selection.machine, items)
             for key, _, _ in items:
                 tag = selection.tags[key]
                 done[tag] = selection.digests[tag]
-            save_state(settings, result.server, member, share, done)
+                block = selection.block_of[key]
+                pending[block] -= 1
+                if not pending[block]:
+                    blocks[block] = selection.blocks[block]
+            save_state(settings, result.server, member, share, done, blocks)
             result.pushes += 1
             result.facts += len(items)
             result.added += int(getattr(pushed, "added", 0))

@@ -87,15 +87,16 @@ def test_the_member_defaults_to_git_user_name(home: Path, monkeypatch: pytest.Mo
 def test_a_watermark_for_another_server_or_member_is_not_trusted(home: Path) -> None:
     settings = config.load()
     marks = {(1, 2): (3, 4), (2**32 - 1, 0): (5, 2**32 - 1)}
-    sync.save_state(settings, "db:5432/a", "ada", False, marks)
-    assert sync.load_state(settings, "db:5432/a", "ada", False) == marks
-    assert sync.load_state(settings, "db:5432/b", "ada", False) == {}
-    assert sync.load_state(settings, "db:5432/a", "bob", False) == {}
-    assert sync.load_state(settings, "db:5432/a", "ada", True) == {}
+    sync.save_state(settings, "db:5432/a", "ada", False, marks, {"0100": [1, 2, 3, 4]})
+    loaded = sync.load_state(settings, "db:5432/a", "ada", False)
+    assert (loaded.marks, loaded.blocks) == (marks, {"0100": [1, 2, 3, 4]})
+    for other in (("db:5432/b", "ada", False), ("db:5432/a", "bob", False)):
+        assert sync.load_state(settings, *other).marks == {}
+    assert sync.load_state(settings, "db:5432/a", "ada", True).blocks == {}
     state = Path(settings.journal_folder) / sync.STATE_FILE
     assert oct(state.stat().st_mode & 0o777) == "0o600"
     state.write_bytes(b"{broken")
-    assert sync.load_state(settings, "db:5432/a", "ada", False) == {}
+    assert sync.load_state(settings, "db:5432/a", "ada", False).marks == {}
 
 
 def test_selection_pushes_only_what_changed_since_the_watermark(home: Path) -> None:
@@ -103,14 +104,15 @@ def test_selection_pushes_only_what_changed_since_the_watermark(home: Path) -> N
         assert run_tracker("track", *command, "--agent", "a", "--model", "m").returncode == 0
     assert run_tracker("flush").returncode == 0
     settings = config.load()
-    first = sync.select(settings, {}, False)
+    first = sync.select(settings, sync.Watermark(), False)
     assert first.machine is not None
     assert first.count == len(first.digests) >= 1
-    assert sync.select(settings, first.digests, False).count == 0
+    pushed = sync.Watermark(first.blocks, _marks=first.digests)
+    assert sync.select(settings, pushed, False).count == 0
     # More work grows a usage counter: its fact is selected again, in its new form.
     assert run_tracker("track", "tool", "edit", "--agent", "a", "--model", "m").returncode == 0
     assert run_tracker("flush").returncode == 0
-    again = sync.select(settings, first.digests, False)
+    again = sync.select(settings, pushed, False)
     assert again.count == 1
     ((_, kind, body),) = next(iter(again.by_project.values()))
     assert kind == "usage"
