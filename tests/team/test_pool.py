@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from pgserver import PgServer
 
@@ -271,6 +272,8 @@ def test_three_members_on_four_machines_see_one_ranking_equal_to_the_union(
     assert figures(union_report(tmp_path, machines)) == first
     assert reports[0]["recommendation"] == union_report(tmp_path, machines)["recommendation"]
     assert reports[0]["query"]["team"] is True
+    schema = json.loads((Path(__file__).parents[2] / "docs" / "report-schema.json").read_text())
+    jsonschema.validate(reports[0], schema, format_checker=jsonschema.FormatChecker())
     # One member's machines together: ada's two machines, and nobody else's work.
     ada = machines[0].team_report("--member", "ada")
     check_union(ada, union_by_hand(machines[:2]))
