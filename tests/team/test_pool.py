@@ -529,3 +529,22 @@ def test_a_schema_newer_than_the_tool_is_one_line_and_exit_65(
         conn.execute(f"UPDATE {table} SET value = '999' WHERE key = 'schema_version'")
     _fails_cleanly(machine, 65, "newer", "team", "sync")
     _fails_cleanly(machine, 65, "newer", "report", "--team")
+
+
+def test_a_flush_syncs_in_the_background_when_a_team_server_is_set(
+    tmp_path: Path, pg_url: str
+) -> None:
+    (machine,) = make_machines(tmp_path, pg_url, FOUR[:1])
+    machine.run("team", "init")
+    repo = machine.repo("app", SHARED_REMOTE)
+    machine.work(repo, SETUPS[0], 0, "good")
+    started = time.monotonic()
+    machine.run("flush", AGENT_TRACKER_AUTO_SYNC="1")
+    assert time.monotonic() - started < 10  # the flush never waits for the sync
+    status = machine.home / ".config" / "opencode" / "agent-tracker.journal" / "team-status.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not status.exists():
+        time.sleep(0.1)
+    assert json.loads(status.read_text())["ok"] is True
+    check_union(machine.team_report(), union_by_hand([machine]))
+    assert "team sync: last synced" in machine.run("doctor", check=False).stdout
