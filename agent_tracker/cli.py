@@ -44,6 +44,7 @@ from agent_tracker.errors import (
     say,
 )
 from agent_tracker.harnesses import MODULES as HARNESSES
+from agent_tracker.team.cli_team import team_app
 
 # Each command imports the core it calls (and `render`, which brings Rich) when it runs:
 # a person typing `report` waits for neither the merging code nor the hook installer.
@@ -87,6 +88,7 @@ config_app = typer.Typer(
 app.add_typer(track_app, name="track")
 app.add_typer(hooks_app, name="hooks")
 app.add_typer(config_app, name="config")
+app.add_typer(team_app, name="team")
 
 
 class Party(StrEnum):
@@ -616,6 +618,9 @@ class ConfigKey(StrEnum):
     max_database_size = "max_database_size"
     journal_dir = "journal_dir"
     attribution_window = "attribution_window"
+    team_database_url = "team_database_url"
+    team_member = "team_member"
+    share_project_names = "share_project_names"
 
 
 KeyArg = Annotated[
@@ -647,6 +652,7 @@ def config_show(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
     else:
         for key, item in data.items():
             shown = item.get("value", "(invalid)")
+            shown = str(shown).lower() if isinstance(shown, bool) else shown
             out.print(f"{key} = {shown}  ({item['source']})", markup=False)
             if "error" in item:
                 out.print(f"  invalid: {item['error']}", markup=False)
@@ -682,7 +688,8 @@ def config_set(
             f"agent-tracker: warning: repaired {path}: dropped {'; '.join(dropped)}",
             markup=False,
         )
-    out.print(f"{key.value} = {stored}  (written to {path})", markup=False)
+    shown = str(stored).lower() if isinstance(stored, bool) else stored  # as TOML writes it
+    out.print(f"{key.value} = {shown}  (written to {path})", markup=False)
 
 
 @config_app.command("path")

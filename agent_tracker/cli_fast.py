@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from datetime import date
 
     from agent_tracker.config import Settings
+    from agent_tracker.report import Report
 
 #: Options of the root command that take a value (before the command's name).
 ROOT_OPTIONS = {
@@ -45,8 +46,9 @@ REPORT_OPTIONS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "--setup": ("setup", None),
     "--top": ("top", None),
     "--format": ("fmt", FORMAT_CHOICES),
+    "--member": ("member", None),
 }
-REPORT_FLAGS = {"--flushed-only": "flushed_only"}
+REPORT_FLAGS = {"--flushed-only": "flushed_only", "--team": "team"}
 
 
 def parse(argv: list[str]) -> tuple[dict[str, str | None], dict[str, object]] | None:
@@ -157,6 +159,8 @@ def show(
     top: int | None = None,
     flushed_only: bool = False,
     fmt: str = "text",
+    team: bool = False,
+    member: str | None = None,
 ) -> None:
     """The `report` command (its --help is in `cli_history.report`)."""
     import os
@@ -165,6 +169,14 @@ def show(
     from agent_tracker import report as report_mod
     from agent_tracker.errors import printable
 
+    team = team or member is not None
+    if team and flushed_only:
+        raise UsageError(
+            "--flushed-only: the team report holds only synced facts, never pending journal "
+            "events; leave --flushed-only out (or run `agent-tracker flush` and `team sync`)"
+        )
+    if member is not None and not member.strip():
+        raise UsageError("--member: give a member's name as the team report shows it")
     today = report_mod.utc_today()
     language = None
     if like is not None:
@@ -194,7 +206,9 @@ def show(
         harness=harness,
         language=language,
         top=top,
-        include_pending=not flushed_only,
+        include_pending=not flushed_only and not team,
+        team=team,
+        member=member,
     )
     if fmt == "html" and sys.stdout.isatty():
         raise UsageError(
@@ -206,13 +220,13 @@ def show(
     if setup is not None:
         if fmt in ("csv", "markdown", "html") or by != "setup":
             raise UsageError("--setup shows one setup by project: use --format text or json")
-        detail = report_mod.setup_detail(settings, query, setup)
+        detail = report_mod.setup_detail(settings, query, setup, _builder(team))
         if fmt == "json":
             render.json_out(out, detail.as_dict())
         else:
             reportview.setup_detail(out, detail)
         return
-    data = report_mod.build(settings, query, os.getcwd())  # noqa: PTH109 - no pathlib here
+    data = _builder(team)(settings, query, os.getcwd())  # noqa: PTH109 - no pathlib here
     if fmt == "json":
         render.json_out(out, data.as_dict())
     elif fmt == "csv":
@@ -225,6 +239,17 @@ def show(
         reporthtml.write(data, sys.stdout)
     else:
         reportview.table(out, data)
+
+
+def _builder(team: bool) -> Callable[..., Report]:
+    """How the report is built: from the central database, or from the team server."""
+    if not team:
+        from agent_tracker import report as report_mod
+
+        return report_mod.build
+    from agent_tracker.team import view
+
+    return view.build
 
 
 def day(option: str, text: str | None, today: date) -> str | None:

@@ -101,6 +101,18 @@ def report(
     top: TopOpt = None,
     flushed_only: FlushedOpt = False,
     fmt: ReportFormatOpt = ReportFormat.text,
+    team: Annotated[
+        bool,
+        opt(
+            "--team",
+            "The whole team pool on the team server (`team sync` fills it), ranked the same "
+            "way. Needs the team extra.",
+        ),
+    ] = False,
+    member: Annotated[
+        str | None,
+        opt("--member", "With --team: only this member's machines together.", "NAME"),
+    ] = None,
 ) -> None:
     """Rank agent setups by the quality of their work, and recommend one.
 
@@ -124,6 +136,8 @@ def report(
         top=top,
         flushed_only=flushed_only,
         fmt=fmt.value,
+        team=team,
+        member=member,
     )
 
 

@@ -48,8 +48,17 @@ ENV_VARS = {
     "max_database_size": "AGENT_TRACKER_MAX_DATABASE_SIZE",
     "journal_dir": "AGENT_TRACKER_JOURNAL_DIR",
     "attribution_window": "AGENT_TRACKER_ATTRIBUTION_WINDOW",
+    "team_database_url": "AGENT_TRACKER_TEAM_DATABASE_URL",
+    "team_member": "AGENT_TRACKER_TEAM_MEMBER",
+    "share_project_names": "AGENT_TRACKER_SHARE_PROJECT_NAMES",
 }
 KEYS = tuple(ENV_VARS)
+#: The settings of the team pool (issue 12): not paths, not needed by capture.
+TEAM_KEYS = ("team_database_url", "team_member", "share_project_names")
+_TEAM_SCHEMES = ("postgresql://", "postgres://")
+_MAX_MEMBER = 100
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
 _UNITS = {
     "": 1,
     "b": 1,
@@ -85,6 +94,7 @@ class Settings:
         attribution_window: int = DEFAULT_WINDOW,
         errors: dict[str, ConfigError] | None = None,
         notice: str | None = None,
+        team: dict[str, str | int] | None = None,
     ) -> None:
         self.config_file = config_file
         self._values: dict[str, str | int] = {
@@ -92,6 +102,10 @@ class Settings:
             "max_database_size": max_database_size,
             "journal_dir": journal_folder,
             "attribution_window": attribution_window,
+            "team_database_url": "",
+            "team_member": "",
+            "share_project_names": False,
+            **(team or {}),
         }
         self.sources = sources
         #: Settings whose configured value is invalid: reading them raises.
@@ -120,6 +134,20 @@ class Settings:
     @property
     def attribution_window(self) -> int:
         return int(self._get("attribution_window"))
+
+    @property
+    def team_database_url(self) -> str | None:
+        """The team server's URL (never with a password), None when no pool is configured."""
+        return str(self._get("team_database_url")) or None
+
+    @property
+    def team_member(self) -> str | None:
+        """The configured member name; None means the default (see `team.sync.member_name`)."""
+        return str(self._get("team_member")) or None
+
+    @property
+    def share_project_names(self) -> bool:
+        return bool(self._get("share_project_names"))
 
     @property
     def config_path(self) -> Path:
@@ -198,6 +226,52 @@ def parse_window(value: object) -> int:
             f"{MIN_WINDOW}..{MAX_WINDOW} seconds (1 minute..7 days)"
         )
     return int(seconds)
+
+
+def check_team_url(value: object) -> str:
+    """A `postgresql://` URL without a password; raises ConfigError. libpq reads the
+    password from ~/.pgpass or PGPASSWORD, so that none is ever stored in our files."""
+    if not isinstance(value, str):
+        raise ConfigError(f"team_database_url must be a postgresql:// URL, got {value!r}")
+    text = value.strip()
+    if not text:
+        return ""  # no pool
+    if not text.lower().startswith(_TEAM_SCHEMES) or any(c.isspace() for c in text):
+        raise ConfigError(
+            f"team_database_url must be a postgresql:// URL "
+            f"(e.g. postgresql://me@db.example.com/agents), got {printable(text)!r}"
+        )
+    from urllib.parse import parse_qs, urlsplit
+
+    try:
+        parts = urlsplit(text)
+        has_password = parts.password is not None or "password" in parse_qs(parts.query)
+    except ValueError as exc:
+        raise ConfigError(f"team_database_url: cannot read it as a URL ({exc})") from None
+    if has_password:
+        raise ConfigError(
+            "team_database_url must not contain a password: no password is ever written into "
+            "agent-tracker's own files; put it in ~/.pgpass or PGPASSWORD instead"
+        )
+    return text
+
+
+def check_member(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > _MAX_MEMBER:
+        raise ConfigError(f"team_member must be a name of 1..{_MAX_MEMBER} characters")
+    text = value.strip()
+    if printable(text) != text:
+        raise ConfigError(f"team_member {printable(text)!r} contains control characters")
+    return text
+
+
+def parse_bool(key: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ConfigError(f"{key} must be true or false, got {value!r}")
 
 
 def config_path(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
@@ -318,6 +392,12 @@ def _parse(key: str, raw: object) -> str | int:
         return check_size(parse_size(raw), raw)
     if key == "attribution_window":
         return parse_window(raw)
+    if key == "team_database_url":
+        return check_team_url(raw)
+    if key == "team_member":
+        return check_member(raw)
+    if key == "share_project_names":
+        return parse_bool(key, raw)
     if not isinstance(raw, str) or not raw.strip():
         raise ConfigError(f"{key} must be a non-empty path, got {raw!r}")
     return paths.resolve_user_path(raw)
@@ -330,6 +410,8 @@ def _default(key: str) -> str | int:
         # The tracker's own folder, whichever database is configured: events captured before
         # a change of database_path are still flushed (into the new database).
         return paths.journal_dir_for(paths.default_database_path())
+    if key in TEAM_KEYS:
+        return False if key == "share_project_names" else ""
     return DEFAULT_MAX_SIZE if key == "max_database_size" else DEFAULT_WINDOW
 
 
@@ -412,6 +494,7 @@ def load(
         int(values["attribution_window"]),
         errors,
         notice,
+        {key: values[key] for key in TEAM_KEYS},
     )
 
 
@@ -419,6 +502,8 @@ def normalise(key: str, value: str) -> str | int:
     """Validate one value as `config set` would store it; raises ConfigError."""
     if key not in KEYS:
         raise ConfigError(f"unknown setting {key!r}; known: {', '.join(KEYS)}")
+    if key in TEAM_KEYS:
+        return _parse(key, value)  # a URL, a name or a bool: stored as TOML's own types
     if key == "max_database_size":
         return check_size(parse_size(value), value)
     if key == "attribution_window":

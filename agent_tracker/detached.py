@@ -133,4 +133,57 @@ def flush_by_hand(settings: Settings, folder: str, limit: int | None) -> FlushRe
             settle(settings.journal_folder, folder, deadline - time.monotonic())
         result = flush.flush(settings, folder, limit)
         if hooked or not result.busy or result.message or time.monotonic() >= deadline:
+            if not result.busy and not result.message:
+                start_team_sync(settings, result.applied > 0)
             return result
+
+
+#: What a team sync started after a flush records about itself (see `team.sync`).
+TEAM_STATUS = "team-status.json"
+#: `AGENT_TRACKER_AUTO_SYNC=0` leaves team syncs to people (and to tests that count them).
+ENV_AUTO_SYNC = "AGENT_TRACKER_AUTO_SYNC"
+
+
+def start_team_sync(settings: Settings, anything_new: bool) -> bool:
+    """After a flush, when a team server is configured: start `team sync --background` in
+    its own session and return at once (it bounds itself; psycopg loads there, never here).
+    Started when the flush applied something or the last sync did not succeed; True when
+    started."""
+    try:
+        url = settings.team_database_url
+    except Exception:  # noqa: BLE001 - a bad URL is for `doctor` to say, never the flush
+        return False
+    if url is None or os.environ.get(ENV_AUTO_SYNC, "1") == "0":
+        return False
+    if not anything_new and _last_sync_ok(settings.journal_folder):
+        return False
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in (ENV_MARKER, "AGENT_TRACKER_HOOK_BOUND")}
+    env["AGENT_TRACKER_JOURNAL_DIR"] = settings.journal_folder
+    command = [sys.executable, "-P", "-m", "agent_tracker", "--config", settings.config_file]
+    command += ["--database-path", settings.database_file, "team", "sync", "--background"]
+    try:
+        subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # outside the hook's process group: its bound is its own
+            close_fds=True,
+            env=env,
+        )
+    except OSError:
+        return False  # the next flush tries again; nothing is lost
+    return True
+
+
+def _last_sync_ok(journal_folder: str) -> bool:
+    import json
+
+    try:
+        with open(os.path.join(journal_folder, TEAM_STATUS), "rb") as handle:  # noqa: PTH118
+            return bool(json.loads(handle.read()).get("ok"))
+    except (OSError, ValueError, AttributeError):
+        return False

@@ -157,6 +157,8 @@ def status_table(out: Console, st: Status) -> None:
                 "(or `agent-tracker migrate`)",
             )
         )
+    if st.team_sync:
+        rows.append(("team sync", st.team_sync.removeprefix("team sync").lstrip(": ")))
     for seen in st.harnesses:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(seen["seen"]))
         rows.append(

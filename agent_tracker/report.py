@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -94,6 +94,9 @@ class Query:
     language: str | None = None
     top: int | None = None
     include_pending: bool = True
+    #: `--team`: the whole pool on the team server (`member`: one member's machines).
+    team: bool = False
+    member: str | None = None
 
     def __post_init__(self) -> None:
         if self.by not in BY_CHOICES:
@@ -196,6 +199,7 @@ class Report:
                 "language": self.query.language,
                 "top": self.query.top,
                 "include_pending": self.query.include_pending,
+                **({"team": True, "member": self.query.member} if self.query.team else {}),
             },
             "method": self._method(),
             "pending_events": self.pending_events,
@@ -327,6 +331,22 @@ def build(settings: Settings, query: Query | None = None, folder: str | None = N
     return report
 
 
+def from_view(view: Any, query: Query) -> Report:
+    """The report of records offered by `view` (any object with `_View.scan`): how
+    `report --team` ranks the team server's day cells with this very method."""
+    report = Report(
+        query=query,
+        since=query.since,
+        until=query.until,
+        generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        database_exists=True,
+    )
+    _collect(report, view, query)
+    report.ranking = rank(report.groups, query.by, query.top)
+    report.groups = report.ranking.groups
+    return report
+
+
 def _collect(report: Report, view: _View, query: Query) -> None:
     end = date.fromisoformat(query.until) if query.until else utc_today()
     recent_from = (end - timedelta(days=RECENT_DAYS - 1)).isoformat()
@@ -435,17 +455,24 @@ class SetupDetail:
         }
 
 
-def setup_detail(settings: Settings, query: Query, wanted: str) -> SetupDetail:
+def setup_detail(
+    settings: Settings,
+    query: Query,
+    wanted: str,
+    builder: Callable[[Settings, Query], Report] | None = None,
+) -> SetupDetail:
     """One setup in depth. Its score is shrunk and ranked among all setups (same period and
-    projects), so that it reads the same as in the main report; its projects follow."""
+    projects), so that it reads the same as in the main report; its projects follow.
+    `builder` builds each report (default `build`; `report --team`: from the server)."""
+    build_report = builder or build
     harness, agent, model = parse_setup(wanted)
-    among = build(settings, dataclasses.replace(query, by="setup", top=None))
+    among = build_report(settings, dataclasses.replace(query, by="setup", top=None))
     matching = [
         g
         for g in among.groups
         if g.agent == agent and g.model == model and harness in (None, g.harness)
     ]
-    projects = build(
+    projects = build_report(
         settings,
         dataclasses.replace(query, by="project", agent=agent, model=model, harness=harness),
     )

@@ -32,6 +32,8 @@ class Status:
     #: Per harness, the newest session its hooks reported: harness, session, agent, model,
     #: project and when it was last seen (Unix time).
     harnesses: list[dict[str, Any]] = field(default_factory=list)
+    #: The team sync in one line (`team.sync.status_line`), None when no pool is set up.
+    team_sync: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,7 +69,14 @@ def collect(settings: Settings, folder: str | None = None) -> Status:
         per_project_database=_pending_source(settings, folder),
         damaged_records=damaged,
         harnesses=last_seen_per_harness(settings),
+        team_sync=_team_line(settings),
     )
+
+
+def _team_line(settings: Settings) -> str | None:
+    from agent_tracker.team.sync import status_line
+
+    return status_line(settings)
 
 
 def last_seen_per_harness(settings: Settings) -> list[dict[str, Any]]:

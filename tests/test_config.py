@@ -104,6 +104,9 @@ def test_precedence_is_flag_then_env_then_file_then_default(
         "max_database_size": "file",
         "journal_dir": "default",
         "attribution_window": "default",
+        "team_database_url": "default",
+        "team_member": "default",
+        "share_project_names": "default",
     }
 
     monkeypatch.setenv("AGENT_TRACKER_DATABASE_PATH", "/from/env")
@@ -346,3 +349,39 @@ def test_the_lock_wait_takes_ascii_digits_only() -> None:
     with pytest.raises(UsageError):
         writelock.parse_wait("\uff15")
     assert writelock.parse_wait("5") == 5.0
+
+
+def test_a_team_url_with_a_password_is_refused_and_points_to_pgpass() -> None:
+    with pytest.raises(ConfigError, match=r"no password is ever written.*pgpass"):
+        config.normalise("team_database_url", "postgresql://me:secret@db.example.com/agents")
+    with pytest.raises(ConfigError, match="password"):
+        config.normalise("team_database_url", "postgresql://db/agents?password=secret")
+
+
+def test_a_team_url_must_be_postgresql() -> None:
+    with pytest.raises(ConfigError, match="postgresql://"):
+        config.normalise("team_database_url", "mysql://db/agents")
+    assert config.normalise("team_database_url", "postgres://me@db/agents?sslmode=require")
+
+
+def test_team_settings_come_from_file_and_env(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(home, 'team_member = "Ada"\nshare_project_names = true\n')
+    loaded = config.load()
+    assert loaded.team_database_url is None
+    assert loaded.team_member == "Ada"
+    assert loaded.share_project_names is True
+    monkeypatch.setenv("AGENT_TRACKER_TEAM_DATABASE_URL", "postgresql://ada@db/agents")
+    monkeypatch.setenv("AGENT_TRACKER_SHARE_PROJECT_NAMES", "no")
+    loaded = config.load()
+    assert loaded.team_database_url == "postgresql://ada@db/agents"
+    assert loaded.share_project_names is False
+
+
+def test_a_password_in_the_environment_url_fails_only_the_team_commands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENT_TRACKER_TEAM_DATABASE_URL", "postgresql://a:b@db/x")
+    loaded = config.load()
+    assert loaded.database_file  # the local database is unaffected
+    with pytest.raises(ConfigError, match="pgpass"):
+        _ = loaded.team_database_url

@@ -114,12 +114,14 @@ ALL = list(commands())
         (
             ["config", "get", "colour"],
             "KEY: 'colour' is not one of database_path, max_database_size, journal_dir, "
-            "attribution_window; see `agent-tracker config get --help`",
+            "attribution_window, team_database_url, team_member, share_project_names; "
+            "see `agent-tracker config get --help`",
         ),
         (
             ["config", "get"],
             "KEY is missing: give one of database_path, max_database_size, journal_dir, "
-            "attribution_window; see `agent-tracker config get --help`",
+            "attribution_window, team_database_url, team_member, share_project_names; "
+            "see `agent-tracker config get --help`",
         ),
         (
             ["status", "--form", "json"],

@@ -334,6 +334,13 @@ BLOCKS: dict[str, Runs | CannotRun] = {
     key("agent-tracker export > laptop.jsonl # also --since, --until, --project"): Runs(
         (tracker_on_path, desktop_export)
     ),
+    key(
+        'agent-tracker config set team_member "Ada Lovelace" # the name teammates see (default: '
+        "git's user.name)"
+    ): Runs(
+        (tracker_on_path,),
+        expect=("team_member = Ada Lovelace", "share_project_names = false"),
+    ),
     key("python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && .venv/bin/pytest"): (
         CannotRun(
             "runs the whole test suite (this test included) and then benchmarks that take "

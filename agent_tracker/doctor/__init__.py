@@ -67,12 +67,26 @@ def collect(
     )
     fresh = usable and not (state["database"] or state["pending"] or state["quarantined"] or seen)
     setup.activity(c, seen, integrations)
+    _team(c)
     if fresh:
         setup.first_steps(c, repo)
     return Diagnosis(paths, c.checks, fresh, repo, seen)
 
 
 _STORE_KEYS = ("database_path", "max_database_size", "journal_dir")
+
+
+def _team(c: Collector) -> None:
+    """One line on the team sync, when a team server is configured (a postponed sync loses
+    nothing: the next flush or `team sync` sends it)."""
+    from agent_tracker.team.sync import status_line
+
+    line = status_line(c.settings)
+    if line is None:
+        return
+    postponed = not line.startswith("team sync: last synced")
+    fix = f"{c.command} team sync" if postponed else None
+    c.add("team", "sync", "note" if postponed else "ok", line, fix)
 
 
 def _paths(c: Collector) -> dict[str, Any]:
