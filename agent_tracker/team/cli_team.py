@@ -61,6 +61,14 @@ def team_sync(
             "(doctor and status show it) and the exit status is 0.",
         ),
     ] = False,
+    full: Annotated[
+        bool,
+        opt(
+            "--full",
+            "Send every fact again, whatever this machine remembers sending (after the server "
+            "was restored from a backup); the server's merge keeps totals exact.",
+        ),
+    ] = False,
     fmt: FormatOpt = Format.text,
 ) -> None:
     """Push the facts the team server does not have yet (idempotent: run it any time).
@@ -80,7 +88,12 @@ def team_sync(
         _bound(BACKGROUND_BOUND)
     try:
         sync.require_driver()
-        result = sync.sync(settings, wait=0.0 if background else sync.LOCK_WAIT)
+        result = sync.sync(
+            settings,
+            wait=0.0 if background else sync.LOCK_WAIT,
+            check=not background,  # a person asks: make sure the server is the same pool
+            full=full,
+        )
     except (TrackerError, TimeoutError) as exc:
         sync.record_status(settings, str(exc), None)
         if background:

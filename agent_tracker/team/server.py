@@ -51,6 +51,7 @@ __all__ = [
     "error_of",
     "iter_facts",
     "members",
+    "pool_id",
     "projects",
     "push",
 ]
@@ -124,9 +125,26 @@ def ensure_schema(conn: Connection) -> int:
                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                 (str(schema.SCHEMA_VERSION),),
             )
+            # Who this pool is: a database emptied and made again, or another database
+            # behind the same address, gets a new id, so machines send everything again.
+            conn.execute(
+                f"INSERT INTO {SCHEMA}.meta (key, value) VALUES ('pool_id', "
+                "gen_random_uuid()::text) ON CONFLICT (key) DO NOTHING"
+            )
     except psycopg.Error as exc:
         raise error_of(exc, at) from None
     return schema.SCHEMA_VERSION
+
+
+def pool_id(conn: Connection) -> str | None:
+    """The id `ensure_schema` gave this pool when it made its tables (None: none yet)."""
+    import psycopg
+
+    try:
+        row = conn.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'pool_id'").fetchone()
+    except psycopg.Error as exc:
+        raise error_of(exc, where(conn)) from None
+    return str(row[0]) if row else None
 
 
 def _version_text(number: int) -> str:

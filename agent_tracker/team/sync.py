@@ -46,6 +46,7 @@ from agent_tracker import detached, facts, fsio, paths
 from agent_tracker.config import Settings
 from agent_tracker.errors import TrackerError, UsageError
 from agent_tracker.team.sharing import shared_form
+from agent_tracker.words import plural
 
 STATE_FILE = "team-sync.state"
 STATUS_FILE = detached.TEAM_STATUS
@@ -142,6 +143,7 @@ class Watermark:
     blocks: dict[str, list[int]] = field(default_factory=dict)
     body: bytes = b""
     byteorder: str = sys.byteorder
+    pool: str | None = None  # the server's pool id these marks are about (`server.pool_id`)
     _marks: dict[Digest, Digest] | None = None
 
     @property
@@ -178,7 +180,8 @@ def load_state(settings: Settings, server: str, member: str, share: bool) -> Wat
     blocks = meta.get("blocks")
     if len(body) % 16 or meta.get("byteorder") not in ("little", "big") or type(blocks) is not dict:
         return Watermark()
-    return Watermark(blocks, body, meta["byteorder"])
+    pool = meta.get("pool")
+    return Watermark(blocks, body, meta["byteorder"], pool if isinstance(pool, str) else None)
 
 
 def save_state(
@@ -188,13 +191,14 @@ def save_state(
     share: bool,
     marks: dict[Digest, Digest],
     blocks: dict[str, list[int]],
+    pool: str | None = None,
 ) -> None:
     """Write the watermark atomically: a JSON line naming the server, member and sharing
     choice with the block marks, then the four sums of every record as columns of unsigned
     32-bit numbers (a year of heavy use, some 270,000 facts, is 4 MB)."""
     paths.make_private_dir(settings.journal_folder)
     meta = {"v": STATE_VERSION, "server": server, "member": member, "share": share}
-    meta |= {"byteorder": sys.byteorder, "blocks": blocks}
+    meta |= {"byteorder": sys.byteorder, "blocks": blocks, "pool": pool}
     first, second = itemgetter(0), itemgetter(1)
     sums = array("I", map(first, marks.keys()))
     sums.extend(map(second, marks.keys()))
@@ -407,7 +411,7 @@ class SyncResult:
         if not self.facts:
             return f"nothing new to sync to {self.server} as member {self.member}"
         return (
-            f"synced {self.facts} facts ({self.added} added, {self.updated} updated) "
+            f"synced {plural(self.facts, 'fact')} ({self.added} added, {self.updated} updated) "
             f"to {self.server} as member {self.member}"
         )
 
@@ -420,8 +424,15 @@ def sync(
     *,
     wait: float = LOCK_WAIT,
     connect: Callable[[str], Any] | None = None,
+    check: bool = False,
+    full: bool = False,
 ) -> SyncResult:
-    """Push what the server lacks; raises TeamError (server.py) or TrackerError."""
+    """Push what the server lacks; raises TeamError (server.py) or TrackerError.
+
+    With nothing new here the server is not contacted, unless `check` (a sync run by a
+    person): then a server that is not the pool the watermark was made for (emptied and
+    made again) gets everything again, as it does whenever a sync finds that. `full` sends
+    everything whatever the watermark says (after restoring the server from a backup)."""
     url = team_url(settings)
     member = member_name(settings)
     share = settings.share_project_names
@@ -436,11 +447,41 @@ def sync(
         if not fsio.flock_within(lock, fcntl.LOCK_EX, wait):
             result.busy = True
             return result
-        _sync_locked(settings, url, member, share, result, connect)
+        _sync_locked(settings, url, member, share, result, connect, check=check, full=full)
     finally:
         os.close(lock)
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+@dataclass
+class _Plan:
+    """The watermark to be: the old marks of every unchanged block, the new ones of changed
+    blocks except for the facts still to push (their old mark, or none); and how many facts
+    of each changed block are still to push."""
+
+    done: dict[Digest, Digest]
+    pending: dict[str, int]
+    blocks: dict[str, list[int]]
+
+    @classmethod
+    def of(cls, known: Watermark, selection: Selection) -> _Plan:
+        done = dict(known.marks)
+        done.update(selection.digests)
+        for tag in selection.tags.values():
+            old = known.marks.get(tag)
+            if old is None:
+                done.pop(tag, None)
+            else:
+                done[tag] = old
+        pending: dict[str, int] = {}
+        for block in selection.block_of.values():
+            pending[block] = pending.get(block, 0) + 1
+        blocks = {b: m for b, m in selection.blocks.items() if b not in pending}
+        for block in pending:
+            if block in known.blocks:
+                blocks[block] = known.blocks[block]
+        return cls(done, pending, blocks)
 
 
 def _sync_locked(
@@ -450,46 +491,40 @@ def _sync_locked(
     share: bool,
     result: SyncResult,
     connect: Callable[[str], Any] | None,
+    *,
+    check: bool = False,
+    full: bool = False,
 ) -> None:
-    known = load_state(settings, result.server, member, share)
+    known = Watermark() if full else load_state(settings, result.server, member, share)
     selection = select(settings, known, share)
-    if selection.machine is None:
+    machine = selection.machine
+    if machine is None:
         return  # no database yet: nothing to share
-    # The watermark to be: the old marks of every unchanged block, the new ones of changed
-    # blocks except for the facts still to push (their old mark, or none).
-    if selection.blocks == known.blocks:
+    if selection.blocks == known.blocks and not check:
         return  # nothing new: the server is not even contacted
-    done = dict(known.marks)
-    done.update(selection.digests)
-    for tag in selection.tags.values():
-        old = known.marks.get(tag)
-        if old is None:
-            done.pop(tag, None)
-        else:
-            done[tag] = old
-    pending: dict[str, int] = {}
-    for block in selection.block_of.values():
-        pending[block] = pending.get(block, 0) + 1
-    blocks = {b: m for b, m in selection.blocks.items() if b not in pending}
-    for block in pending:
-        if block in known.blocks:
-            blocks[block] = known.blocks[block]
-    if not selection.tags:  # records changed, no fact to push (set aside, names)
-        save_state(settings, result.server, member, share, done, blocks)
-        return
     from agent_tracker.team import server
 
     conn = (connect or server.connect)(url)
     try:
         server.ensure_schema(conn)
+        pool = server.pool_id(conn)
+        if pool != known.pool and known.blocks:  # another pool behind this address
+            known = Watermark()
+            selection = select(settings, known, share)
+        plan = _Plan.of(known, selection)
+        if not selection.tags:  # records changed, no fact to push (set aside, names)
+            if plan.blocks != known.blocks or pool != known.pool:
+                save_state(settings, result.server, member, share, plan.done, plan.blocks, pool)
+            return
         # The watermark advances once a push returned: it must be durable by then, even on a
         # server set for speed (synchronous_commit off loses commits in a crash).
         try:
             conn.execute("SET synchronous_commit = on")
         except Exception as exc:  # noqa: BLE001 - psycopg's errors, said as the server says them
             raise server.error_of(exc, server.describe(url)) from None
+        done, pending, blocks = plan.done, plan.pending, plan.blocks
         for items in chunks(selection):
-            pushed = server.push(conn, member, selection.machine, items)
+            pushed = server.push(conn, member, machine, items)
             for key, _, _ in items:
                 tag = selection.tags[key]
                 done[tag] = selection.digests[tag]
@@ -497,7 +532,7 @@ def _sync_locked(
                 pending[block] -= 1
                 if not pending[block]:
                     blocks[block] = selection.blocks[block]
-            save_state(settings, result.server, member, share, done, blocks)
+            save_state(settings, result.server, member, share, done, blocks, pool)
             result.pushes += 1
             result.facts += len(items)
             result.added += int(getattr(pushed, "added", 0))

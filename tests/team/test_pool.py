@@ -308,6 +308,37 @@ def test_syncing_twice_or_from_scratch_changes_nothing(
     assert figures(machines[1].team_report()) == figures(report)
 
 
+def test_a_server_made_again_or_restored_is_refilled_by_the_next_sync(
+    tmp_path: Path, pg_server: PgServer, pg_url: str
+) -> None:
+    """The watermark is about one pool: a database emptied and made again has a new pool
+    id, and a sync run by hand sends everything again although nothing is new here; after
+    a restore (same pool, facts missing), `--full` sends everything."""
+    machines = make_machines(tmp_path, pg_url, FOUR[:2])
+    generate(machines, seed=5, commits=3)
+    for machine in machines:
+        machine.sync()
+    before = cells_snapshot(pg_server, pg_url)
+    report = figures(machines[0].team_report())
+    dbname = pg_url.rsplit("/", 1)[1].split("?", maxsplit=1)[0]
+    with pg_server.admin(dbname) as conn:
+        conn.execute("DROP SCHEMA agent_tracker CASCADE")
+    machines[0].run("team", "init")
+    assert figures(machines[0].team_report()) != report  # empty: the server lost it all
+    for machine in machines:
+        line = machine.sync().stdout
+        assert line.startswith("synced "), line
+        assert "0 updated" in line, line
+        assert machine.sync().stdout.startswith("nothing new to sync")
+    assert cells_snapshot(pg_server, pg_url) == before
+    assert figures(machines[1].team_report()) == report
+    # An older backup keeps the pool id: --full sends every fact, the merge changes nothing.
+    line = machines[0].run("team", "sync", "--full").stdout
+    assert line.startswith("synced "), line
+    assert "(0 added, 0 updated)" in line, line
+    assert cells_snapshot(pg_server, pg_url) == before
+
+
 def test_no_password_is_written_anywhere_by_agent_tracker(tmp_path: Path, pg_url: str) -> None:
     (machine,) = make_machines(tmp_path, pg_url, FOUR[:1])
     generate([machine], seed=1, commits=2)
