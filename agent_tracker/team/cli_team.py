@@ -42,7 +42,7 @@ def team_init(ctx: typer.Context, fmt: FormatOpt = Format.text) -> None:
         version = server.ensure_schema(conn)
     finally:
         conn.close()
-    where = sync.server_identity(url)
+    where = server.describe(url)
     out = render.console()
     if fmt is Format.json:
         render.json_out(out, {"server": where, "schema_version": version})

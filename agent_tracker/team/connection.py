@@ -10,7 +10,9 @@ or schema does not fit. psycopg is imported inside the functions only.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from agent_tracker.errors import EXIT_TEAM_AUTH, EXIT_TEAM_UNREACHABLE, TrackerError
 
@@ -32,19 +34,34 @@ class TeamError(TrackerError):
 
 
 def describe(url: str) -> str:
-    """`host:port/dbname` of a URL or conninfo, for messages (never the password)."""
-    import os
+    """`host:port/dbname` of a URL, for messages and the watermark (never the password)."""
+    return server_identity(url)
 
-    try:
-        from psycopg.conninfo import conninfo_to_dict
 
-        params = conninfo_to_dict(url)
-    except Exception:  # noqa: BLE001 - any unreadable URL: say what we can
-        return "the team server"
-    host = str(params.get("host") or os.environ.get("PGHOST") or "localhost")
-    port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
-    dbname = str(params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user") or "")
-    return f"{host}:{port}/{dbname}"
+def server_identity(url: str) -> str:
+    """`host:port/database` of a URL, never its user or password: libpq's multi-host form
+    (`h1:5432,h2:5433`) and the `host`, `port` and `dbname` parameters count, and libpq's
+    PG* variables and defaults fill in what the URL leaves out."""
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    netloc = parts.netloc.rpartition("@")[2]
+    hosts = (query.get("host") or unquote(netloc) or os.environ.get("PGHOST") or "").split(",")
+    ports = (query.get("port") or os.environ.get("PGPORT") or "").split(",")
+    named = []
+    for n, entry in enumerate(hosts):
+        host, port = entry, ""
+        if entry.startswith("["):  # [::1]:5432
+            host, _, rest = entry[1:].partition("]")
+            port = rest.removeprefix(":")
+        elif entry.count(":") == 1:
+            host, _, port = entry.partition(":")
+        port = port or (ports[n] if n < len(ports) else ports[-1]) or "5432"
+        named.append(f"{host or 'localhost'}:{port}")
+    path = unquote(parts.path.lstrip("/"))
+    login = parts.netloc.rpartition("@")[0].partition(":")[0]
+    user = query.get("user") or unquote(login) or os.environ.get("PGUSER")
+    database = query.get("dbname") or path or os.environ.get("PGDATABASE") or user or "(default)"
+    return f"{','.join(named)}/{database}"
 
 
 def connect(url: str, *, timeout: float = 10) -> Connection:

@@ -38,13 +38,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
 from agent_tracker import detached, facts, fsio, paths
 from agent_tracker.config import Settings
 from agent_tracker.errors import TrackerError, UsageError
+from agent_tracker.team.connection import server_identity
 from agent_tracker.team.sharing import shared_form
 from agent_tracker.words import plural
 
@@ -100,16 +100,6 @@ def member_name(settings: Settings) -> str:
         except (OSError, KeyError):
             name = "unknown"
     return name[:100]
-
-
-def server_identity(url: str) -> str:
-    """`host:port/database` of a URL, never its user or password (libpq's defaults and
-    PG* variables fill in what the URL leaves out)."""
-    parts = urlsplit(url)
-    host = parts.hostname or os.environ.get("PGHOST") or "localhost"
-    port = parts.port or os.environ.get("PGPORT") or 5432
-    database = parts.path.lstrip("/") or os.environ.get("PGDATABASE") or "(default)"
-    return f"{host}:{port}/{database}"
 
 
 # -- the watermark and the status file -------------------------------------------------------

@@ -76,6 +76,27 @@ def test_the_server_is_named_without_user_or_password() -> None:
     assert sync.server_identity("postgres://db/agents?sslmode=require") == "db:5432/agents"
 
 
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        # libpq's multi-host form: each host with its port.
+        ("postgresql://t@10.0.0.1:5433,10.0.0.2/pool", "10.0.0.1:5433,10.0.0.2:5432/pool"),
+        # host, port and dbname as parameters win over the URL's parts.
+        ("postgresql:///pool?host=10.0.0.9&port=6000&user=t", "10.0.0.9:6000/pool"),
+        ("postgresql://h/db?dbname=other", "h:5432/other"),
+        ("postgresql://[::1]:5444/x", "::1:5444/x"),
+        ("postgresql://ada:secret@h", "h:5432/ada"),  # libpq's default database: the user's
+    ],
+)
+def test_every_form_of_url_names_the_server_it_reaches(
+    url: str, named: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER"):
+        monkeypatch.delenv(name, raising=False)
+    assert sync.server_identity(url) == named
+    assert "secret" not in sync.server_identity(url)
+
+
 def test_the_member_defaults_to_git_user_name(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GIT_CONFIG_GLOBAL")
     (home / ".gitconfig").write_text("[user]\n\tname = Ada Lovelace\n")
