@@ -111,7 +111,11 @@ def report(
     ] = False,
     member: Annotated[
         str | None,
-        opt("--member", "With --team: only this member's machines together.", "NAME"),
+        opt(
+            "--member",
+            "The team report of this member's machines together (implies --team).",
+            "NAME",
+        ),
     ] = None,
 ) -> None:
     """Rank agent setups by the quality of their work, and recommend one.

@@ -42,11 +42,7 @@ def _headline(what: str) -> str:
 
 def header(report: Report) -> str:
     what = report.query.by
-    pending = (
-        f"{report.pending_events} pending events included"
-        if report.query.include_pending
-        else f"{report.pending_events} pending events left out (--flushed-only)"
-    )
+    pending = report.pending_text
     filters = [
         f"{name} {value}"
         for name in ("project", "agent", "model", "harness", "language")

@@ -35,6 +35,7 @@ from agent_tracker.ranking import (
 )
 from agent_tracker.ranking.model import MIN_VARIANCE, PRIOR_TAU
 from agent_tracker.store import LMDBDatabase, WriteBatch
+from agent_tracker.words import plural
 
 REPORT_SCHEMA = "agent-tracker-report"
 REPORT_VERSION = 3
@@ -162,6 +163,16 @@ class Report:
     @property
     def recommendation(self) -> str:
         return self.ranking.recommendation
+
+    @property
+    def pending_text(self) -> str:
+        """What the report did with the events no flush has applied yet, in words."""
+        if self.query.team:
+            return "what the team server holds (a machine's events count once flushed and synced)"
+        pending = plural(self.pending_events, "pending event")
+        if self.query.include_pending:
+            return f"{pending} included"
+        return f"{pending} left out (--flushed-only)"
 
     @property
     def window(self) -> str:

@@ -180,10 +180,7 @@ def header(out: Console, report: Report) -> None:
     if report.attributed_share is not None:
         by_source = ", ".join(f"{k} {v}" for k, v in sorted(report.sources.items()) if v)
         parts.append(f"{report.attributed_share:.0%} attributed to a setup ({by_source})")
-    if report.query.include_pending:
-        parts.append(f"{report.pending_events} pending events included")
-    else:
-        parts.append(f"{report.pending_events} pending events left out (--flushed-only)")
+    parts.append(report.pending_text)
     prose(out, f"Evidence ({report.window}, UTC days): " + "; ".join(parts) + ".", style="dim")
 
 

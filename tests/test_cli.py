@@ -90,7 +90,7 @@ def test_report_lists_setups_and_counts_pending_events(cli: Cli) -> None:
     assert row["mean_score"] == 5.0
     text = cli("report")  # piped: every column, each name on one line
     assert " build@m (opencode) " in text.out
-    assert "1 pending events included" in text.out
+    assert "1 pending event included" in text.out
 
 
 def test_config_set_get_show_and_path(cli: Cli, home: Path) -> None:

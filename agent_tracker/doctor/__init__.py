@@ -86,6 +86,10 @@ def _team(c: Collector) -> None:
         return
     postponed = not line.startswith("team sync: last synced")
     fix = f"{c.command} team sync" if postponed else None
+    from importlib.util import find_spec
+
+    if find_spec("psycopg") is None:  # whatever the last sync said: this is what stops it
+        postponed, fix = True, "pip install 'agent-tracker[team]'  # the PostgreSQL driver"
     c.add("team", "sync", "note" if postponed else "ok", line, fix)
 
 

@@ -154,7 +154,16 @@ def stored_version(conn: Connection) -> int | None:
     if row is None:
         return None
     row = conn.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'schema_version'").fetchone()
-    return int(row[0]) if row else None
+    if row is None:
+        return None
+    try:
+        return int(row[0])
+    except ValueError:
+        raise TeamError(
+            f"the team database's schema version is {row[0]!r}, not a number: its "
+            f"{SCHEMA}.meta table was changed by hand; ask whoever runs the server",
+            EXIT_TEAM_SCHEMA,
+        ) from None
 
 
 def refuse_newer(found: int | None, where: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from agent_tracker import report as report_mod
 from agent_tracker import totals
 from agent_tracker.config import Settings
+from agent_tracker.errors import UsageError
 from agent_tracker.team import sharing
 
 
@@ -49,8 +50,14 @@ def build(
     from agent_tracker.team import server
 
     conn = server.connect(url)
-    try:
-        server.ensure_schema(conn)
+    try:  # reads only: a missing or older schema is `team init`'s to make (exit 65)
+        if query.member is not None:
+            known = server.members(conn)
+            if query.member not in known:
+                raise UsageError(
+                    f"--member: {query.member!r} has synced nothing to this team server; "
+                    f"its members: {', '.join(sorted(known)) or 'none yet'}"
+                )
         view = PoolView(
             server.projects(conn), server.cells(conn, query.since, query.until, query.member)
         )

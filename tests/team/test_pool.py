@@ -560,6 +560,31 @@ def test_a_schema_newer_than_the_tool_is_one_line_and_exit_65(
         conn.execute(f"UPDATE {table} SET value = '999' WHERE key = 'schema_version'")
     _fails_cleanly(machine, 65, "newer", "team", "sync")
     _fails_cleanly(machine, 65, "newer", "report", "--team")
+    # A version that is no number (edited by hand): one line too, and a report never
+    # writes the schema (it reads only).
+    with pg_server.admin(dbname) as conn:
+        conn.execute(f"UPDATE {table} SET value = 'abc' WHERE key = 'schema_version'")
+    _fails_cleanly(machine, 65, "not a number", "report", "--team")
+    with pg_server.admin(dbname) as conn:
+        conn.execute(f"UPDATE {table} SET value = '0' WHERE key = 'schema_version'")
+    _fails_cleanly(machine, 65, "team init", "report", "--team")
+    with pg_server.admin(dbname) as conn:
+        [(value,)] = conn.execute(f"SELECT value FROM {table} WHERE key = 'schema_version'")
+    assert value == "0"
+
+
+def test_a_member_the_server_does_not_know_is_named_with_those_it_does(
+    tmp_path: Path, pg_url: str
+) -> None:
+    (machine,) = make_machines(tmp_path, pg_url, FOUR[:1])
+    generate([machine], seed=4, commits=1)
+    machine.sync()
+    done = machine.run("report", "--member", "Nobody Here", check=False)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "agent-tracker: error: --member: 'Nobody Here' has synced nothing to this team "
+        f"server; its members: {machine.member}\n"
+    )
 
 
 def test_a_flush_syncs_in_the_background_when_a_team_server_is_set(
