@@ -14,7 +14,7 @@ import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from agent_tracker.errors import EXIT_TEAM_AUTH, EXIT_TEAM_UNREACHABLE, TrackerError
+from agent_tracker.errors import EXIT_TEAM_AUTH, EXIT_TEAM_UNREACHABLE, EXIT_USAGE, TrackerError
 
 if TYPE_CHECKING:
     import psycopg
@@ -119,6 +119,16 @@ def error_of(exc: BaseException, where: str) -> TeamError:
     lowered = text.lower()
     if isinstance(exc, TeamError):
         return exc
+    if (
+        isinstance(exc, psycopg.ProgrammingError)
+        or "invalid connection option" in lowered
+        or ("invalid" in lowered and "value" in lowered and not state)
+    ):  # the URL itself (sslmode=bogus, an unknown parameter): nothing the server said
+        return TeamError(
+            f"team_database_url cannot be used: {_short(text)}; fix it with "
+            "`agent-tracker config set team_database_url ...`",
+            EXIT_USAGE,
+        )
     if state == "42501" or "permission denied" in lowered:
         return TeamError(
             f"the team server {where} denied a privilege: {_short(text)}; ask whoever runs it "

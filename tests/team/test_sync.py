@@ -273,3 +273,12 @@ def test_a_flush_starts_a_background_sync_that_records_an_unreachable_server(hom
     assert "team sync postponed:" in doctor.stdout
     # Nothing was lost: the event is in the local database.
     assert "1 tool" in done.stdout
+
+
+@pytest.mark.parametrize("bad", ["sslmode=bogus", "bogusparam=1"])
+def test_a_url_libpq_cannot_use_is_a_usage_error_not_a_refusal(home: Path, bad: str) -> None:
+    env = {**os.environ, "AGENT_TRACKER_TEAM_DATABASE_URL": f"postgresql://me@127.0.0.1:1/x?{bad}"}
+    done = run_tracker("team", "init", env=env)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith("agent-tracker: error: team_database_url cannot be used: ")
+    assert done.stderr.count("\n") == 1
