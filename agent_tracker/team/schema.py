@@ -27,7 +27,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agent_tracker.errors import EXIT_TEAM_SCHEMA
+from agent_tracker.facts import USAGE_COUNTS
 from agent_tracker.team.connection import TeamError
+from agent_tracker.totals import COMMIT_FIGURES, PARTY_FIELDS, REVERTED
 
 if TYPE_CHECKING:
     from agent_tracker.team.connection import Connection
@@ -42,33 +44,15 @@ MIN_SERVER_VERSION = 130000
 #: The numeric columns of a cell: every count of a `totals.day_record` (a test holds the two
 #: together: a new count in `totals` needs a migration here).
 CELL_COUNTS = (
-    "tool_calls",
-    "commands",
-    "failures",
-    "tokens_in",
-    "tokens_out",
-    "tokens_cache_read",
-    "tokens_cache_write",
-    "cost_micros",
-    "commit_tokens",
-    "commits_with_tokens",
-    "commit_cost_micros",
-    "commits_with_cost",
+    *USAGE_COUNTS,
+    *COMMIT_FIGURES,
     "commits",
     "graded_commits",
     "score",
     "score_sq",
     "grades",
-    "user_graded",
-    "user_sum",
-    "user_sq",
-    "agent_graded",
-    "agent_sum",
-    "agent_sq",
-    "both_graded",
-    "both_diff_sum",
-    "both_diff_sq",
-    "reverted",
+    *PARTY_FIELDS,
+    REVERTED,
 )
 #: What identifies a cell within a project and member.
 CELL_KEYS = ("day", "harness", "agent", "model", "instructions")

@@ -22,6 +22,7 @@ import hashlib
 from typing import Any
 
 from agent_tracker import events
+from agent_tracker.facts import USAGE_COUNTS
 
 _SETUP = ("harness", "agent", "model", "project")
 #: The fields of each kind of fact that are shared (anything else stays local).
@@ -43,19 +44,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "cost_micros",
     ),
     "grade": (*_SETUP, "hash", "ts", "by", "grade", "id"),
-    "usage": (
-        *_SETUP,
-        "day",
-        "instructions",
-        "tool_calls",
-        "commands",
-        "failures",
-        "tokens_in",
-        "tokens_out",
-        "tokens_cache_read",
-        "tokens_cache_write",
-        "cost_micros",
-    ),
+    "usage": (*_SETUP, "day", "instructions", *USAGE_COUNTS),
     "replaced": (*_SETUP, "hash", "by_hash", "ts"),
 }
 #: Prefix of a pseudonymous project identity as the team server shows it.
