@@ -81,7 +81,7 @@ def connect(url: str, *, timeout: float = 10) -> Connection:
     except psycopg.Error as exc:
         raise error_of(exc, where) from None
     except ValueError as exc:  # psycopg's ProgrammingError for a malformed URL is an Error
-        raise TeamError(f"cannot read team_database_url: {exc}", EXIT_TEAM_AUTH) from None
+        raise TeamError(f"cannot read team_database_url: {exc}", EXIT_USAGE) from None
     import orjson
 
     set_json_loads(orjson.loads, conn)
@@ -119,10 +119,10 @@ def error_of(exc: BaseException, where: str) -> TeamError:
     lowered = text.lower()
     if isinstance(exc, TeamError):
         return exc
-    if (
+    if not state and (
         isinstance(exc, psycopg.ProgrammingError)
         or "invalid connection option" in lowered
-        or ("invalid" in lowered and "value" in lowered and not state)
+        or ("invalid" in lowered and "value" in lowered)
     ):  # the URL itself (sslmode=bogus, an unknown parameter): nothing the server said
         return TeamError(
             f"team_database_url cannot be used: {_short(text)}; fix it with "
