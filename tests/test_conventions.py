@@ -14,12 +14,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from conftest import commit_event, commit_file
+from tmuxscreen import tmux_screen
 
 from agent_tracker import cli, config, events
 from agent_tracker.journal import Journal
@@ -236,36 +236,6 @@ def colours(screen: str) -> set[str]:
     return found
 
 
-def tmux_screen(tmp_path: Path, command: str, env: dict[str, str] | None = None) -> str:
-    """`command` run in a 120-column tmux terminal; the screen with its escape sequences."""
-    socket = tmp_path / "tmux.sock"
-    full = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TMUX")}
-    full.update(env or {})
-    tmux = ["tmux", "-S", str(socket), "-f", os.devnull]
-    script = tmp_path / "run.sh"
-    script.write_text(f"{command}\ntmux -S {socket} wait-for -S done\nsleep 60\n")
-    subprocess.run(
-        [*tmux, "new-session", "-d", "-x", "120", "-y", "100", "sh", str(script)],
-        env=full,
-        check=True,
-        timeout=20,
-    )
-    try:
-        # Colour on: tmux tells programs its terminal can show it.
-        subprocess.run([*tmux, "wait-for", "done"], env=full, check=True, timeout=60)
-        time.sleep(0.2)
-        return subprocess.run(
-            [*tmux, "capture-pane", "-p", "-e", "-J", "-t", "0"],
-            env=full,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=20,
-        ).stdout
-    finally:
-        subprocess.run([*tmux, "kill-server"], env=full, check=False, timeout=20)
-
-
 @pytest.fixture
 def graded() -> None:
     settings = config.load()
@@ -299,7 +269,7 @@ needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux
 def test_no_color_and_dash_dash_no_color_turn_colour_off_on_a_terminal(
     tmp_path: Path, command: str, env: dict[str, str], coloured: bool
 ) -> None:
-    screen = tmux_screen(tmp_path, f"{TRACKER} {command}", env)
+    screen = tmux_screen(tmp_path, f"{TRACKER} {command}", env=env, escapes=True)
     assert "Traceback" not in screen
     assert ("grades:" in screen) or ("Usage:" in screen), screen
     assert bool(colours(screen)) is coloured, screen

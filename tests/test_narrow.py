@@ -13,11 +13,11 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from conftest import commit_event
+from tmuxscreen import tmux_screen
 
 from agent_tracker import config, events, render
 from agent_tracker.journal import Journal
@@ -179,30 +179,7 @@ def test_flush_piped_has_no_trailing_spaces() -> None:
 def tmux_run(tmp_path: Path, width: int, *args: str) -> str:
     """Run agent-tracker in a tmux window `width` columns wide; the screen as joined lines
     (a line the terminal wrapped comes back as one, longer than `width`)."""
-    socket = tmp_path / "tmux.sock"
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TMUX")}
-    tmux = ["tmux", "-S", str(socket), "-f", os.devnull]
-    script = tmp_path / "run.sh"
-    script.write_text(f"{TRACKER} {' '.join(args)}\ntmux -S {socket} wait-for -S done\nsleep 60\n")
-    subprocess.run(
-        [*tmux, "new-session", "-d", "-x", str(width), "-y", "80", "sh", str(script)],
-        env=env,
-        check=True,
-        timeout=20,
-    )
-    try:
-        subprocess.run([*tmux, "wait-for", "done"], env=env, check=True, timeout=60)
-        time.sleep(0.2)  # the last output reaches the pane
-        screen = subprocess.run(
-            [*tmux, "capture-pane", "-p", "-J", "-t", "0"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=20,
-        ).stdout
-    finally:
-        subprocess.run([*tmux, "kill-server"], env=env, check=False, timeout=20)
+    screen = tmux_screen(tmp_path, f"{TRACKER} {' '.join(args)}", width=width, height=80)
     return "\n".join(line.rstrip() for line in screen.splitlines()).strip("\n")
 
 

@@ -87,7 +87,7 @@ def test_cell_columns_are_every_count_of_a_day_record() -> None:
 
 
 def test_a_source_this_version_does_not_know_is_kept_and_summed(conn: Any) -> None:
-    setup = {"harness": "h", "agent": "a", "model": "m", "project": "p"}
+    setup = SETUP
     for n, source in enumerate(["from-the-future", "from-the-future", "flag"]):
         fact = {**setup, "hash": f"{n:040x}", "ts": 1_780_000_000 + n, "source": source}
         server.push(conn, f"member{n}", f"{n:016x}", [make("commit", fact)])
@@ -166,14 +166,15 @@ def test_one_members_cells_are_that_members_facts(conn: Any) -> None:
     assert summed == everything
 
 
+#: The one setup and project of the small cases below.
+SETUP = {"harness": "h", "agent": "a", "model": "m", "project": "p"}
+
+
 def test_the_newer_grade_wins_whichever_arrives_first(conn: Any) -> None:
     commit = make(
         "commit",
         {
-            "harness": "h",
-            "agent": "a",
-            "model": "m",
-            "project": "p",
+            **SETUP,
             "hash": "ab" * 20,
             "ts": 1_780_000_000,
             "source": "flag",
@@ -182,10 +183,7 @@ def test_the_newer_grade_wins_whichever_arrives_first(conn: Any) -> None:
     old = make(
         "grade",
         {
-            "harness": "h",
-            "agent": "a",
-            "model": "m",
-            "project": "p",
+            **SETUP,
             "hash": "ab" * 20,
             "by": "user",
             "grade": -1,
@@ -207,7 +205,7 @@ def test_the_newer_grade_wins_whichever_arrives_first(conn: Any) -> None:
 
 
 def test_usage_counts_keep_the_largest_and_an_amended_commit_never_returns(conn: Any) -> None:
-    setup = {"harness": "h", "agent": "a", "model": "m", "project": "p"}
+    setup = SETUP
     usage = make("usage", {**setup, "day": "2026-05-28", "tool_calls": 9, "commands": 1}, "c" * 16)
     server.push(conn, "ana", "c" * 16, [make("usage", dict(usage[2], tool_calls=12), "c" * 16)])
     server.push(conn, "ana", "c" * 16, [usage])  # an older snapshot
@@ -226,10 +224,7 @@ def test_facts_that_are_not_facts_are_refused_and_nothing_is_written(conn: Any) 
     good = make(
         "commit",
         {
-            "harness": "h",
-            "agent": "a",
-            "model": "m",
-            "project": "p",
+            **SETUP,
             "hash": "ab" * 20,
             "ts": 1_780_000_000,
         },
